@@ -1,0 +1,5 @@
+import sys
+
+from fitpipe.cli import main
+
+sys.exit(main())

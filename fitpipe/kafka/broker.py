@@ -1,0 +1,301 @@
+"""Fetch, start and stop a local Apache Kafka broker.
+
+The broker's jars come from Maven Central through `mvn` and the pom beside this file, and are cached outside the
+repository. The broker runs on the machine's Java (17 or newer) in KRaft mode, as one combined broker and
+controller bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from fitpipe.errors import MissingPrerequisite, UserError
+
+POM = Path(__file__).with_name("pom.xml")
+_MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+_MIN_JAVA = 17
+
+
+def kafka_version() -> str:
+    """The Kafka version the pom fetches (one source: the pom's `kafka.version` property)."""
+    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", _MAVEN_NS)
+    assert node is not None and node.text, f"{POM} has no kafka.version property"
+    return node.text.strip()
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FITPIPE_CACHE_DIR") or _xdg("XDG_CACHE_HOME", ".cache") / "fitness-pipeline")
+
+
+def default_home() -> Path:
+    return Path(
+        os.environ.get("FITPIPE_KAFKA_HOME") or _xdg("XDG_STATE_HOME", ".local/state") / "fitness-pipeline/kafka"
+    )
+
+
+def _require(program: str, install_hint: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise MissingPrerequisite(f"`{program}` is not on the PATH: install {install_hint}")
+    return path
+
+
+def require_java() -> str:
+    java = _require("java", "a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if match:
+        major = int(match.group(1)) if match.group(1) != "1" else int(match.group(2) or 0)
+        if major < _MIN_JAVA:
+            raise MissingPrerequisite(f"Kafka needs Java {_MIN_JAVA}+, found Java {major} at {java}: install a newer JDK")
+    return java
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def fetch_jars(cache_dir: Path | None = None, quiet: bool = True) -> Path:
+    """The folder of the broker's jars, fetched with `mvn` on first use and cached."""
+    libs = (cache_dir or default_cache_dir()) / f"kafka-{kafka_version()}" / "libs"
+    if (libs / ".complete").exists():
+        return libs
+    mvn = _require("mvn", "Apache Maven (Debian: apt-get install maven)")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
+    cmd = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
+           f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+    if quiet:
+        cmd.insert(1, "-q")
+    result = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        detail = (result.stdout or "").strip().splitlines()[-1:] if quiet else []
+        raise UserError(f"mvn could not fetch Kafka {kafka_version()} from Maven Central ({' '.join(detail)})")
+    (staging / ".complete").touch()
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    return libs
+
+
+@dataclass
+class BrokerState:
+    pid: int
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+class LocalBroker:
+    """One KRaft broker+controller whose config, data and logs live in `home`."""
+
+    def __init__(self, home: Path | None = None, cache_dir: Path | None = None):
+        self.home = Path(home or default_home()).resolve()
+        self.cache_dir = cache_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # -- paths ---------------------------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.home / "broker.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def _read_state(self) -> BrokerState | None:
+        try:
+            return BrokerState(**json.loads(self.state_file.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def _is_ours(self, pid: int) -> bool:
+        """True when `pid` is alive and is the broker started with this home (not a reused pid)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        except OSError:
+            return False
+        return b"kafka.Kafka" in cmdline and str(self.home).encode() in cmdline
+
+    def status(self) -> BrokerState | None:
+        """The running broker's state, or None when it is not running."""
+        state = self._read_state()
+        if state is None or not self._is_ours(state.pid):
+            return None
+        return state
+
+    # -- start and stop ------------------------------------------------------------------------------------------
+    def _write_config(self, port: int, controller_port: int) -> Path:
+        config = self.home / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=1",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+        log4j = self.home / "log4j2.properties"
+        log4j.write_text(
+            "\n".join(
+                [
+                    "rootLogger.level=INFO",
+                    "rootLogger.appenderRef.file.ref=FILE",
+                    "appender.file.type=File",
+                    "appender.file.name=FILE",
+                    f"appender.file.fileName={self.log_file}",
+                    "appender.file.layout.type=PatternLayout",
+                    "appender.file.layout.pattern=[%d] %p %m (%c)%n",
+                    "logger.kafka.name=kafka",
+                    "logger.kafka.level=INFO",
+                    "logger.apache.name=org.apache.kafka",
+                    "logger.apache.level=WARN",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def _java_cmd(self, java: str, libs: Path, main_class: str, *args: str) -> list[str]:
+        heap = os.environ.get("FITPIPE_KAFKA_HEAP", "1g")
+        return [
+            java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", main_class, *args,
+        ]  # fmt: skip
+
+    def _format_storage(self, java: str, libs: Path, config: Path) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = self._java_cmd(java, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise UserError(f"formatting KRaft storage in {self.data_dir} failed: {result.stderr.strip()[-300:]}")
+
+    def start(self, port: int | None = None, timeout: float = 90.0) -> str:
+        """Start the broker (or find it running) and return its bootstrap address once it answers."""
+        running = self.status()
+        if running:
+            if port and port != running.port:
+                raise UserError(f"a broker is already running from {self.home} on port {running.port}; stop it first")
+            return running.bootstrap
+        java = require_java()
+        libs = fetch_jars(self.cache_dir)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        previous = self._read_state()
+        port = port or (previous.port if previous and not _port_open(previous.port) else free_port())
+        controller_port = free_port()
+        while controller_port == port:
+            controller_port = free_port()
+        if _port_open(port):
+            raise UserError(f"port {port} on 127.0.0.1 is already in use; pick another with --port")
+        config = self._write_config(port, controller_port)
+        self._format_storage(java, libs, config)
+        with open(self.home / "logs" / "stdout.log", "ab") as out:
+            self._process = subprocess.Popen(
+                self._java_cmd(java, libs, "kafka.Kafka", str(config)),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.home, start_new_session=True,
+            )  # fmt: skip
+        state = BrokerState(pid=self._process.pid, port=port, controller_port=controller_port)
+        self.state_file.write_text(json.dumps(state.__dict__))
+        self._wait_ready(state, timeout)
+        return state.bootstrap
+
+    def _wait_ready(self, state: BrokerState, timeout: float) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise UserError(f"the broker exited at start (code {self._process.returncode}); see {self.log_file}")
+            if _port_open(state.port):
+                admin = AdminClient({"bootstrap.servers": state.bootstrap, "log_level": 0})
+                try:
+                    metadata = admin.list_topics(timeout=5)
+                    if metadata.brokers:
+                        return
+                except Exception:  # not answering yet: try again until the deadline
+                    pass
+            time.sleep(0.2)
+        self.stop()
+        raise UserError(f"the broker did not answer within {timeout:.0f} s; see {self.log_file}")
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`). False when none was running."""
+        state = self.status()
+        if state is None:
+            self.state_file.unlink(missing_ok=True)
+            return False
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self._alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._alive(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+            while self._alive(state.pid):
+                time.sleep(0.05)
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+    def _alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None
+        return self._is_ours(pid)

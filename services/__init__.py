@@ -1,0 +1,1 @@
+"""The services that run the pipeline: the producer, the consumer, and what they share."""

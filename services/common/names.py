@@ -1,0 +1,24 @@
+"""Names that SQL, users and more than one component depend on. Defined once, here."""
+
+from __future__ import annotations
+
+#: The Kafka topic the producer writes and the consumer reads.
+TOPIC = "fitness-data"
+#: Messages the consumer cannot land (not JSON, bad fields, ...) go here with the reason in a header.
+DEAD_LETTER_TOPIC = "fitness-data.dlq"
+#: The consumer group that lands the stream in the lake.
+CONSUMER_GROUP = "fitness-lake-writer"
+
+#: The Glue database and table that Athena (and the local DuckDB catalog) query.
+GLUE_DATABASE = "fitness-data-kafka-database"
+GLUE_TABLE = "fitness_data_kafka_storage"
+#: The Hive-style partition column: the record's event date, `YYYY-MM-DD`.
+PARTITION_COLUMN = "dt"
+
+#: Where the table's data lives inside the lake (an S3 bucket or a local folder).
+LAKE_DATA_PREFIX = f"data/{GLUE_TABLE}/"
+#: Where records the consumer quarantines are kept, beside the table's data but outside it.
+LAKE_QUARANTINE_PREFIX = "quarantine/"
+
+#: The Athena workgroup that holds the named queries.
+ATHENA_WORKGROUP = "fitness-pipeline"

@@ -1,0 +1,43 @@
+"""Fixtures shared by the whole suite: the real local Kafka broker and the Fitabase data folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap address of a real Kafka broker: $KAFKA_BOOTSTRAP_SERVERS, or one started for this session."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    from fitpipe.kafka import LocalBroker
+
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test uses, so tests sharing the broker never see each other's records."""
+    return f"test-{request.node.name[:40].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def fitabase_dir() -> Path:
+    """The real Fitabase export: $FITABASE_DIR, or ../shared/data/fitabase beside the repository."""
+    path = Path(os.environ.get("FITABASE_DIR") or REPO_ROOT.parent / "shared" / "data" / "fitabase")
+    if not (path / "minuteStepsWide_merged.csv").exists():
+        pytest.skip(f"the Fitabase export is not at {path}; set FITABASE_DIR to its folder")
+    return path
