@@ -41,3 +41,17 @@ def fitabase_dir() -> Path:
     if not (path / "minuteStepsWide_merged.csv").exists():
         pytest.skip(f"the Fitabase export is not at {path}; set FITABASE_DIR to its folder")
     return path
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program a test needs. Missing: a skip on a workstation, a failure in CI (which
+    installs every tool the suite uses, so a missing one there is a broken set-up, not a reason to skip)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"`{name}` is not installed (make test installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

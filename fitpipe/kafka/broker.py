@@ -80,12 +80,27 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _libs_dir(cache_dir: Path | None) -> Path:
+    return (cache_dir or default_cache_dir()) / f"kafka-{kafka_version()}" / "libs"
+
+
+def _require_mvn() -> str:
+    return _require("mvn", "Apache Maven (Debian: apt-get install maven)")
+
+
+def check_prerequisites(cache_dir: Path | None = None) -> None:
+    """Fail with one line naming what to install: Java always, Maven when the jars are not cached yet."""
+    require_java()
+    if not (_libs_dir(cache_dir) / ".complete").exists():
+        _require_mvn()
+
+
 def fetch_jars(cache_dir: Path | None = None, quiet: bool = True) -> Path:
     """The folder of the broker's jars, fetched with `mvn` on first use and cached."""
-    libs = (cache_dir or default_cache_dir()) / f"kafka-{kafka_version()}" / "libs"
+    libs = _libs_dir(cache_dir)
     if (libs / ".complete").exists():
         return libs
-    mvn = _require("mvn", "Apache Maven (Debian: apt-get install maven)")
+    mvn = _require_mvn()
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
     cmd = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",

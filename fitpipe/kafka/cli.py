@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fitpipe.kafka.broker import LocalBroker, fetch_jars, kafka_version
+from fitpipe.kafka.broker import LocalBroker, check_prerequisites, fetch_jars, kafka_version
 
 
 def _err(message: str) -> None:
@@ -14,6 +14,7 @@ def _err(message: str) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    check_prerequisites()
     _err(f"fetching Apache Kafka {kafka_version()} from Maven Central (cached after the first time) ...")
     _err(f"jars in {fetch_jars(quiet=False)}")
     return 0
@@ -23,6 +24,7 @@ def _start(args: argparse.Namespace) -> int:
     broker = LocalBroker(args.home)
     running = broker.status()
     if running is None:
+        check_prerequisites()
         _err(f"starting Apache Kafka {kafka_version()} (KRaft) from {broker.home} ...")
     bootstrap = broker.start(port=args.port, timeout=args.timeout)
     _err(f"broker {'was already running' if running else 'ready'}; logs in {broker.log_file}")

@@ -1,0 +1,60 @@
+# One command runs the local pipeline end to end (`make demo`), one runs the tests (`make test`).
+# Each does its own set-up: a virtual environment, the Python packages, the CDK CLI from npm, the Kafka jars from
+# Maven Central, and the Debian tools the tests use.
+
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+# The Debian packages the tests call: kcat lists the broker and reads topics, shellcheck checks the host's
+# user-data, chromium renders the report.
+DEBIAN_TOOLS := kcat shellcheck chromium
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: demo test setup python-env cdk-cli kafka-jars debian-tools lint synth clean
+
+demo: python-env kafka-jars
+	$(BIN)/fitpipe demo $(DEMO_ARGS)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: python-env cdk-cli kafka-jars debian-tools
+
+python-env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+cdk-cli: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+kafka-jars: python-env
+	$(BIN)/fitpipe kafka fetch
+
+debian-tools:
+	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: python-env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+synth: python-env cdk-cli
+	npx cdk synth --quiet
+
+clean:
+	rm -rf cdk.out out .pytest_cache

@@ -1,0 +1,82 @@
+"""`fitpipe kafka`: a real broker that kcat can see, a clean stop, and one-line errors for missing prerequisites."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+
+FITPIPE = [sys.executable, "-m", "fitpipe"]
+
+
+def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*FITPIPE, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def _broker_processes(home: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline and str(home).encode() in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.integration
+def test_start_lists_in_kcat_and_stop_leaves_no_process(tmp_path: Path) -> None:
+    kcat = require_tool("kcat")
+    home = tmp_path / "broker"
+    started = _run(["kafka", "start", "--home", str(home)])
+    try:
+        assert started.returncode == 0, started.stderr
+        bootstrap = started.stdout.strip()
+        assert bootstrap.startswith("127.0.0.1:")
+        listing = subprocess.run([kcat, "-b", bootstrap, "-L", "-m", "10"], capture_output=True, text=True, timeout=30)
+        assert listing.returncode == 0, listing.stderr
+        assert "1 brokers:" in listing.stdout
+        assert f"broker 1 at {bootstrap}" in listing.stdout
+        status = _run(["kafka", "status", "--home", str(home)])
+        assert status.returncode == 0 and bootstrap in status.stdout
+        assert _broker_processes(home)
+    finally:
+        stopped = _run(["kafka", "stop", "--home", str(home)])
+    assert stopped.returncode == 0, stopped.stderr
+    assert _broker_processes(home) == []
+    assert _run(["kafka", "status", "--home", str(home)]).returncode == 1
+
+
+def _path_with_only(tmp_path: Path, *programs: str) -> str:
+    """A PATH holding just the given programs (linked from the real PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in programs:
+        real = shutil.which(program)
+        assert real, f"{program} is needed to run this test"
+        (bin_dir / program).symlink_to(real)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize(("present", "missing", "hint"), [((), "java", "Java"), (("java",), "mvn", "Maven")])
+def test_missing_prerequisite_is_one_line_and_non_zero(
+    tmp_path: Path, present: tuple[str, ...], missing: str, hint: str
+) -> None:
+    env = dict(os.environ)
+    env["PATH"] = _path_with_only(tmp_path, *present)
+    env["FITPIPE_CACHE_DIR"] = str(tmp_path / "empty-cache")  # nothing cached: the jars would have to be fetched
+    result = _run(["kafka", "start", "--home", str(tmp_path / "broker")], env=env, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"`{missing}`" in lines[0] and hint in lines[0] and "install" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert _broker_processes(tmp_path / "broker") == []
