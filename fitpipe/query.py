@@ -1,0 +1,215 @@
+"""`fitpipe query`: run a `sql/` file, or ad-hoc SQL, in the Athena dialect against the local lake.
+
+The SQL is translated by sqlglot from Athena (Trino) to DuckDB with the table's schema, so that Trino's semantics
+survive: integer division stays integer division (`5 / 2 = 2`), `SUM` over integers is a BIGINT (DuckDB would make
+it a HUGEINT), and column names come back lower-case, as Athena returns them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import decimal
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from fitpipe.catalog import add_lake_arguments, default_catalog
+from fitpipe.errors import UserError
+from services.common.names import GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
+from services.common.schema import FIELDS
+
+#: The repository's named queries, one per file; the file stem is the query's name.
+SQL_DIR: Final = Path(__file__).resolve().parent.parent / "sql"
+_INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+    path: Path
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows, columns=self.columns)
+
+
+def table_schema() -> dict[str, dict[str, dict[str, str]]]:
+    """The catalog as sqlglot's optimizer sees it: the Glue types of the table's columns and its partition."""
+    columns = {f.name: f.type for f in FIELDS} | {PARTITION_COLUMN: "string"}
+    return {GLUE_DATABASE: {GLUE_TABLE: columns}}
+
+
+def read_named_query(path: Path) -> NamedQuery:
+    """A `sql/` file: its name (the stem), its description (from the `-- <stem>: <description>` header) and text."""
+    text = Path(path).read_text(encoding="utf-8")
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    prefix = f"-- {Path(path).stem}:"
+    description = first[len(prefix) :].strip() if first.startswith(prefix) else ""
+    return NamedQuery(Path(path).stem, description, text, Path(path))
+
+
+def named_queries(sql_dir: Path = SQL_DIR) -> list[NamedQuery]:
+    """Every named query in `sql_dir`, in file name order."""
+    return [read_named_query(p) for p in sorted(Path(sql_dir).glob("*.sql"))]
+
+
+def translate(sql: str) -> str:
+    """Athena (Trino) SQL as DuckDB SQL with Trino's integer division and result types."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import OptimizeError, ParseError
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
+    except ParseError as exc:
+        raise UserError(f"the SQL does not parse as Athena SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise UserError(f"expected one SQL statement, got {len(statements)}: run them one at a time")
+    schema = table_schema()
+    try:
+        tree = qualify(statements[0], schema=schema, dialect="athena", quote_identifiers=True)
+    except OptimizeError as exc:
+        raise UserError(
+            f"{exc}: the table {GLUE_DATABASE}.{GLUE_TABLE} has {', '.join(schema[GLUE_DATABASE][GLUE_TABLE])}"
+        ) from None
+    tree = annotate_types(tree, schema=schema, dialect="athena")
+
+    def trino_bigint(node: exp.Expression) -> exp.Expression:
+        # Trino sums integers and counts into a BIGINT; DuckDB makes `sum(int)` and `count_if` a HUGEINT.
+        integer_sum = isinstance(node, exp.Sum) and node.this.type and node.this.type.this.name in _INTEGER_TYPES
+        if integer_sum or isinstance(node, exp.CountIf):
+            return exp.cast(node.copy(), exp.DataType.build("BIGINT"))
+        return node
+
+    tree = tree.transform(trino_bigint)
+    return tree.sql(dialect="duckdb")
+
+
+def connect(catalog: Path):
+    """A read-only connection to the catalog that `fitpipe crawl` wrote."""
+    import duckdb
+
+    if not Path(catalog).exists():
+        raise UserError(f"no catalog at {catalog}: run `fitpipe crawl --lake LAKE` first")
+    return duckdb.connect(str(catalog), read_only=True)
+
+
+def run(con, sql: str) -> QueryResult:
+    """Run Athena SQL on a catalog connection; column names lower-case, as Athena returns them."""
+    import duckdb
+
+    duck_sql = translate(sql)
+    try:
+        relation = con.sql(duck_sql)
+        if relation is None:
+            return QueryResult([], [], [])
+        if "HUGEINT" in (str(t) for t in relation.types):  # Trino has no 128-bit integers: its BIGINT overflows
+            relation = relation.project(
+                ", ".join(
+                    f'CAST("{c}" AS BIGINT) AS "{c}"' if str(t) == "HUGEINT" else f'"{c}"'
+                    for c, t in zip(relation.columns, relation.types, strict=True)
+                )
+            )
+        columns = [c.lower() for c in relation.columns]
+        types = [str(t) for t in relation.types]
+        rows = relation.fetchall()
+    except duckdb.Error as exc:
+        raise UserError(f"the query failed: {str(exc).splitlines()[0]}") from None
+    return QueryResult(columns, types, rows)
+
+
+def run_named_queries(catalog: Path, sql_dir: Path = SQL_DIR) -> dict[str, QueryResult]:
+    """Every named query's result, by name."""
+    with connect(catalog) as con:
+        return {q.name: run(con, q.sql) for q in named_queries(sql_dir)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.time, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def write_csv(result: QueryResult, path: Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(result.columns)
+        writer.writerows([["" if v is None else _plain(v) for v in row] for row in result.rows])
+
+
+def write_json(result: QueryResult, path: Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    records = [{k: _plain(v) for k, v in r.items()} for r in result.records()]
+    Path(path).write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+
+
+def print_table(result: QueryResult, title: str = "", max_rows: int = 50) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None, title_justify="left")
+    for name in result.columns:
+        table.add_column(name, overflow="fold")
+    for row in result.rows[:max_rows]:
+        table.add_row(*("NULL" if v is None else str(_plain(v)) for v in row))
+    console = Console()
+    console.print(table)
+    more = len(result.rows) - max_rows
+    console.print(
+        f"{len(result.rows)} row(s)" + (f", {more} not shown (--max-rows, --csv, --json)" if more > 0 else "")
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if (args.file is None) == (args.execute is None):
+        raise UserError("give a SQL file (e.g. sql/02_intensity_distribution.sql) or -e 'SELECT ...', not both")
+    if args.file is not None:
+        if not args.file.is_file():
+            raise UserError(f"no SQL file {args.file}: the named queries are in sql/")
+        query = read_named_query(args.file)
+        sql, title = query.sql, f"{query.name}: {query.description}" if query.description else query.name
+    else:
+        sql, title = args.execute, ""
+    if args.show_sql:
+        print(translate(sql))
+    with connect(args.catalog or default_catalog(args.lake)) as con:
+        result = run(con, sql)
+    if args.csv:
+        write_csv(result, args.csv)
+    if args.json:
+        write_json(result, args.json)
+    print_table(result, title, args.max_rows)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("query", help="run a sql/ file or ad-hoc Athena SQL on the local lake with DuckDB")
+    parser.add_argument("file", type=Path, nargs="?", help="a SQL file, e.g. sql/02_intensity_distribution.sql")
+    parser.add_argument("-e", "--execute", metavar="SQL", help="ad-hoc Athena SQL instead of a file")
+    add_lake_arguments(parser)
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the result as CSV")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON (a list of rows)")
+    parser.add_argument("--max-rows", type=int, default=50, help="rows printed (default 50; the files get them all)")
+    parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL the query was translated to")
+    parser.set_defaults(func=_run)
