@@ -1,0 +1,29 @@
+"""The golden lake: fixed records written in all three file formats, crawled once for the module's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fitpipe.catalog import crawl
+from fitpipe.query import QueryResult, run_named_queries
+from services.common.schema import Record
+from tests.sql.lake import golden_records, write_lake
+
+
+@pytest.fixture(scope="session")
+def golden() -> list[Record]:
+    return golden_records()
+
+
+@pytest.fixture(scope="session")
+def golden_catalog(golden: list[Record], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lake = write_lake(tmp_path_factory.mktemp("golden") / "lake", golden)
+    return crawl(lake).catalog
+
+
+@pytest.fixture(scope="session")
+def results(golden_catalog: Path) -> dict[str, QueryResult]:
+    """Every sql/ file's result on the golden lake, the files read unmodified from disk."""
+    return run_named_queries(golden_catalog)
