@@ -1,0 +1,1 @@
+"""The producer: simulated or replayed fitness-device records, streamed into Kafka."""
