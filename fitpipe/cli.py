@@ -13,6 +13,7 @@ from fitpipe.errors import UserError
 #: when the command list is built, so a command's heavy imports cost nothing to the others.
 COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.kafka.cli",
+    "services.producer.cli",
     "fitpipe.catalog",
     "fitpipe.query",
 )

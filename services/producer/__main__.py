@@ -1,0 +1,45 @@
+"""`python -m services.producer`: one run configured by the `PRODUCER_*` environment (the container's entry)."""
+
+from __future__ import annotations
+
+import sys
+
+from pydantic import ValidationError
+
+from services.producer import logs
+from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
+from services.producer.replay import ReplayError
+from services.producer.run import run
+from services.producer.settings import ProducerSettings, describe_error
+
+#: Exit codes: 1 when records were not delivered or Kafka did not answer, 2 for a setting to fix.
+EXIT_FAILED, EXIT_SETTINGS = 1, 2
+
+
+def main() -> int:
+    logs.configure()
+    log = logs.EventLog("services.producer")
+    try:
+        settings = ProducerSettings()
+    except ValidationError as exc:
+        print(f"producer: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        summary = run(settings)
+    except ReplayError as exc:
+        print(f"producer: error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    except KafkaUnavailable as exc:
+        print(f"producer: error: {exc}; check PRODUCER_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return EXIT_FAILED
+    except DeliveryFailed as exc:
+        print(
+            f"producer: error: {format_summary(exc.summary)}; first error: {exc.summary.first_error}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    log.info("summary", summary=format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
