@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.producer.cli",
     "fitpipe.catalog",
     "fitpipe.query",
+    "fitpipe.report",
 )
 
 

@@ -1,0 +1,115 @@
+"""`fitpipe report`: one offline HTML file whose charts headless Chromium really draws."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fitpipe.catalog import crawl
+from fitpipe.query import named_queries, run_named_queries
+from fitpipe.report import write_report
+from tests.sql.lake import golden_records, write_lake
+
+CHARTS = 4
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lake = write_lake(tmp_path_factory.mktemp("report") / "lake", golden_records())
+    crawl(lake)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def report(lake: Path) -> Path:
+    return write_report(run_named_queries(lake / "catalog.duckdb"), lake.parent / "report.html")
+
+
+def test_report_is_one_offline_file_with_charts_and_tables(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", text), "every script is inline"
+    assert not re.search(r"<link[^>]+href=\"?https?:", text), "no external stylesheet"
+    assert text.count("Plotly.newPlot(") == CHARTS
+    assert text.count("plotly.js v") >= 1, "plotly's JavaScript is embedded"
+    for title in (
+        "Sedentary minutes and heart rate per day",
+        "Intensity distribution per day",
+        "Sleep stages per night",
+    ):
+        assert title in text
+    for query in named_queries():
+        assert f'<h3 id="{query.name}">' in text
+    assert text.count('<table class="result">') == len(named_queries())
+    assert "<td>1503960366</td>" in text
+
+
+def test_cli_writes_the_report(lake: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "fitpipe", "report", "--lake", str(lake), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out)
+    assert out.stat().st_size > 1_000_000  # plotly's JavaScript alone is megabytes
+
+
+def test_report_without_a_catalog_is_a_one_line_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fitpipe", "report", "--lake", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "fitpipe crawl" in done.stderr
+
+
+def _chromium(report: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, report.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+@pytest.mark.slow
+def test_headless_chromium_draws_the_charts(report: Path, tmp_path: Path) -> None:
+    dom = _chromium(report, tmp_path / "profile-dom", "--virtual-time-budget=5000", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # plotly draws each chart as SVG: a main-svg per chart, with bars and lines (paths) in its plot area.
+    assert dom.stdout.count('class="main-svg"') >= CHARTS
+    assert len(re.findall(r'<g class="trace bars"', dom.stdout)) >= 3
+    assert 'class="js-line"' in dom.stdout
+
+    png = tmp_path / "report.png"
+    shot = _chromium(report, tmp_path / "profile-png", "--window-size=1400,3000", f"--screenshot={png}")
+    assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size == (1400, 3000)
+        top = image.convert("RGB").crop((0, 0, 1400, 1800))  # the charts come first
+        colors = top.getcolors(maxcolors=1 << 20)
+    assert colors is not None
+    non_white = sum(count for count, rgb in colors if sum(rgb) < 3 * 235)
+    assert non_white > 0.05 * 1400 * 1800, f"only {non_white} non-white pixels: the charts were not drawn"
+    assert len(colors) > 50, "a drawn chart has many colours (bars, lines, antialiased text)"
