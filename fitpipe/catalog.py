@@ -219,7 +219,7 @@ def table_sql(lake: Path, formats: list[str]) -> str:
     names = ", ".join(f'"{f.name}"' for f in FIELDS) + f', "{PARTITION_COLUMN}"'
     parts = []
     for fmt in formats:
-        glob = "'" + str(root / "*" / f"*{FORMATS[fmt]}").replace("'", "''") + "'"
+        glob = "'" + str(root / f"{PARTITION_COLUMN}=*" / f"*{FORMATS[fmt]}").replace("'", "''") + "'"
         reader = _reader(fmt, glob, duckdb_columns() if fmt != "parquet" else None)
         if fmt == "parquet":  # parquet carries its own types; cast them to the declared ones
             casts = ", ".join(f'CAST("{f.name}" AS {f.duckdb_type}) AS "{f.name}"' for f in FIELDS)
@@ -252,6 +252,10 @@ def crawl(lake: Path, catalog: Path | None = None, sample_files: int = DEFAULT_S
             f"land data first (`fitpipe consume --lake {lake}`)"
         )
     partitions, bad = _partitions(lake, files)
+    # Like a crawler, read only the folders that are partitions of the table; report the others as drift.
+    files = {fmt: kept for fmt, paths in files.items() if (kept := [p for p in paths if p.parent.name not in bad])}
+    if not files:
+        raise UserError(f"no data files in {PARTITION_COLUMN}=YYYY-MM-DD folders under {table_dir(lake)}: found {bad}")
     columns, sampled = infer_columns(files, sample_files)
     drift = compare(columns, bad)
     register_table(lake, catalog, list(files))
