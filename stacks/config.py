@@ -1,0 +1,88 @@
+"""The deployment's settings: one typed, frozen value built from the CDK context (`cdk.json` or `cdk -c key=value`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A context value that cannot be used; the message says which and what to pass instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """Everything a deployment may change. Each field is read from the context key in its metadata."""
+
+    #: EC2 instance type of the streaming host (x86_64 or Graviton; the AMI follows its architecture).
+    instance_type: str = "t3.medium"
+    #: Users the producer simulates, each sending one record per minute.
+    simulated_users: int = 33
+    #: Seconds the consumer buffers records before writing a file to the lake.
+    flush_interval_seconds: int = 60
+    #: Partitions of the Kafka topic.
+    topic_partitions: int = 3
+    #: Hours Kafka keeps records (the lake keeps them for good).
+    topic_retention_hours: int = 168
+    #: Delete the buckets and their data with the stack on `cdk destroy` (kept by default).
+    destroy_data: bool = False
+    #: NAT gateways; with 0 the host sits in a public subnet with no inbound access from the internet.
+    nat_gateways: int = 0
+    #: Athena stops a query in the workgroup once it has scanned this many gigabytes.
+    query_cutoff_gb: int = 10
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
+            raise ConfigError(f"instanceType {self.instance_type!r} is not an EC2 instance type such as t3.medium")
+        limits = {
+            "simulated_users": (1, 100_000),
+            "flush_interval_seconds": (1, 3600),
+            "topic_partitions": (1, 1000),
+            "topic_retention_hours": (1, 24 * 365),
+            "nat_gateways": (0, 3),
+            "query_cutoff_gb": (1, 1_000_000),
+        }
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{_CONTEXT_KEYS[name]} must be between {low} and {high}, got {value}")
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
+        """Build the config from a context getter such as `app.node.try_get_context`; absent keys keep defaults."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = get(_CONTEXT_KEYS[field.name])
+            if raw is not None:
+                values[field.name] = _coerce(_CONTEXT_KEYS[field.name], raw, field.default)
+        return cls(**values)
+
+
+#: The context key of each field: the field name in camelCase, as CDK context keys are written.
+_CONTEXT_KEYS = {f.name: re.sub(r"_(\w)", lambda m: m.group(1).upper(), f.name) for f in fields(PipelineConfig)}
+
+
+def context_keys() -> dict[str, str]:
+    """Field name to context key, for documentation and tests."""
+    return dict(_CONTEXT_KEYS)
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    """Context from `cdk.json` keeps its JSON type; from `-c key=value` it is a string. Accept both."""
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("true", "false"):
+            return str(raw).lower() == "true"
+        raise ConfigError(f"{key} must be true or false, got {raw!r}")
+    if isinstance(default, int):
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+            return int(raw)
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}")
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key} must be a string, got {raw!r}")
+    return raw

@@ -1,0 +1,1 @@
+"""The logical parts the stacks compose. Each exposes what it created as typed attributes."""

@@ -1,0 +1,139 @@
+"""Athena: the workgroup, its results bucket, one named query per `sql/` file, and the per-user prepared statement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from services.common import names
+from stacks.defaults import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, bucket_props
+
+#: Query results are working files, not data: they expire.
+RESULTS_EXPIRE_AFTER_DAYS = 30
+#: The query the prepared statement comes from, and the user id it hard-codes, which becomes the parameter.
+PER_USER_QUERY = "01_sedentary_minutes_per_day"
+PER_USER_ID_LITERAL = "1503960366"
+_HEADER = re.compile(r"--\s*(?P<stem>[^:\s]+)\s*:\s*(?P<description>.+)")
+
+
+class SqlError(ValueError):
+    """A file in `sql/` that cannot become a named query; the message names the file and what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class SqlQuery:
+    """One file of `sql/`: its stem is the query's name, its header line the description, its text the query."""
+
+    name: str
+    description: str
+    text: str
+
+
+def read_queries(sql_dir: Path) -> list[SqlQuery]:
+    """Every `*.sql` file of `sql_dir`, in name order. Each must start with `-- <file stem>: <description>`."""
+    queries = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        first_line = text.splitlines()[0] if text.strip() else ""
+        header = _HEADER.fullmatch(first_line.strip())
+        if not header or header["stem"] != path.stem:
+            raise SqlError(f"{path.name}: the first line must be '-- {path.stem}: <one-sentence description>'")
+        queries.append(SqlQuery(name=path.stem, description=header["description"].strip(), text=text))
+    return queries
+
+
+def prepared_statement_text(query: SqlQuery) -> str:
+    """The per-user query with its hard-coded user id made a parameter (`?`), without a trailing semicolon."""
+    if query.text.count(PER_USER_ID_LITERAL) == 0:
+        raise SqlError(f"{query.name}.sql: expected the user id {PER_USER_ID_LITERAL} to make a parameter of")
+    return query.text.replace(PER_USER_ID_LITERAL, "?").rstrip().rstrip(";").rstrip()
+
+
+class Analytics(Construct):
+    """`workgroup` (engine 3, enforced, encrypted results, a scan cutoff), `named_queries`, `prepared_statement`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sql_dir: Path,
+        access_logs: s3.IBucket,
+        query_cutoff_gb: int,
+        destroy_data: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.results_bucket = s3.Bucket(
+            self,
+            "Results",
+            **bucket_props(
+                destroy_data=destroy_data,
+                server_access_logs_bucket=access_logs,
+                server_access_logs_prefix="athena-results/",
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        id="expire-query-results",
+                        expiration=Duration.days(RESULTS_EXPIRE_AFTER_DAYS),
+                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
+                    )
+                ],
+            ),
+        )
+
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=names.ATHENA_WORKGROUP,
+            description="Named queries over the fitness data lake.",
+            state="ENABLED",
+            # The workgroup holds only what this stack creates plus users' saved queries; removing the stack
+            # removes it with them instead of failing.
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                bytes_scanned_cutoff_per_query=query_cutoff_gb * 1024**3,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.results_bucket.bucket_name}/results/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+
+        queries = read_queries(sql_dir)
+        self.named_queries: dict[str, athena.CfnNamedQuery] = {}
+        for query in queries:
+            named_query = athena.CfnNamedQuery(
+                self,
+                f"Query{query.name}",
+                name=query.name,
+                description=query.description[:1024],
+                database=names.GLUE_DATABASE,
+                work_group=self.workgroup.ref,
+                query_string=query.text,
+            )
+            self.named_queries[query.name] = named_query
+
+        self.prepared_statement: athena.CfnPreparedStatement | None = None
+        per_user = next((q for q in queries if q.name == PER_USER_QUERY), None)
+        if per_user is not None:
+            self.prepared_statement = athena.CfnPreparedStatement(
+                self,
+                "PerUserStatement",
+                statement_name=per_user.name.lstrip("0123456789_") + "_for_user",
+                description=f"{per_user.description} The user id is the parameter: EXECUTE ... USING <id>."[:1024],
+                query_statement=prepared_statement_text(per_user),
+                work_group=self.workgroup.ref,
+            )

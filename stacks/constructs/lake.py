@@ -1,0 +1,57 @@
+"""The lake bucket and the bucket that receives the server access logs of every bucket in the app."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.defaults import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, bucket_props
+from stacks.nag import acknowledge
+
+#: How long server access logs are kept.
+ACCESS_LOG_RETENTION_DAYS = 365
+
+
+class Lake(Construct):
+    """`bucket` holds the table's data (and the quarantine); `access_logs` receives the buckets' access logs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, destroy_data: bool) -> None:
+        super().__init__(scope, construct_id)
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            **bucket_props(
+                destroy_data=destroy_data,
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        id="expire-access-logs",
+                        expiration=Duration.days(ACCESS_LOG_RETENTION_DAYS),
+                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
+                    )
+                ],
+            ),
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This bucket is the destination of the other buckets' server access logs; logging it into itself "
+            "would log every log delivery.",
+        )
+
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            **bucket_props(
+                destroy_data=destroy_data,
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix="lake/",
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        id="abort-incomplete-multipart-uploads",
+                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
+                    )
+                ],
+            ),
+        )

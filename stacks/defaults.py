@@ -1,0 +1,28 @@
+"""Secure defaults, in one place: every bucket and the host start from these and override only what they must."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_s3 as s3
+
+
+def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
+    """Encrypted, TLS-only, private, owner-enforced; kept on `cdk destroy` unless `destroy_data`."""
+    props: dict[str, Any] = {
+        "encryption": s3.BucketEncryption.S3_MANAGED,
+        "enforce_ssl": True,
+        "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+        "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        "versioned": False,
+        "removal_policy": RemovalPolicy.DESTROY if destroy_data else RemovalPolicy.RETAIN,
+        # Emptying a bucket on delete needs a custom-resource Lambda; it exists only when data is meant to go.
+        "auto_delete_objects": destroy_data,
+    }
+    props.update(overrides)
+    return props
+
+
+#: Uploads that never complete still cost storage; they are aborted after this many days.
+ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
