@@ -236,7 +236,11 @@ def _event_time(record: Record) -> dt.datetime:
 
 
 def _paced(
-    records: Iterable[Record], speed: float, wait: Callable[[float], Any], stop: StopRequest
+    records: Iterable[Record],
+    speed: float,
+    wait: Callable[[float], Any],
+    stop: StopRequest,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Record]:
     """Release each record when its event time comes: the first at once, then `speed` event seconds per second."""
     started: float | None = None
@@ -248,9 +252,9 @@ def _paced(
             last_stamp = stamp
             event = _event_time(record)
             if started is None or first is None:
-                started, first = time.monotonic(), event
+                started, first = clock(), event
             due = started + (event - first).total_seconds() / speed
-            while not stop.requested and (left := due - time.monotonic()) > 0:
+            while not stop.requested and (left := due - clock()) > 0:
                 wait(min(left, 0.25))
             if stop.requested:
                 return
