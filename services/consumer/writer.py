@@ -1,0 +1,552 @@
+"""The lake writer: consume, validate, batch per partition, write durably, then commit.
+
+Exactly-once rests on three rules (the argument is in docs/consumer.md):
+
+1. A batch is a contiguous offset range of one partition. It is written as one object per event date, all named
+   with that range (`naming.object_key`), and only then are its dead letters flushed and `end + 1` committed.
+   One batch per partition is open at a time, so at most one written-but-uncommitted range exists per partition.
+2. On assignment the lake is reconciled with the committed offset: every range found at or beyond it was written
+   (perhaps only some of its dates) but not committed. Those ranges are read again with exactly the same
+   boundaries and written again under the same names, which overwrites the same records; then they are committed.
+3. Nothing is committed unless everything before it is written. Storage errors are retried forever with backoff;
+   meanwhile the partitions are paused and the consumer keeps polling, so it stays in the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from services.common.schema import InvalidRecord
+from services.consumer.formats import Format, format_for_ext, get_format
+from services.consumer.logs import event
+from services.consumer.naming import BatchRange, object_key
+from services.consumer.records import reasons_of, to_line
+from services.consumer.settings import MIB, ConsumerSettings
+from services.consumer.sinks import Sink, batch_ranges, make_sink
+
+#: A dead letter larger than this is cut to it (the DLQ producer's message.max.bytes is 1,000,000).
+DEAD_LETTER_MAX_BYTES = 900_000
+_CONSUME_BATCH = 2000
+_POLL_TIMEOUT_S = 0.2
+
+
+class ConsumerError(Exception):
+    """A problem with the setup (no such topic, no broker) that the operator must fix."""
+
+
+class Abandoned(Exception):
+    """A batch is left unwritten: its partition went to another consumer, or a second stop signal came."""
+
+
+@dataclass
+class Summary:
+    records_in: int = 0  # messages read from Kafka (good and bad)
+    records_out: int = 0  # records landed in the lake and committed
+    dead_letters: int = 0
+    files_written: int = 0
+    bytes_written: int = 0
+    batches_replayed: int = 0
+    storage_retries: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class DeadLetter:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class Batch:
+    """The open batch of one partition: lines per event date, and the dead letters of the same offsets."""
+
+    __slots__ = ("bytes", "created", "dead", "end", "forced", "lines", "records", "start")
+
+    def __init__(self, start: int, created: float, forced: BatchRange | None):
+        self.start = start
+        self.end = start - 1
+        self.created = created
+        self.forced = forced  # a range already in the lake: cut exactly at its end, name it exactly as it is
+        self.lines: dict[str, bytearray] = {}
+        self.records = 0
+        self.bytes = 0
+        self.dead: list[DeadLetter] = []
+
+    def add(self, dt: str, line: bytes) -> int:
+        buf = self.lines.get(dt)
+        if buf is None:
+            buf = self.lines[dt] = bytearray()
+        buf += line
+        buf += b"\n"
+        self.records += 1
+        size = len(line) + 1
+        self.bytes += size
+        return size
+
+    def bounds(self) -> tuple[int, int]:
+        return (self.forced.start, self.forced.end) if self.forced else (self.start, self.end)
+
+    def complete(self, position: int | None) -> bool:
+        """A replayed range may be written only once all of it is read again, or it would overwrite with less."""
+        return self.forced is None or (position is not None and position > self.forced.end)
+
+
+class PartitionState:
+    __slots__ = ("batch", "forced", "partition", "position")
+
+    def __init__(self, partition: int, position: int | None, forced: deque[BatchRange]):
+        self.partition = partition
+        self.position = position  # the next offset to read; None until the first message when starting from 0
+        self.forced = forced
+        self.batch: Batch | None = None
+
+
+class LakeWriter:
+    """Lands one topic in the lake. `run()` blocks until stopped (signal or `stop_event`) or caught up."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        sink: Sink | None = None,
+        stop_event: threading.Event | None = None,
+        progress: Callable[[Summary, int], None] | None = None,
+    ):
+        self.settings = settings
+        self.topic = settings.topic
+        self.sink = sink or make_sink(settings)
+        self.format: Format = get_format(settings.format, settings.gzip_level)
+        self.stop_event = stop_event or threading.Event()
+        self.force_stop = threading.Event()
+        #: Set once partitions are assigned and reconciled with the lake.
+        self.ready = threading.Event()
+        self.summary = Summary()
+        self._progress = progress
+        self._parts: dict[int, PartitionState] = {}
+        self._pending: deque[Message] = deque()
+        self._buffered = 0
+        self._dlq_errors: list[KafkaError] = []
+        self._consumer: Consumer | None = None
+        self._dlq: Producer | None = None
+
+    # -- Kafka clients -------------------------------------------------------------------------------------------
+    def _consumer_config(self) -> dict[str, Any]:
+        s = self.settings
+        config: dict[str, Any] = {
+            "bootstrap.servers": s.bootstrap_servers,
+            "group.id": s.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # Eager assignment: on_assign reconciles and then assigns each partition at the offset it chose.
+            "partition.assignment.strategy": "range",
+            "max.poll.interval.ms": s.max_poll_interval_ms,
+            "session.timeout.ms": s.session_timeout_ms,
+            "allow.auto.create.topics": False,
+            # Bound librdkafka's prefetch, whatever the backlog.
+            "queued.max.messages.kbytes": s.queued_max_kbytes,
+            "fetch.max.bytes": min(8 * MIB, s.queued_max_kbytes * 1024),
+            "max.partition.fetch.bytes": MIB,
+            "log_level": 3,
+        }
+        if s.group_instance_id:
+            config["group.instance.id"] = s.group_instance_id
+        return config
+
+    def _new_dlq_producer(self) -> Producer:
+        return Producer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "log_level": 3,
+            }
+        )
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self._consumer is not None
+        return self._consumer
+
+    # -- run -----------------------------------------------------------------------------------------------------
+    def run(self, until_caught_up: bool = False) -> Summary:
+        """Consume until stopped; with `until_caught_up`, return once every assigned partition is landed up to its
+        high watermark and committed."""
+        started = time.monotonic()
+        restore = self._install_signal_handlers()
+        self._consumer = Consumer(self._consumer_config())
+        self._dlq = self._new_dlq_producer()
+        event(logging.INFO, "consumer starting", topic=self.topic, group=self.settings.group_id,
+              lake=self.sink.description, format=self.settings.format)  # fmt: skip
+        try:
+            self._check_topic(until_caught_up)
+            self.consumer.subscribe(
+                [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+            )
+            self._loop(until_caught_up)
+            self._flush_all()
+        except Abandoned:
+            event(logging.WARNING, "stopped without writing the open batches; they will be read again")
+        finally:
+            self.summary.seconds = time.monotonic() - started
+            try:
+                self.consumer.close()
+            finally:
+                self._dlq.flush(10)
+                restore()
+        event(logging.INFO, "consumer stopped", **self.summary.__dict__)
+        return self.summary
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handle(signum: int, _frame: object) -> None:
+            if self.stop_event.is_set():
+                self.force_stop.set()
+            self.stop_event.set()
+            event(logging.INFO, "stop requested", signal=signal.Signals(signum).name)
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
+
+    def _check_topic(self, required: bool) -> None:
+        try:
+            metadata = self.consumer.list_topics(self.topic, timeout=15)
+        except KafkaException as exc:
+            raise ConsumerError(f"no Kafka broker answers at {self.settings.bootstrap_servers}: {exc}") from exc
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None:
+            if required:
+                raise ConsumerError(f"topic {self.topic!r} does not exist on {self.settings.bootstrap_servers}")
+            event(logging.WARNING, "topic does not exist yet; waiting for it", topic=self.topic)
+
+    def _loop(self, until_caught_up: bool) -> None:
+        s = self.settings
+        next_log = time.monotonic() + s.log_interval_s
+        next_progress = next_check = 0.0
+        while not self.stop_event.is_set():
+            drained = False
+            if not self._pending:
+                messages = self.consumer.consume(num_messages=_CONSUME_BATCH, timeout=_POLL_TIMEOUT_S)
+                drained = len(messages) < _CONSUME_BATCH
+                self._pending.extend(messages)
+            while self._pending:
+                self._handle(self._pending.popleft())
+            now = time.monotonic()
+            self._flush_due(now)
+            if now >= next_log:
+                self._log_progress()
+                next_log = now + s.log_interval_s
+            if self._progress is not None and now >= next_progress:
+                self._progress(self.summary, self._lag())
+                next_progress = now + 0.25
+            if until_caught_up and drained and now >= next_check:
+                next_check = now + 0.5
+                if self._caught_up():
+                    return
+
+    # -- messages ------------------------------------------------------------------------------------------------
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return
+            if error.fatal():
+                raise KafkaException(error)
+            event(logging.WARNING, "kafka error", error=str(error), topic=message.topic(),
+                  partition=message.partition())  # fmt: skip
+            return
+        state = self._parts.get(message.partition())
+        if state is None:
+            return  # fetched before the partition was taken away
+        offset = message.offset()
+        if state.position is not None and offset < state.position:
+            return
+        batch = state.batch
+        if batch is not None and batch.forced is not None and offset > batch.forced.end:
+            self._flush(state)  # the replayed range ended on an offset that holds no message
+            batch = state.batch
+        if batch is None:
+            while state.forced and state.forced[0].end < offset:
+                skipped = state.forced.popleft()
+                event(logging.ERROR, "offsets of a replayed range are no longer in Kafka", partition=state.partition,
+                      start=skipped.start, end=skipped.end)  # fmt: skip
+            forced = state.forced.popleft() if state.forced else None
+            batch = state.batch = Batch(forced.start if forced else offset, time.monotonic(), forced)
+        self.summary.records_in += 1
+        try:
+            dt, line = to_line(message.value())
+            self._buffered += batch.add(dt, line)
+        except InvalidRecord as exc:
+            dead = self._dead_letter(message, exc)
+            batch.dead.append(dead)
+            size = len(dead.value or b"") + 100
+            batch.bytes += size
+            self._buffered += size
+        batch.end = offset
+        state.position = offset + 1
+        if batch.forced is not None:
+            if offset >= batch.forced.end:
+                self._flush(state)
+        elif batch.records >= self.settings.max_records_per_file or batch.bytes >= self.settings.max_bytes_per_file:
+            self._flush(state)
+
+    def _dead_letter(self, message: Message, exc: InvalidRecord) -> DeadLetter:
+        value = message.value()
+        headers = [
+            ("reason", reasons_of(exc).encode()),
+            ("source.topic", message.topic().encode()),
+            ("source.partition", str(message.partition()).encode()),
+            ("source.offset", str(message.offset()).encode()),
+        ]
+        if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
+            headers.append(("truncated.from.bytes", str(len(value)).encode()))
+            value = value[:DEAD_LETTER_MAX_BYTES]
+        return DeadLetter(message.key(), value, headers)
+
+    # -- flushing ------------------------------------------------------------------------------------------------
+    def _flush_due(self, now: float) -> None:
+        interval = self.settings.flush_interval_s
+        for state in list(self._parts.values()):
+            batch = state.batch
+            if batch is not None and batch.forced is None and now - batch.created >= interval:
+                self._flush(state)
+        while self._buffered > self.settings.max_buffered_bytes:
+            candidates = [s for s in self._parts.values() if s.batch and s.batch.complete(s.position)]
+            if not candidates:
+                break
+            self._flush(max(candidates, key=lambda s: s.batch.bytes if s.batch else 0))
+
+    def _flush_all(self) -> None:
+        for state in list(self._parts.values()):
+            if state.batch is not None and state.batch.complete(state.position):
+                self._flush(state)
+
+    def _flush(self, state: PartitionState) -> None:
+        """Write the partition's batch, one object per date, then its dead letters, then commit its end."""
+        batch = state.batch
+        if batch is None:
+            return
+        start, end = batch.bounds()
+        fmt = format_for_ext(batch.forced.ext, self.settings.gzip_level) if batch.forced and batch.forced.ext \
+            else self.format  # fmt: skip
+        try:
+            for dt in sorted(batch.lines):
+                key = object_key(dt, self.topic, state.partition, start, end, fmt.ext)
+                data = fmt.encode(batch.lines[dt])
+                self._retry(f"write {key}", lambda k=key, d=data: self.sink.put(k, d), state)
+                self.summary.files_written += 1
+                self.summary.bytes_written += len(data)
+            if batch.dead:
+                self._retry("send dead letters", lambda: self._send_dead_letters(batch.dead), state)
+            self._retry("commit", lambda: self._commit(state.partition, end + 1), state)
+        except Abandoned:
+            event(logging.WARNING, "batch left unwritten; it will be read again", partition=state.partition,
+                  start=start, end=end)  # fmt: skip
+            if self.force_stop.is_set():
+                raise
+            return
+        state.batch = None
+        self._buffered -= batch.bytes
+        self.summary.records_out += batch.records
+        self.summary.dead_letters += len(batch.dead)
+        if batch.forced is not None:
+            self.summary.batches_replayed += 1
+        event(logging.DEBUG, "batch landed", topic=self.topic, partition=state.partition, start=start, end=end,
+              records=batch.records, dead_letters=len(batch.dead), files=len(batch.lines))  # fmt: skip
+
+    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        assert self._dlq is not None
+        self._dlq_errors = []
+        for letter in dead:
+            while True:
+                try:
+                    self._dlq.produce(self.settings.dlq_topic, value=letter.value, key=letter.key,
+                                      headers=letter.headers, on_delivery=self._on_dlq_delivery)  # fmt: skip
+                    break
+                except BufferError:
+                    self._dlq.poll(0.1)
+        remaining = self._dlq.flush(30)
+        if remaining:
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters not acknowledged"))
+        if self._dlq_errors:
+            first = self._dlq_errors[0]
+            if first.fatal():
+                self._dlq = self._new_dlq_producer()
+            raise KafkaException(first)
+
+    def _on_dlq_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._dlq_errors.append(error)
+
+    def _commit(self, partition: int, offset: int) -> None:
+        result = self.consumer.commit(offsets=[TopicPartition(self.topic, partition, offset)], asynchronous=False)
+        for tp in result or []:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+
+    # -- retrying through outages --------------------------------------------------------------------------------
+    def _backoff(self, attempt: int) -> float:
+        s = self.settings
+        return min(s.retry_max_s, s.retry_initial_s * 2 ** min(attempt, 20)) * random.uniform(0.5, 1.0)
+
+    def _retry(self, what: str, action: Callable[[], None], state: PartitionState) -> None:
+        """Run `action` until it succeeds, polling in between so the consumer stays in its group."""
+        attempt = 0
+        while True:
+            try:
+                action()
+                break
+            except Exception as exc:  # storage and Kafka errors alike: never commit what is not written
+                delay = self._backoff(attempt)
+                attempt += 1
+                self.summary.storage_retries += 1
+                event(logging.WARNING, "failed; retrying", action=what, partition=state.partition, attempt=attempt,
+                      retry_in_s=round(delay, 2), error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+                self._wait_in_group(delay)
+                if self.force_stop.is_set() or self._parts.get(state.partition) is not state:
+                    raise Abandoned from exc
+        if attempt:
+            event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempt + 1)
+            self.consumer.resume(self.consumer.assignment())
+
+    def _wait_in_group(self, seconds: float) -> None:
+        """Wait with every partition paused, polling so heartbeats, rebalances and max.poll.interval are served."""
+        deadline = time.monotonic() + seconds
+        while not self.force_stop.is_set():
+            self.consumer.pause(self.consumer.assignment())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            message = self.consumer.poll(min(remaining, 0.5))
+            if message is not None:
+                self._pending.append(message)
+
+    def _retry_blocking(self, what: str, action: Callable[[], Any]) -> Any:
+        """Retry inside a rebalance callback, where polling is not allowed (librdkafka keeps heartbeating)."""
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                if self.force_stop.is_set():
+                    raise Abandoned from exc
+                delay = self._backoff(attempt)
+                attempt += 1
+                self.summary.storage_retries += 1
+                event(logging.WARNING, "failed; retrying", action=what, attempt=attempt, retry_in_s=round(delay, 2),
+                      error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+                time.sleep(delay)
+
+    # -- rebalances ----------------------------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = self._retry_blocking("read committed offsets", lambda: consumer.committed(partitions, timeout=30))
+        for tp in committed:
+            start, forced = self._retry_blocking(
+                f"reconcile partition {tp.partition} with the lake", lambda tp=tp: self._reconcile(tp)
+            )
+            tp.offset = start
+            self._parts[tp.partition] = PartitionState(tp.partition, start if start >= 0 else None, forced)
+        consumer.assign(committed)
+        event(logging.INFO, "partitions assigned", topic=self.topic,
+              partitions={tp.partition: tp.offset for tp in committed})  # fmt: skip
+        self.ready.set()
+
+    def _reconcile(self, tp: TopicPartition) -> tuple[int, deque[BatchRange]]:
+        """Where to start reading a partition, and the ranges the lake holds beyond its committed offset."""
+        committed = tp.offset
+        if committed >= 0:
+            ranges = batch_ranges(self.sink, self.topic, tp.partition, committed)
+            start = committed
+        else:
+            # No committed offset (a new group, or offsets expired): the lake alone tells where the stream stands.
+            # Every range but the last was committed before the next was read, so only the last can be partial.
+            ranges = batch_ranges(self.sink, self.topic, tp.partition, 0)
+            if not ranges:
+                return OFFSET_BEGINNING, deque()
+            start = max(r.start for r in ranges)
+            ranges = {r for r in ranges if r.start >= start}
+        forced: deque[BatchRange] = deque()
+        position = start
+        for batch in sorted(ranges):
+            if batch.start < position:
+                event(logging.ERROR, "lake holds overlapping ranges; keeping the first", partition=tp.partition,
+                      start=batch.start, end=batch.end)  # fmt: skip
+                continue
+            if batch.start > position:
+                forced.append(BatchRange(position, batch.start - 1))
+            forced.append(batch)
+            position = batch.end + 1
+        if forced:
+            event(logging.WARNING, "writing again ranges found in the lake beyond the committed offset",
+                  partition=tp.partition, committed=committed,
+                  ranges=[f"{r.start}-{r.end}" for r in forced])  # fmt: skip
+        return start, forced
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            state = self._parts.pop(tp.partition, None)
+            if state is not None and state.batch is not None:
+                self._buffered -= state.batch.bytes
+        self._pending = deque(m for m in self._pending if m.partition() in self._parts)
+        if partitions:
+            event(logging.INFO, "partitions revoked; their open batches will be read again by the next owner",
+                  partitions=[tp.partition for tp in partitions])  # fmt: skip
+
+    # -- progress ------------------------------------------------------------------------------------------------
+    def _caught_up(self) -> bool:
+        if not self._parts or not self.ready.is_set():
+            return False
+        for state in list(self._parts.values()):
+            try:
+                low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, state.partition), timeout=5, cached=False
+                )
+            except KafkaException:
+                return False
+            position = low if state.position is None else state.position
+            if position < high or state.forced:
+                return False
+        self._flush_all()
+        return all(s.batch is None for s in self._parts.values())
+
+    def _lag(self) -> int:
+        lag = 0
+        for state in list(self._parts.values()):
+            try:
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, state.partition),
+                                                                cached=True)  # fmt: skip
+            except KafkaException:
+                continue
+            if high >= 0:
+                lag += max(0, high - (low if state.position is None else state.position))
+        return lag
+
+    def _log_progress(self) -> None:
+        s = self.summary
+        event(logging.INFO, "progress", records_in=s.records_in, records_out=s.records_out,
+              dead_letters=s.dead_letters, files_written=s.files_written, lag=self._lag(),
+              partitions=sorted(self._parts), buffered_bytes=self._buffered)  # fmt: skip
+
+
+def run(
+    settings: ConsumerSettings | None = None,
+    until_caught_up: bool = False,
+    stop_event: threading.Event | None = None,
+    progress: Callable[[Summary, int], None] | None = None,
+) -> Summary:
+    """Land the topic in the lake. With `until_caught_up`, return once everything produced so far is landed."""
+    writer = LakeWriter(settings or ConsumerSettings(), stop_event=stop_event, progress=progress)
+    return writer.run(until_caught_up=until_caught_up)

@@ -1,0 +1,186 @@
+"""Fixtures for the consumer's tests: a moto S3 server reached over HTTP, topics, producing, reading the lake."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from services.common.schema import Record, encode
+from services.consumer.sinks import LocalSink, S3Sink, Sink
+from tests.strategies import sample_record
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def moto_server_command(port: int) -> list[str]:
+    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if exe is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    return [exe, "-H", "127.0.0.1", "-p", str(port)]
+
+
+def wait_for_http(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
+
+
+def start_moto(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        moto_server_command(port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    wait_for_http(port)
+    return process
+
+
+@pytest.fixture(scope="session")
+def aws_env() -> None:
+    """Credentials and a region for boto3; moto accepts any."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_env: None) -> Iterator[str]:
+    """A moto server process speaking S3 over HTTP, for the whole session."""
+    port = free_port()
+    process = start_moto(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str) -> str:
+    import boto3
+
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+
+
+def make_records(count: int, seed: int = 7, users: int = 20, days: int = 4) -> list[Record]:
+    """`count` valid records of `users` users; each user's minutes are spread over `days` dates, interleaved, so a
+    batch holds several event dates (one object per date)."""
+    rng = random.Random(seed)
+    ids = [1_000_000_000 + 7919 * u for u in range(users)]
+    out = []
+    for n in range(count):
+        user = n % users
+        minute = n // users
+        in_bed = rng.random() < 0.2
+        out.append(
+            sample_record(
+                id=ids[user],
+                date=f"2016-04-{12 + rng.randrange(days):02d}",
+                time=f"{minute // 60 % 24:02d}:{minute % 60:02d}:00",
+                steps=rng.randrange(0, 120),
+                intensity=rng.randrange(0, 4),
+                calories=round(rng.uniform(0.5, 12.0), 4),
+                sleep_value=float(rng.randrange(1, 4)) if in_bed else 0.0,
+                logid=11_380_564_589 if in_bed else 0,
+                heartrate=None if n % 11 == 0 else rng.randrange(50, 180),
+            )
+        )
+    return out
+
+
+def produce(
+    bootstrap: str, topic: str, values: Iterable[bytes | None], keys: Iterable[bytes | None] | None = None
+) -> int:
+    """Produce raw messages with a plain idempotent producer; the number produced."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    errors: list[str] = []
+    count = 0
+    key_iter = iter(keys) if keys is not None else None
+    for value in values:
+        key = next(key_iter) if key_iter is not None else None
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key,
+                                 on_delivery=lambda err, _m: errors.append(str(err)) if err else None)  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert not errors, errors[:3]
+    return count
+
+
+def produce_records(bootstrap: str, topic: str, records: list[Record]) -> None:
+    produce(bootstrap, topic, (encode(r) for r in records), (str(r["id"]).encode() for r in records))
+
+
+def decode_object(key: str, data: bytes) -> list[Record]:
+    if key.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(io.BytesIO(data)).to_pylist()
+    if key.endswith(".gz"):
+        data = gzip.decompress(data)
+    assert data == b"" or data.endswith(b"\n"), f"{key}: last line not newline-terminated"
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+def lake_records(sink: Sink) -> list[Record]:
+    records = []
+    for key in sink.object_keys():
+        for record in decode_object(key, sink.get(key)):
+            assert key.split("/")[2] == f"dt={record['date']}", f"{key} holds a record of {record['date']}"
+            records.append(record)
+    return records
+
+
+def identity_multiset(records: Iterable[Record]) -> Counter[tuple[int, str, str]]:
+    return Counter((r["id"], r["date"], r["time"]) for r in records)
+
+
+def local_sink(path: Path) -> LocalSink:
+    return LocalSink(path)
+
+
+def s3_sink(bucket: str, endpoint: str) -> S3Sink:
+    return S3Sink(bucket, endpoint)
