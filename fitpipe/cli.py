@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.catalog",
     "fitpipe.query",
     "fitpipe.report",
+    "fitpipe.demo",
 )
 
 

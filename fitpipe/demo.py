@@ -1,0 +1,259 @@
+"""`fitpipe demo`: the whole pipeline on one machine, in one command.
+
+It starts a real Kafka broker, backfills a simulated cohort (or replays a Fitabase export) through the producer,
+lands the stream in a local lake with the consumer until it has caught up, crawls the lake, runs every named query
+with DuckDB, writes the HTML report, and stops the broker, also on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fitpipe.errors import UserError
+from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
+
+MINUTES_PER_DAY = 1440
+DEFAULT_USERS = 33
+DEFAULT_DAYS = 7
+DEFAULT_START = dt.date(2016, 4, 12)  # the first day of the Fitabase export the simulator is calibrated on
+
+
+@dataclass
+class DemoPaths:
+    out: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.out / "lake"
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.out / "kafka"
+
+    @property
+    def catalog(self) -> Path:
+        return self.lake / "catalog.duckdb"
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.html"
+
+
+@dataclass
+class DemoSummary:
+    paths: DemoPaths
+    bootstrap: str = ""
+    produced: int = 0
+    landed: int = 0
+    dead_letters: int = 0
+    files: int = 0
+    partitions: int = 0
+    drift: list[str] = field(default_factory=list)
+    queries: dict[str, int] = field(default_factory=dict)  # name -> rows
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> seconds
+
+
+class _Steps:
+    """Prints each step as it starts and how long it took."""
+
+    def __init__(self, console: Console, summary: DemoSummary, total: int):
+        self.console, self.summary, self.total, self.index = console, summary, total, 0
+
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self.index += 1
+        self.console.rule(f"[bold]{self.index}/{self.total} {title}", align="left")
+        started = time.monotonic()
+        yield
+        took = time.monotonic() - started
+        self.summary.seconds[title] = took
+        self.console.print(f"[dim]{title}: {took:.1f} s[/dim]")
+
+
+def _fresh(paths: DemoPaths) -> None:
+    """Start from a clean slate, so that a second run lands the same records once, not twice."""
+    from fitpipe.kafka import LocalBroker
+
+    if paths.kafka_home.exists() and LocalBroker(paths.kafka_home).status() is not None:
+        LocalBroker(paths.kafka_home).stop()  # left running by a run that was killed
+    for folder in (paths.lake, paths.kafka_home, paths.results):
+        if folder.exists():
+            shutil.rmtree(folder)
+    paths.out.mkdir(parents=True, exist_ok=True)
+
+
+def _records(args: argparse.Namespace):
+    """The records to produce and how many there are."""
+    if args.replay is not None:
+        from services.producer.replay import ReplayError, load
+
+        try:
+            export = load(args.replay)
+        except ReplayError as exc:
+            raise UserError(str(exc)) from None
+        return export.records(), len(export)
+    from services.producer.simulator import simulate, user_ids
+
+    ids = user_ids(args.users, args.seed)
+    featured = featured_user()
+    if featured is not None and featured not in ids:
+        ids[0] = featured  # so that the one-user query has someone to answer about
+    return simulate(sorted(ids), args.start, args.days, seed=args.seed), args.users * args.days * MINUTES_PER_DAY
+
+
+def featured_user() -> int | None:
+    """The user id the one-user named query (01) asks about, read from its file."""
+    from fitpipe.query import SQL_DIR
+
+    path = SQL_DIR / "01_sedentary_minutes_per_day.sql"
+    match = re.search(r"\bid\s*=\s*(\d+)", path.read_text(encoding="utf-8")) if path.exists() else None
+    return int(match.group(1)) if match else None
+
+
+def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):
+    from services.consumer import ConsumerSettings, run
+
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt)
+    columns = (SpinnerColumn(), TextColumn("landing in the lake"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("lag {task.fields[lag]}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("consume", total=expected, lag="-")
+
+        def show(summary, lag: int) -> None:
+            progress.update(task, completed=summary.records_out + summary.dead_letters, lag=lag)
+
+        summary = run(settings, until_caught_up=True, progress=show)
+        progress.update(task, completed=summary.records_out + summary.dead_letters, lag=0)
+    return summary
+
+
+def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
+    from fitpipe.catalog import crawl, print_result
+    from fitpipe.kafka import LocalBroker
+    from fitpipe.query import named_queries, run_named_queries, write_csv
+    from fitpipe.report import write_report
+
+    paths = DemoPaths(args.out)
+    summary = DemoSummary(paths)
+    steps = _Steps(console, summary, total=6 if args.bootstrap else 7)
+    broker = None
+    try:
+        with steps.step("set-up"):
+            _fresh(paths)
+            if not named_queries():
+                raise UserError("no named queries in sql/: run the demo from a clone of the repository")
+            console.print(f"output in {paths.out.resolve()}")
+        if args.bootstrap:
+            summary.bootstrap = args.bootstrap
+            console.print(f"using the Kafka broker at {args.bootstrap}")
+        else:
+            with steps.step("start Kafka"), console.status("starting Apache Kafka (KRaft) ..."):
+                broker = LocalBroker(paths.kafka_home)
+                summary.bootstrap = broker.start()
+            console.print(f"broker ready at {summary.bootstrap}; logs in {broker.log_file}")
+
+        from services.producer.kafka_producer import produce
+
+        source = f"replay of {args.replay}" if args.replay else f"{args.users} simulated users x {args.days} days"
+        with steps.step(f"produce ({source})"):
+            records, total = _records(args)
+            produced = produce(
+                records, summary.bootstrap, TOPIC, partitions=args.partitions, progress=True, total=total
+            )
+            if produced.stopped:
+                raise KeyboardInterrupt
+            summary.produced = produced.delivered
+            console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
+
+        with steps.step("consume until caught up"):
+            landed = _consume(console, summary.bootstrap, paths.lake, summary.produced, args.format)
+            summary.landed, summary.dead_letters = landed.records_out, landed.dead_letters
+            summary.files = landed.files_written
+            console.print(
+                f"{landed.records_out:,} records landed in {landed.files_written} files, "
+                f"{landed.dead_letters} dead letters"
+            )
+
+        with steps.step("crawl"):
+            crawled = crawl(paths.lake, paths.catalog)
+            print_result(crawled)
+            summary.partitions, summary.drift = len(crawled.partitions), crawled.drift.lines()
+
+        with steps.step("run the named queries"):
+            results = run_named_queries(paths.catalog)
+            table = Table("named query", "rows", "CSV")
+            for name, result in results.items():
+                csv_path = paths.results / f"{name}.csv"
+                write_csv(result, csv_path)
+                summary.queries[name] = len(result.rows)
+                table.add_row(name, str(len(result.rows)), str(csv_path))
+            console.print(table)
+
+        with steps.step("write the report"):
+            write_report(results, paths.report, subtitle=f"Demo: {source}.")
+    finally:
+        if broker is not None:
+            with console.status("stopping Kafka ..."):
+                broker.stop()
+            console.print("broker stopped")
+    return summary
+
+
+def print_summary(summary: DemoSummary, console: Console) -> None:
+    paths = summary.paths
+    table = Table(title="Where everything is", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("report", str(paths.report.resolve()))
+    table.add_row("lake", f"{paths.lake.resolve()} ({summary.landed:,} records, {summary.partitions} partitions)")
+    table.add_row("catalog", f'{paths.catalog.resolve()} ("{GLUE_DATABASE}"."{GLUE_TABLE}")')
+    table.add_row("query results", f"{paths.results.resolve()} ({len(summary.queries)} CSV files)")
+    if paths.kafka_home.exists():
+        table.add_row("broker logs", str((paths.kafka_home / "logs").resolve()))
+    table.add_row("try", f"fitpipe query sql/02_intensity_distribution.sql --lake {paths.lake}")
+    console.print(table)
+    if summary.produced != summary.landed + summary.dead_letters:
+        console.print(f"[red]{summary.produced:,} records produced but {summary.landed:,} landed[/red]")
+    total = sum(summary.seconds.values())
+    console.print(f"[green]demo finished in {total:.0f} s[/green]")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.replay is None and (args.users < 1 or args.days < 1):
+        raise UserError("--users and --days must be at least 1")
+    console = Console(stderr=True)
+    summary = run_demo(args, console)
+    print_summary(summary, console)
+    return 0 if summary.produced == summary.landed + summary.dead_letters else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="the whole pipeline in one command: Kafka, producer, consumer, lake, crawl, queries, report"
+    )
+    parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out; lake in out/lake)")
+    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"simulated users (default {DEFAULT_USERS})")
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"simulated days (default {DEFAULT_DAYS})")
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD")
+    parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
+    parser.add_argument("--replay", type=Path, default=None, metavar="DIR", help="replay a Fitabase export instead")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions of the topic (default 3)")
+    parser.add_argument("--format", choices=("jsonl.gz", "jsonl", "parquet"), default="jsonl.gz", help="lake files")
+    parser.add_argument("--bootstrap", default=None, help="use this Kafka broker instead of starting one")
+    parser.set_defaults(func=_run)
