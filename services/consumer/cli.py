@@ -1,0 +1,110 @@
+"""`fitpipe consume`: land the topic in the lake from the command line; flags override `CONSUMER_*` variables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from fitpipe.errors import UserError
+from services.consumer import logs
+from services.consumer.settings import ConsumerSettings
+from services.consumer.writer import ConsumerError, Summary, run
+
+
+def _local_broker() -> str | None:
+    """The bootstrap address of the broker `fitpipe kafka start` runs, if any."""
+    from fitpipe.kafka import LocalBroker
+
+    state = LocalBroker().status()
+    return state.bootstrap if state else None
+
+
+def _settings(args: argparse.Namespace) -> ConsumerSettings:
+    overrides: dict[str, Any] = {
+        "bootstrap_servers": args.bootstrap,
+        "topic": args.topic,
+        "group_id": args.group,
+        "lake_dir": args.lake,
+        "format": args.format,
+        "flush_interval_s": args.flush_interval,
+        "max_records_per_file": args.max_records_per_file,
+        "s3_bucket": args.s3_bucket,
+        "s3_endpoint_url": args.s3_endpoint_url,
+    }
+    if args.s3_bucket:
+        overrides["sink"] = "s3"
+    if overrides["bootstrap_servers"] is None and "CONSUMER_BOOTSTRAP_SERVERS" not in os.environ:
+        overrides["bootstrap_servers"] = _local_broker()
+        if overrides["bootstrap_servers"] is None:
+            raise UserError("no Kafka broker: start one with `fitpipe kafka start` or pass --bootstrap HOST:PORT")
+    try:
+        settings = ConsumerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{where + ': ' if where else ''}{first['msg']}") from None
+    return settings
+
+
+def _consume(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if args.until_caught_up and sys.stderr.isatty():
+            summary = _with_progress(settings)
+        else:
+            summary = run(settings, until_caught_up=args.until_caught_up)
+    except ConsumerError as exc:
+        raise UserError(str(exc)) from None
+    where = f"s3://{settings.s3_bucket}" if settings.sink == "s3" else str(settings.lake_dir)
+    print(
+        f"landed {summary.records_out:,} records in {summary.files_written:,} files in {where}; "
+        f"{summary.dead_letters:,} dead letters to {settings.dlq_topic}; {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+def _with_progress(settings: ConsumerSettings) -> Summary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("landing {task.fields[topic]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("lag {task.fields[lag]:,}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("consume", total=None, topic=settings.topic, lag=0)
+
+        def show(summary: Summary, lag: int) -> None:
+            done = summary.records_out + summary.dead_letters
+            progress.update(task, completed=done, total=done + lag, lag=lag)
+
+        summary = run(settings, until_caught_up=True, progress=show)
+        done = summary.records_out + summary.dead_letters
+        progress.update(task, completed=done, total=done, lag=0)
+    return summary
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "consume", help="land the Kafka topic in the lake (a local folder, or S3), exactly once"
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the broker of `fitpipe kafka start`)")
+    parser.add_argument("--lake", type=Path, help="the lake's root folder (default: $CONSUMER_LAKE_DIR or ./lake)")
+    parser.add_argument("--topic", help="topic to read (default: fitness-data)")
+    parser.add_argument("--group", help="consumer group (default: fitness-lake-writer)")
+    parser.add_argument("--format", choices=["jsonl.gz", "jsonl", "parquet"], help="file format (default: jsonl.gz)")
+    parser.add_argument("--flush-interval", type=float, help="seconds a record may wait before its file is written")
+    parser.add_argument("--max-records-per-file", type=int, help="records per file at most")
+    parser.add_argument("--s3-bucket", help="land in this S3 bucket instead of a folder")
+    parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL or AWS)")
+    parser.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit once every partition is landed and committed up to its end (otherwise run until Ctrl-C)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the consumer's log lines")
+    parser.set_defaults(func=_consume)

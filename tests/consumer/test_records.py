@@ -1,0 +1,79 @@
+"""The fast path from message to lake line agrees with the schema's own validation, and keeps every reason."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.common.schema import FIELD_NAMES, FIELDS, InvalidRecord, decode, encode, validate
+from services.consumer.records import is_valid, to_line
+from tests.consumer.bad_messages import bad_messages
+from tests.strategies import records, sample_record
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(["2016-04-12", "2016-02-30", "23:59:59", "24:00:00", "1.5"]),
+)
+
+
+@given(records())
+def test_valid_records_take_the_fast_path(record: dict) -> None:
+    message = encode(record)
+    dt, line = to_line(message)
+    assert dt == record["date"]
+    assert orjson.loads(line) == record
+    assert list(orjson.loads(line)) == list(FIELD_NAMES)
+
+
+@settings(max_examples=400)
+@given(records(), st.sampled_from([f.name for f in FIELDS]), _ANY_VALUE)
+def test_fast_path_accepts_exactly_what_the_schema_accepts(record: dict, name: str, value: object) -> None:
+    record[name] = value
+    parsed = orjson.loads(orjson.dumps(record))
+    assert is_valid(parsed) == (validate(parsed) == [])
+
+
+@given(records(), st.sets(st.sampled_from(FIELD_NAMES)), st.dictionaries(st.text(max_size=5), st.integers()))
+def test_missing_and_extra_fields_are_refused(record: dict, missing: set[str], extra: dict) -> None:
+    for name in missing:
+        del record[name]
+    record.update(extra)
+    assert is_valid(record) == (validate(record) == [])
+
+
+def test_fields_are_written_in_schema_order_whatever_the_message_order() -> None:
+    record = sample_record()
+    shuffled = orjson.dumps(dict(reversed(list(record.items()))))
+    _, line = to_line(shuffled)
+    assert line == encode(record)
+
+
+def test_whitespace_and_number_spelling_are_normalised() -> None:
+    message = b'{ "id": 1503960366, "date": "2016-04-12", "time": "00:00:00", "calories": 1.10, "intensity": 0,' \
+        b' "mets": 10, "steps": 0, "sleep_value": 0, "logid": 0, "heartrate": null }'  # fmt: skip
+    _, line = to_line(message)
+    assert line == b'{"id":1503960366,"date":"2016-04-12","time":"00:00:00","calories":1.1,"intensity":0,' \
+        b'"mets":10,"steps":0,"sleep_value":0,"logid":0,"heartrate":null}'  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "value", "fragment"), bad_messages(), ids=[k for k, _, _ in bad_messages()])
+def test_every_bad_message_is_refused_with_its_reason(kind: str, value: bytes | None, fragment: str) -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        to_line(value)
+    assert fragment in "; ".join(refused.value.reasons), kind
+    if value:
+        with pytest.raises(InvalidRecord) as authority:
+            decode(value)
+        assert refused.value.reasons == authority.value.reasons
+
+
+def test_several_faults_give_every_reason() -> None:
+    with pytest.raises(InvalidRecord) as refused:
+        to_line(orjson.dumps(sample_record(steps=-1, intensity=9)))
+    assert len(refused.value.reasons) == 2
