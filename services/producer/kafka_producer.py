@@ -170,7 +170,6 @@ class _Deliveries:
     def fatal(self, error: KafkaError) -> None:
         """librdkafka's error callback: a fatal error (idempotence broken) fails the run; others are logged."""
         if error.fatal():
-            self.errors += 1
             if self.first is None:
                 self.first = error
             _log.error("fatal producer error", error=error.str())
@@ -261,6 +260,20 @@ def _paced(
         yield record
 
 
+def _encoded(records: Iterable[Record]) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) pairs: the user id's digits, and the record as `schema.encode` writes it."""
+    keys: dict[int, bytes] = {}
+    for record in records:
+        uid = record["id"]
+        key = keys.get(uid)
+        if key is None:
+            key = keys[uid] = str(uid).encode()
+        yield key, encode(record)
+
+
+Pairs = Iterable[tuple[bytes, bytes]]
+
+
 def produce(
     records: Iterable[Record],
     bootstrap: str,
@@ -283,58 +296,99 @@ def produce(
     thread) ends the run early; what was produced until then is flushed. Raises `DeliveryFailed` when any record
     was not delivered, `KafkaUnavailable` when the brokers do not answer.
     """
+
+    def pairs(producer: Producer, stop_request: StopRequest) -> Pairs:
+        return _encoded(_paced(records, speed, producer.poll, stop_request) if speed else records)
+
+    mode = f"live x{speed:g}" if speed else "backfill"
+    return _run(pairs, bootstrap, topic, partitions, progress, total, mode, compression, create_topic, stop,
+                flush_timeout, config)  # fmt: skip
+
+
+def produce_encoded(
+    pairs: Pairs,
+    bootstrap: str,
+    topic: str = TOPIC,
+    partitions: int = 3,
+    progress: bool = True,
+    *,
+    total: int | None = None,
+    compression: str = "lz4",
+    create_topic: bool = True,
+    stop: StopRequest | None = None,
+    flush_timeout: float = 120.0,
+    config: dict[str, Any] | None = None,
+) -> ProduceSummary:
+    """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
+    return _run(lambda producer, stop_request: pairs, bootstrap, topic, partitions, progress, total, "backfill",
+                compression, create_topic, stop, flush_timeout, config)  # fmt: skip
+
+
+def _run(
+    pairs_for: Callable[[Producer, StopRequest], Pairs],
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    progress: bool,
+    total: int | None,
+    mode: str,
+    compression: str,
+    create_topic: bool,
+    stop: StopRequest | None,
+    flush_timeout: float,
+    config: dict[str, Any] | None,
+) -> ProduceSummary:
     if create_topic:
         ensure_topic(bootstrap, topic, partitions)
     stop_request = stop or StopRequest()
+    deliveries = _Deliveries()
+    producer = Producer(
+        producer_config(bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal, **(config or {}))
+    )
     with contextlib.ExitStack() as stack:
         if stop is None:
             stack.enter_context(stop_request.installed())
-        return _produce(records, bootstrap, topic, progress, total, speed, compression, stop_request,
-                        flush_timeout, config or {})  # fmt: skip
+        log = _log.bind(topic=topic)
+        log.info("producing", bootstrap=bootstrap, mode=mode, total=total)
+        summary = _loop(pairs_for(producer, stop_request), producer, deliveries, topic, progress, total,
+                        stop_request, flush_timeout)  # fmt: skip
+    if summary.errors or summary.first_error:
+        log.error("produce failed", **summary.fields())
+        raise DeliveryFailed(summary)
+    log.info("produced", **{k: v for k, v in summary.fields().items() if k != "topic"})
+    return summary
 
 
-def _produce(
-    records: Iterable[Record],
-    bootstrap: str,
+def _loop(
+    pairs: Pairs,
+    producer: Producer,
+    deliveries: _Deliveries,
     topic: str,
     progress: bool,
     total: int | None,
-    speed: float | None,
-    compression: str,
     stop: StopRequest,
     flush_timeout: float,
-    config: dict[str, Any],
 ) -> ProduceSummary:
-    deliveries = _Deliveries()
-    producer = Producer(
-        producer_config(bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal, **config)
-    )
-    summary = ProduceSummary(topic=topic)
-    log = _log.bind(topic=topic)
-    log.info("producing", bootstrap=bootstrap, mode="live" if speed else "backfill", speed=speed, total=total)
-    if speed:
-        records = _paced(records, speed, producer.poll, stop)
-    keys: dict[int, bytes] = {}
+    """The hot loop: hand every pair to librdkafka, serve its callbacks now and then, flush at the end."""
     produce_one = producer.produce
     poll = producer.poll
     count = 0
     size = 0
     started = time.perf_counter()
     with _Progress(progress, total, topic) as bar:
-        for record in records:
+        for key, value in pairs:
             if stop.requested or deliveries.first is not None:
                 break
-            uid = record["id"]
-            key = keys.get(uid)
-            if key is None:
-                key = keys[uid] = str(uid).encode()
-            value = encode(record)
-            while True:
-                try:
-                    produce_one(topic, value, key)
-                    break
-                except BufferError:  # the local queue is full: let librdkafka send some, then try again
+            try:
+                produce_one(topic, value, key)
+            except BufferError:  # the local queue is full: let librdkafka send some, then try again
+                while True:
                     poll(0.05)
+                    try:
+                        produce_one(topic, value, key)
+                        break
+                    except BufferError:
+                        continue
             count += 1
             size += len(value)
             if count % _POLL_EVERY == 0:
@@ -343,22 +397,16 @@ def _produce(
                     bar.update(count)
         bar.update(count)
         if stop.requested:
-            log.info("stopping: flushing what was produced", signal=stop.signal_name, records=count)
+            _log.info("stopping: flushing what was produced", topic=topic, signal=stop.signal_name, records=count)
         remaining = producer.flush(flush_timeout)
+    summary = ProduceSummary(topic=topic, records=count, bytes=size, stopped=stop.requested)
     summary.seconds = time.perf_counter() - started
-    summary.records = count
-    summary.bytes = size
-    summary.stopped = stop.requested
     summary.errors = deliveries.errors + remaining
     summary.delivered = count - deliveries.errors - remaining
     if deliveries.first is not None:
         summary.first_error = deliveries.first.str()
     elif remaining:
         summary.first_error = f"{remaining} records still queued after {flush_timeout:.0f} s of flushing"
-    if summary.errors:
-        log.error("produce failed", **summary.fields())
-        raise DeliveryFailed(summary)
-    log.info("produced", **{k: v for k, v in summary.fields().items() if k != "topic"})
     return summary
 
 
@@ -384,5 +432,6 @@ __all__ = [
     "ensure_topic",
     "format_summary",
     "produce",
+    "produce_encoded",
     "producer_config",
 ]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from services.common.schema import Record
-from services.producer.kafka_producer import ProduceSummary, StopRequest, produce
+from services.producer.kafka_producer import ProduceSummary, StopRequest, produce, produce_encoded
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 MINUTES_PER_DAY = 24 * 60
@@ -18,6 +18,13 @@ def _from_minute(records: Iterable[Record], first: dt.datetime) -> Iterator[Reco
     """The records from the minute `first` on (live mode joins the stream at the current minute)."""
     date, time = first.date().isoformat(), first.strftime("%H:%M:00")
     return itertools.dropwhile(lambda r: (r["date"], r["time"]) < (date, time), records)
+
+
+def start_date(settings: ProducerSettings, now: dt.datetime) -> dt.date:
+    """The first simulated day: as set; else today in live mode, the Fitabase calendar in backfill."""
+    if settings.start_date is not None:
+        return settings.start_date
+    return now.date() if settings.mode == "live" else DEFAULT_BACKFILL_START
 
 
 def records_for(settings: ProducerSettings, now: dt.datetime | None = None) -> tuple[Iterable[Record], int | None]:
@@ -30,32 +37,36 @@ def records_for(settings: ProducerSettings, now: dt.datetime | None = None) -> t
 
     from services.producer.simulator import simulate
 
-    live_now = settings.mode == "live" and settings.start_date is None
     now = now or dt.datetime.now()
-    start = settings.start_date or (now.date() if live_now else DEFAULT_BACKFILL_START)
-    users: int | list[int] = settings.user_ids or settings.users
-    records: Iterable[Record] = simulate(users, start, settings.days, settings.seed)
+    start = start_date(settings, now)
+    records: Iterable[Record] = simulate(settings.user_ids or settings.users, start, settings.days, settings.seed)
     total = settings.user_count * settings.days * MINUTES_PER_DAY
-    if live_now:
+    if settings.mode == "live" and settings.start_date is None:
         minute = now.replace(second=0, microsecond=0)
         records = _from_minute(records, minute)
-        elapsed = (minute - dt.datetime.combine(start, dt.time())) // dt.timedelta(minutes=1)
-        total -= settings.user_count * elapsed
+        total -= settings.user_count * ((minute - dt.datetime.combine(start, dt.time())) // dt.timedelta(minutes=1))
     return records, total
 
 
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
-    """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable or ReplayError."""
-    records, total = records_for(settings)
+    """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable, ReplayError or SimulationError."""
     progress = sys.stderr.isatty() if settings.progress is None else settings.progress
-    return produce(
-        records,
-        settings.bootstrap_servers,
-        settings.topic,
-        settings.partitions,
-        progress,
-        total=total,
-        speed=settings.speed if settings.mode == "live" else None,
-        compression=settings.compression,
-        stop=stop,
-    )
+    common = {
+        "bootstrap": settings.bootstrap_servers,
+        "topic": settings.topic,
+        "partitions": settings.partitions,
+        "progress": progress,
+        "compression": settings.compression,
+        "stop": stop,
+    }
+    if settings.mode == "backfill" and settings.replay_dir is None:
+        # The fast path: the simulator encodes a whole day at a time.
+        from services.producer.simulator import simulate_encoded
+
+        pairs = simulate_encoded(
+            settings.user_ids or settings.users, start_date(settings, dt.datetime.now()), settings.days, settings.seed
+        )
+        return produce_encoded(pairs, total=settings.user_count * settings.days * MINUTES_PER_DAY, **common)
+    records, total = records_for(settings)
+    speed = settings.speed if settings.mode == "live" else None
+    return produce(records, total=total, speed=speed, **common)

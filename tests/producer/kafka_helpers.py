@@ -1,0 +1,47 @@
+"""Reading a topic back from the real broker, to check what the producer delivered."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 120.0) -> list[Message]:
+    """Every message of `topic`, from the start of each partition to its high watermark at call time."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=30)
+        partitions = sorted(metadata.topics[topic].partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
+        pending = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        messages: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error():
+                    raise RuntimeError(f"reading {topic}: {message.error()}")
+                messages.append(message)
+                if message.offset() >= ends[message.partition()] - 1:
+                    pending.discard(message.partition())
+        if pending:
+            raise TimeoutError(f"partitions {sorted(pending)} of {topic} not read to their end in {timeout} s")
+        return messages
+    finally:
+        consumer.close()
+
+
+def partition_count(bootstrap: str, topic: str) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=30)
+    return len(metadata.topics[topic].partitions)

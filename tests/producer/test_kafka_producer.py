@@ -1,0 +1,183 @@
+"""The producer against the real broker: delivery, keys, topic creation, failures, and clean stops."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from services.common.schema import Record, decode, encode
+from services.producer.kafka_producer import DeliveryFailed, ensure_topic, produce, produce_encoded
+from services.producer.run import run
+from services.producer.settings import ProducerSettings
+from tests.conftest import REPO_ROOT
+from tests.producer.kafka_helpers import partition_count, read_topic
+from tests.strategies import sample_record
+
+pytestmark = pytest.mark.integration
+
+
+def standin_records(users: list[int], minutes: int) -> list[Record]:
+    """A small stream in event-time order (minute by minute, users by id); not the simulator's data."""
+    start = dt.datetime(2016, 4, 12)
+    records = []
+    for m in range(minutes):
+        moment = start + dt.timedelta(minutes=m)
+        for i, uid in enumerate(users):
+            records.append(
+                sample_record(
+                    id=uid, date=moment.date().isoformat(), time=moment.strftime("%H:%M:%S"), steps=(m * 7 + i) % 120
+                )
+            )
+    return records
+
+
+def test_every_record_arrives_keyed_by_user_in_order(kafka_bootstrap: str, topic_name: str) -> None:
+    users = [1503960366, 2022484408, 8877689391]
+    records = standin_records(users, 300)
+    summary = produce(records, kafka_bootstrap, topic_name, partitions=5, progress=False)
+    assert (summary.records, summary.delivered, summary.errors) == (900, 900, 0)
+    assert summary.bytes == sum(len(encode(r)) for r in records)
+
+    assert partition_count(kafka_bootstrap, topic_name) == 5
+    messages = read_topic(kafka_bootstrap, topic_name)
+    assert len(messages) == len(records)
+    by_key: dict[bytes, list[Record]] = {}
+    partitions: dict[bytes, set[int]] = {}
+    for message in messages:
+        by_key.setdefault(message.key(), []).append(decode(message.value()))
+        partitions.setdefault(message.key(), set()).add(message.partition())
+    for uid in users:
+        key = str(uid).encode()
+        assert by_key[key] == [r for r in records if r["id"] == uid]  # all of them, in the order produced
+        assert len(partitions[key]) == 1
+
+
+def test_an_existing_topic_is_used_as_it_is(kafka_bootstrap: str, topic_name: str) -> None:
+    assert ensure_topic(kafka_bootstrap, topic_name, 2) is True
+    assert ensure_topic(kafka_bootstrap, topic_name, 4) is False
+    produce(standin_records([1503960366], 10), kafka_bootstrap, topic_name, partitions=4, progress=False)
+    assert partition_count(kafka_bootstrap, topic_name) == 2
+    assert len(read_topic(kafka_bootstrap, topic_name)) == 10
+
+
+def test_pre_encoded_pairs_are_produced_as_given(kafka_bootstrap: str, topic_name: str) -> None:
+    records = standin_records([1624580081, 1644430081], 50)
+    pairs = [(str(r["id"]).encode(), encode(r)) for r in records]
+    summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=1, progress=False)
+    assert summary.delivered == 100
+    assert [(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topic_name)] == pairs
+
+
+def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_name: str) -> None:
+    # The broker refuses every batch: the topic takes no message larger than 64 bytes.
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic_name, 1, config={"max.message.bytes": "64"})])[topic_name].result(30)
+    records = standin_records([1503960366, 2022484408], 40)
+    with pytest.raises(DeliveryFailed) as failure:
+        produce(records, kafka_bootstrap, topic_name, progress=False, flush_timeout=60)
+    summary = failure.value.summary
+    assert summary.errors >= 1
+    assert summary.delivered + summary.errors == summary.records
+    assert summary.delivered == 0
+    assert "large" in (summary.first_error or "").lower()
+    assert read_topic(kafka_bootstrap, topic_name) == []
+
+
+@pytest.mark.slow
+def test_backfill_of_33_users_for_7_days_delivers_every_record(kafka_bootstrap: str, topic_name: str) -> None:
+    from services.producer.simulator import user_ids
+
+    settings = ProducerSettings(
+        bootstrap_servers=kafka_bootstrap, topic=topic_name, users=33, days=7, seed=7, progress=False
+    )
+    summary = run(settings)
+    expected_per_user = 7 * 24 * 60
+    assert (summary.records, summary.delivered, summary.errors) == (33 * expected_per_user,) * 2 + (0,)
+
+    counts = Counter(m.key() for m in read_topic(kafka_bootstrap, topic_name))
+    assert counts == {str(uid).encode(): expected_per_user for uid in user_ids(33, 7)}
+
+
+def _log_lines(stream) -> list[dict]:
+    return [json.loads(line) for line in stream.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    ("command", "stop_signal"),
+    [
+        ([sys.executable, "-m", "services.producer"], signal.SIGTERM),
+        ([sys.executable, "-m", "fitpipe", "produce", "simulate", "--no-progress"], signal.SIGINT),
+    ],
+    ids=["container-sigterm", "cli-ctrl-c"],
+)
+def test_a_live_run_stops_cleanly_with_everything_flushed(
+    kafka_bootstrap: str, topic_name: str, command: list[str], stop_signal: signal.Signals
+) -> None:
+    env = {
+        **os.environ,
+        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "PRODUCER_TOPIC": topic_name,
+        "PRODUCER_MODE": "live",
+        "PRODUCER_SPEED": "600",  # ten event minutes per second
+        "PRODUCER_START_DATE": "2016-04-12",
+        "PRODUCER_USERS": "5",
+        "PRODUCER_DAYS": "2",
+    }
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # Wait for the run to start, then let it produce for a while before stopping it.
+        deadline = time.monotonic() + 60
+        line = ""
+        while '"event":"producing"' not in line and time.monotonic() < deadline:
+            line = process.stderr.readline() if process.stderr else ""
+            if not line and process.poll() is not None:
+                break
+        assert '"event":"producing"' in line, "the producer never started"
+        time.sleep(2.0)
+        process.send_signal(stop_signal)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    produced = [e for e in _log_lines(stderr) if e["event"] == "produced"]
+    assert len(produced) == 1, stderr
+    summary = produced[0]
+    assert summary["stopped"] is True
+    assert summary["errors"] == 0
+    assert 0 < summary["delivered"] == summary["records"] < 5 * 2 * 1440
+    assert len(read_topic(kafka_bootstrap, topic_name)) == summary["delivered"]
+
+
+def test_the_container_entry_replays_an_export(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
+    (tmp_path / "minuteStepsNarrow_merged.csv").write_text(
+        "Id,ActivityMinute,Steps\n1503960366,4/12/2016 12:00:00 AM,5\n1503960366,4/12/2016 12:01:00 AM,0\n"
+    )
+    (tmp_path / "minuteIntensitiesNarrow_merged.csv").write_text(
+        "Id,ActivityMinute,Intensity\n1503960366,4/12/2016 12:00:00 AM,1\n1503960366,4/12/2016 12:01:00 AM,0\n"
+    )
+    env = {
+        **os.environ,
+        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "PRODUCER_TOPIC": topic_name,
+        "PRODUCER_REPLAY_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.producer"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    values = [decode(m.value()) for m in read_topic(kafka_bootstrap, topic_name)]
+    assert [(v["time"], v["steps"], v["intensity"]) for v in values] == [("00:00:00", 5, 1), ("00:01:00", 0, 0)]
