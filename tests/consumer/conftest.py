@@ -10,10 +10,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -22,7 +23,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.schema import Record, encode
+from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import LocalSink, S3Sink, Sink
+from services.consumer.writer import LakeWriter, Summary
 from tests.strategies import sample_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +187,56 @@ def local_sink(path: Path) -> LocalSink:
 
 def s3_sink(bucket: str, endpoint: str) -> S3Sink:
     return S3Sink(bucket, endpoint)
+
+
+def settings_for(bootstrap: str, topic: str, **overrides: object) -> ConsumerSettings:
+    """Settings for one test: its own topic, group and dead-letter topic; fast retries and logs."""
+    values: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "topic": topic,
+        "group_id": f"group-{topic}",
+        "dlq_topic": f"{topic}.dlq",
+        "retry_initial_s": 0.2,
+        "retry_max_s": 2.0,
+        "log_interval_s": 2.0,
+        "session_timeout_ms": 6000,
+    }
+    values.update(overrides)
+    return ConsumerSettings(**values)
+
+
+class Background:
+    """A LakeWriter running in a thread, stopped on exit."""
+
+    def __init__(self, writer: LakeWriter):
+        self.writer = writer
+        self.summary: Summary | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.summary = self.writer.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> Background:
+        self.thread.start()
+        assert self.writer.ready.wait(60), "the consumer was not assigned its partitions within 60 s"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.writer.stop_event.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the consumer did not stop within 60 s"
+        if self.error is not None:
+            raise self.error
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()

@@ -1,0 +1,138 @@
+"""Exactly-once at each crash point, made to happen deterministically in-process: during the write of a batch's
+second object, between the write and the commit, during recovery itself, and across rebalances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.consumer.sinks import LocalSink, batch_ranges
+from services.consumer.writer import LakeWriter
+from tests.consumer.conftest import (
+    Background,
+    create_topic,
+    identity_multiset,
+    lake_records,
+    make_records,
+    produce_records,
+    settings_for,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: nothing after it runs (BaseException escapes the retry loops)."""
+
+
+class CrashingSink(LocalSink):
+    """A real folder sink that dies just before its `crash_at`-th put."""
+
+    def __init__(self, root: Path, crash_at: int):
+        super().__init__(root)
+        self.crash_at = crash_at
+        self.puts = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        if self.puts == self.crash_at:
+            raise SimulatedCrash(key)
+        super().put(key, data)
+
+
+class CrashBeforeCommit(LakeWriter):
+    def __init__(self, *args: object, crash_at: int, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.crash_at = crash_at
+        self.commits = 0
+
+    def _commit(self, partition: int, offset: int) -> None:
+        self.commits += 1
+        if self.commits == self.crash_at:
+            raise SimulatedCrash(f"before committing {partition}@{offset}")
+        super()._commit(partition, offset)
+
+
+def _crash(writer: LakeWriter) -> None:
+    with pytest.raises(SimulatedCrash):
+        writer.run(until_caught_up=True)
+
+
+def _uncommitted_ranges(tmp_path: Path, topic: str, partitions: int, bootstrap: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"group-{topic}"})
+    try:
+        committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+    finally:
+        consumer.close()
+    sink = LocalSink(tmp_path)
+    return sum(len(batch_ranges(sink, topic, tp.partition, max(tp.offset, 0))) for tp in committed)
+
+
+@pytest.fixture
+def stream(kafka_bootstrap: str, topic_name: str) -> list:
+    create_topic(kafka_bootstrap, topic_name, partitions=2)
+    records = make_records(12_000, seed=21, days=4)
+    produce_records(kafka_bootstrap, topic_name, records)
+    return records
+
+
+def test_crash_while_writing_the_second_object_of_a_batch(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+    # Each batch holds 4 event dates: put 6 is the 2nd object of the 2nd batch.
+    _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=6)))
+    assert _uncommitted_ranges(tmp_path, topic_name, 2, kafka_bootstrap) == 1, "one range written in part"
+
+    summary = LakeWriter(settings).run(until_caught_up=True)
+    assert summary.batches_replayed == 1
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+
+
+def test_crash_between_write_and_commit(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+    _crash(CrashBeforeCommit(settings, crash_at=3))
+    assert _uncommitted_ranges(tmp_path, topic_name, 2, kafka_bootstrap) == 1, "one range written, not committed"
+
+    summary = LakeWriter(settings).run(until_caught_up=True)
+    assert summary.batches_replayed == 1
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+
+
+def test_crash_during_recovery_then_recovery_again(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+    _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=7)))
+    # The recovering consumer dies while writing the replayed range again.
+    _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=2)))
+    summary = LakeWriter(settings).run(until_caught_up=True)
+    assert summary.batches_replayed == 1
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+
+
+def test_lost_committed_offsets_are_rebuilt_from_the_lake(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
+    """A new group (or expired offsets) over an existing lake resumes after the lake's last range, not at zero."""
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+    _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=10)))
+    fresh_group = settings.model_copy(update={"group_id": f"other-{topic_name}"})
+    LakeWriter(fresh_group).run(until_caught_up=True)
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+
+
+def test_rebalances_while_records_flow(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
+    create_topic(kafka_bootstrap, topic_name, partitions=4)
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=500,
+                            flush_interval_s=0.5)  # fmt: skip
+    sink = LocalSink(tmp_path)
+    produced = []
+    with Background(LakeWriter(settings)):
+        for seed in range(3):
+            chunk = make_records(3000, seed=100 + seed)
+            produce_records(kafka_bootstrap, topic_name, chunk)
+            produced += chunk
+            if seed == 0:
+                second = Background(LakeWriter(settings)).__enter__()  # a second member joins: rebalance
+        second.__exit__(None, None, None)  # and leaves again: rebalance
+        assert wait_until(lambda: len(lake_records(sink)) >= len(produced), timeout=60)
+    assert identity_multiset(lake_records(sink)) == identity_multiset(produced)
