@@ -1,0 +1,68 @@
+"""The producer's image: what the Dockerfile builds from, and that the service runs on the core dependencies alone."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "services" / "producer" / "Dockerfile"
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_image_is_slim_non_root_and_runs_the_service() -> None:
+    instructions = _instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    users = [arg for op, arg in instructions if op == "USER"]
+    assert users and not users[-1].startswith(("root", "0"))
+    run_lines = " ".join(arg for op, arg in instructions if op == "RUN")
+    assert "pip install --no-cache-dir ." in run_lines
+    assert instructions[-1] == ("ENTRYPOINT", '["python", "-m", "services.producer"]')
+
+
+def test_build_context_holds_what_the_dockerfile_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def kept(path: str) -> bool:
+        keep = True
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            bare = pattern.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, bare) or path.startswith(bare + "/"):
+                keep = negated
+        return keep
+
+    sources = [arg.split()[:-1] for op, arg in _instructions() if op == "COPY"]
+    for source in (s for group in sources for s in group):
+        assert (REPO_ROOT / source).exists(), source
+        assert kept(source), f"{source} is excluded from the build context by .dockerignore"
+    assert not kept("tests/conftest.py") and not kept("fitpipe/cli.py") and not kept(".venv")
+
+
+def test_the_service_runs_without_the_local_tooling() -> None:
+    # The image holds only services/: the service must not import the fitpipe package.
+    code = (
+        "import sys; sys.modules['fitpipe'] = None\n"
+        "import services.producer.__main__, services.producer.run, services.producer.replay\n"
+        "import services.producer.kafka_producer, services.producer.settings\n"
+        "sys.exit(services.producer.__main__.main())\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}, "PRODUCER_PARTITIONS": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert "PRODUCER_PARTITIONS: Input should be greater than or equal to 1" in result.stderr
