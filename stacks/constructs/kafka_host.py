@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from aws_cdk import CfnCreationPolicy, CfnResourceSignal, IgnoreMode, Stack
@@ -134,7 +136,8 @@ class KafkaHost(Construct):
             security_group=self.security_group,
             role=self.role,
             user_data=self.user_data,
-            user_data_causes_replacement=True,
+            # Replacement on change is driven by the logical id below, which the user-data must know.
+            user_data_causes_replacement=False,
             detailed_monitoring=True,
             associate_public_ip_address=subnets.subnet_type == ec2.SubnetType.PUBLIC,
             block_devices=[
@@ -162,12 +165,7 @@ class KafkaHost(Construct):
             "termination protection would stop `cdk destroy` from removing it.",
         )
 
-        settings = {
-            "STACK_NAME": stack.stack_name,
-            "SIGNAL_RESOURCE": stack.get_logical_id(cfn_instance),
-            "AWS_REGION": stack.region,
-            "SOURCE_URL": source.s3_object_url,
-            "LAKE_BUCKET": lake.bucket_name,
+        pipeline_settings = {
             "TOPIC": names.TOPIC,
             "DEAD_LETTER_TOPIC": names.DEAD_LETTER_TOPIC,
             "CONSUMER_GROUP": names.CONSUMER_GROUP,
@@ -175,6 +173,23 @@ class KafkaHost(Construct):
             "FLUSH_INTERVAL_S": str(config.flush_interval_seconds),
             "TOPIC_PARTITIONS": str(config.topic_partitions),
             "TOPIC_RETENTION_HOURS": str(config.topic_retention_hours),
+        }
+        # The user-data runs at first boot only, so a new source, script or setting must replace the instance.
+        # The logical id carries a digest of all three; the user-data passes that same id to cfn-signal.
+        digest = hashlib.sha256(
+            json.dumps(
+                {"script": host_script(), "source": source.asset_hash, "settings": pipeline_settings}, sort_keys=True
+            ).encode()
+        ).hexdigest()
+        signal_resource = f"HostInstance{digest}"
+        cfn_instance.override_logical_id(signal_resource)
+        settings = {
+            "STACK_NAME": stack.stack_name,
+            "SIGNAL_RESOURCE": signal_resource,
+            "AWS_REGION": stack.region,
+            "SOURCE_URL": source.s3_object_url,
+            "LAKE_BUCKET": lake.bucket_name,
+            **pipeline_settings,
         }
         self.user_data.add_commands(*(f'export {key}="{value}"' for key, value in settings.items()), host_script())
 

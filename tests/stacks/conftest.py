@@ -1,0 +1,82 @@
+"""One synthesis of the real app for the whole directory: the stacks' templates, as CloudFormation sees them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def load_app_module() -> ModuleType:
+    """`app.py` at the repository root, imported as a module."""
+    spec = importlib.util.spec_from_file_location("cdk_app", REPO_ROOT / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Synthesis:
+    outdir: Path
+    templates: dict[str, dict[str, Any]]
+
+    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.templates[stack]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def only(self, stack: str, resource_type: str) -> dict[str, Any]:
+        found = list(self.resources(stack, resource_type).values())
+        assert len(found) == 1, f"expected one {resource_type} in {stack}, found {len(found)}"
+        return found[0]
+
+
+def synthesize(outdir: Path, **kwargs: Any) -> Synthesis:
+    app_module = load_app_module()
+    app = app_module.build_app(outdir=str(outdir), **kwargs)
+    assembly = app.synth()
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return Synthesis(outdir=outdir, templates=json.loads(json.dumps(templates)))
+
+
+@pytest.fixture(scope="session")
+def app_module() -> ModuleType:
+    return load_app_module()
+
+
+@pytest.fixture(scope="session")
+def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The app exactly as `cdk synth` builds it: `cdk.json`'s context, the repository's `sql/`, cdk-nag on."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesize_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesis]:
+    """Synthesize a variant of the app (other context or other `sql/`) into a fresh folder."""
+
+    def run(**kwargs: Any) -> Synthesis:
+        return synthesize(tmp_path_factory.mktemp("cdk.out"), **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def sql_dir() -> Path:
+    path = REPO_ROOT / "sql"
+    if not any(path.glob("*.sql")):
+        pytest.skip("sql/ has no queries yet")
+    return path

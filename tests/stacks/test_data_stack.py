@@ -1,0 +1,180 @@
+"""The stateful stack: lake bucket, Glue table and crawler, Athena workgroup, named queries, prepared statement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.common import names, schema
+from stacks.constructs.analytics import PER_USER_ID_LITERAL, PER_USER_QUERY, read_queries
+
+DATA = "FitnessPipelineData"
+
+
+def lake_bucket(synthesis) -> tuple[str, dict]:
+    """The bucket the Glue table's location points at."""
+    table = synthesis.only(DATA, "AWS::Glue::Table")
+    location = table["Properties"]["TableInput"]["StorageDescriptor"]["Location"]
+    bucket_ref = next(part for part in location["Fn::Join"][1] if isinstance(part, dict))
+    logical_id = bucket_ref["Ref"]
+    return logical_id, synthesis.templates[DATA]["Resources"][logical_id]
+
+
+def test_glue_columns_are_the_schemas(synthesis):
+    table = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]
+    assert table["DatabaseName"] == names.GLUE_DATABASE
+    assert table["TableInput"]["Name"] == names.GLUE_TABLE
+    assert table["TableInput"]["StorageDescriptor"]["Columns"] == [
+        {"Name": c["name"], "Type": c["type"], "Comment": c["comment"]} for c in schema.glue_columns()
+    ]
+    database = synthesis.only(DATA, "AWS::Glue::Database")["Properties"]
+    assert database["DatabaseInput"]["Name"] == names.GLUE_DATABASE
+
+
+def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_prefix(synthesis):
+    table_input = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]["TableInput"]
+    assert table_input["PartitionKeys"] == [
+        {"Name": names.PARTITION_COLUMN, "Type": "string", "Comment": "event date, yyyy-MM-dd"}
+    ]
+    parameters = table_input["Parameters"]
+    dt = names.PARTITION_COLUMN
+    assert parameters["projection.enabled"] == "true"
+    assert parameters[f"projection.{dt}.type"] == "date"
+    assert parameters[f"projection.{dt}.format"] == "yyyy-MM-dd"
+    assert parameters[f"projection.{dt}.range"].endswith("NOW+1DAYS")
+    template = parameters["storage.location.template"]["Fn::Join"][1]
+    assert template[-1] == f"/{names.LAKE_DATA_PREFIX}{dt}=${{{dt}}}/"
+    descriptor = table_input["StorageDescriptor"]
+    assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert descriptor["Location"]["Fn::Join"][1][-1] == f"/{names.LAKE_DATA_PREFIX}"
+
+
+def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(synthesis):
+    _, bucket = lake_bucket(synthesis)
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "DestinationBucketName" in props["LoggingConfiguration"]
+    assert any("AbortIncompleteMultipartUpload" in rule for rule in props["LifecycleConfiguration"]["Rules"])
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.slow
+def test_destroy_data_switch_deletes_the_lake_with_the_stack(synthesize_with):
+    variant = synthesize_with(context={"destroyData": "true"})
+    _, bucket = lake_bucket(variant)
+    assert bucket["DeletionPolicy"] == "Delete"
+    assert variant.resources(DATA, "Custom::S3AutoDeleteObjects"), "a deleted bucket must be emptied first"
+
+
+def test_every_bucket_policy_denies_requests_without_tls(synthesis):
+    buckets = synthesis.resources(DATA, "AWS::S3::Bucket")
+    policies = synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
+    denied = set()
+    for policy in policies:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                assert statement["Principal"] == {"AWS": "*"}
+                assert statement["Action"] == "s3:*"
+                denied.add(policy["Properties"]["Bucket"]["Ref"])
+    assert denied == set(buckets), "every bucket, the lake first, must refuse plain HTTP"
+    assert lake_bucket(synthesis)[0] in denied
+
+
+def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthesis):
+    workgroup = synthesis.only(DATA, "AWS::Athena::WorkGroup")["Properties"]
+    assert workgroup["Name"] == names.ATHENA_WORKGROUP
+    configuration = workgroup["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
+    assert configuration["BytesScannedCutoffPerQuery"] == 10 * 1024**3
+    results = configuration["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    results_bucket = next(part for part in results["OutputLocation"]["Fn::Join"][1] if isinstance(part, dict))["Ref"]
+    rules = synthesis.templates[DATA]["Resources"][results_bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(rule.get("ExpirationInDays") for rule in rules), "query results must expire"
+
+
+def test_one_named_query_per_sql_file_with_its_text(synthesis, sql_dir: Path):
+    queries = synthesis.resources(DATA, "AWS::Athena::NamedQuery").values()
+    by_name = {q["Properties"]["Name"]: q["Properties"] for q in queries}
+    files = sorted(sql_dir.glob("*.sql"))
+    assert sorted(by_name) == [path.stem for path in files]
+    for path in files:
+        query = by_name[path.stem]
+        assert query["QueryString"] == path.read_text(encoding="utf-8")
+        header = path.read_text(encoding="utf-8").splitlines()[0]
+        assert header == f"-- {path.stem}: {query['Description']}"
+        assert query["Database"] == names.GLUE_DATABASE
+        assert query["WorkGroup"] == {"Ref": next(iter(synthesis.resources(DATA, "AWS::Athena::WorkGroup")))}
+
+
+def test_prepared_statement_makes_the_user_id_a_parameter(synthesis, sql_dir: Path):
+    source = (sql_dir / f"{PER_USER_QUERY}.sql").read_text(encoding="utf-8")
+    statement = synthesis.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
+    text = statement["QueryStatement"]
+    assert PER_USER_ID_LITERAL not in text
+    assert text.count("?") == source.count(PER_USER_ID_LITERAL) + source.count("?")
+    assert text == source.replace(PER_USER_ID_LITERAL, "?").rstrip().rstrip(";").rstrip()
+    assert statement["WorkGroup"] == {"Ref": next(iter(synthesis.resources(DATA, "AWS::Athena::WorkGroup")))}
+
+
+def test_crawler_runs_on_a_schedule_logs_schema_changes_and_combines_compatible_schemas(synthesis):
+    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
+    assert crawler["Schedule"]["ScheduleExpression"].startswith("cron(")
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+    assert crawler["Targets"]["CatalogTargets"] == [{"DatabaseName": names.GLUE_DATABASE, "Tables": [names.GLUE_TABLE]}]
+    configuration = json.loads(crawler["Configuration"])
+    assert configuration["Grouping"]["TableGroupingPolicy"] == "CombineCompatibleSchemas"
+    security = synthesis.only(DATA, "AWS::Glue::SecurityConfiguration")["Properties"]
+    assert crawler["CrawlerSecurityConfiguration"] == security["Name"]
+    assert security["EncryptionConfiguration"]["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+
+
+def test_crawler_role_has_no_broad_s3_policy(synthesis):
+    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
+    role_id = crawler["Role"]["Fn::GetAtt"][0]
+    role = synthesis.templates[DATA]["Resources"][role_id]["Properties"]
+    managed = json.dumps(role.get("ManagedPolicyArns", []))
+    assert "AmazonS3FullAccess" not in managed
+    assert "S3" not in managed, "no AWS managed S3 policy at all"
+    documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
+    documents += [
+        p["Properties"]["PolicyDocument"]
+        for p in synthesis.resources(DATA, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    s3_actions = {
+        action
+        for document in documents
+        for statement in document["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith("s3:")
+    }
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}
+
+
+@pytest.mark.slow
+def test_named_queries_follow_whatever_sql_files_exist(synthesize_with, tmp_path: Path):
+    (tmp_path / "00_count.sql").write_text("-- 00_count: how many records.\nSELECT count(*) FROM t;\n")
+    (tmp_path / "01_sedentary_minutes_per_day.sql").write_text(
+        "-- 01_sedentary_minutes_per_day: one user's minutes.\nSELECT * FROM t WHERE id = 1503960366;\n"
+    )
+    variant = synthesize_with(sql_dir=tmp_path)
+    queries = {
+        q["Properties"]["Name"]: q["Properties"] for q in variant.resources(DATA, "AWS::Athena::NamedQuery").values()
+    }
+    assert sorted(queries) == ["00_count", "01_sedentary_minutes_per_day"]
+    assert queries["00_count"]["Description"] == "how many records."
+    statement = variant.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
+    assert statement["QueryStatement"].endswith("WHERE id = ?")
+    assert [q.name for q in read_queries(tmp_path)] == ["00_count", "01_sedentary_minutes_per_day"]
