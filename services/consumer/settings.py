@@ -48,6 +48,8 @@ class ConsumerSettings(BaseSettings):
     retry_initial_s: float = Field(0.5, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
     log_interval_s: float = Field(10.0, gt=0)
+    #: One log line per batch landed (otherwise only the periodic progress lines).
+    log_batches: bool = False
     #: librdkafka's max.poll.interval.ms; the consumer keeps polling while it retries, so this only bounds a stall.
     max_poll_interval_ms: int = Field(600_000, ge=10_000)
     session_timeout_ms: int = Field(45_000, ge=6_000)

@@ -364,7 +364,8 @@ class LakeWriter:
         self.summary.dead_letters += len(batch.dead)
         if batch.forced is not None:
             self.summary.batches_replayed += 1
-        event(logging.DEBUG, "batch landed", topic=self.topic, partition=state.partition, start=start, end=end,
+        level = logging.INFO if self.settings.log_batches else logging.DEBUG
+        event(level, "batch landed", topic=self.topic, partition=state.partition, start=start, end=end,
               records=batch.records, dead_letters=len(batch.dead), files=len(batch.lines))  # fmt: skip
 
     def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
