@@ -1,0 +1,167 @@
+"""Backfill throughput of the producer, beside Kafka's own producer perf-test on the same broker.
+
+    python bench/producer_throughput.py [--users 33] [--days 7] [--repeat 3] [--bootstrap HOST:PORT]
+
+Without --bootstrap it starts a local broker (`fitpipe.kafka.LocalBroker`) in a temporary folder and stops it at the
+end. Each repetition measures, on a fresh topic of the same partitions:
+
+1. the backfill: simulation, serialisation and producing (acks=all, idempotence, the producer's compression and
+   batching), timed from the first simulated record to the end of the flush;
+2. `org.apache.kafka.tools.ProducerPerformance` (kafka-producer-perf-test, from the kafka-tools jar) sending as many
+   records of the backfill's mean encoded size, with acks=all, idempotence and the same compression and batching;
+3. the same perf-test sending the backfill's own JSON records (`--payload-file`), so that compression sees the same
+   bytes.
+
+It prints the medians and the ratio backfill / perf-test against the targets: at least 100,000 records/s and at
+least 0.3 x the perf-test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
+from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
+from services.producer.settings import DEFAULT_BACKFILL_START
+from services.producer.simulator import simulate_encoded
+
+TARGET_RATE = 100_000
+TARGET_RATIO = 0.3
+PARTITIONS = 3
+_PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
+
+console = Console(stderr=True)
+
+
+def backfill(bootstrap: str, users: int, days: int, compression: str) -> tuple[float, float, int]:
+    """(records/s, mean encoded size, records) of one simulated backfill into a fresh topic."""
+    topic = f"bench-backfill-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic, PARTITIONS)
+    pairs = simulate_encoded(users, DEFAULT_BACKFILL_START, days, seed=42)
+    summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
+                              create_topic=False)  # fmt: skip
+    return summary.rate, summary.bytes / summary.records, summary.records
+
+
+def perf_test(bootstrap: str, records: int, record_size: int, compression: str, payload_file: Path | None) -> float:
+    """records/s of Kafka's ProducerPerformance with the producer's delivery and batching settings."""
+    topic = f"bench-perf-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic, PARTITIONS)
+    ours = producer_config(bootstrap, compression)
+    props = {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": "true",
+        "compression.type": compression,
+        "linger.ms": ours["linger.ms"],
+        "batch.size": ours["batch.size"],
+    }
+    size_args = ["--payload-file", str(payload_file)] if payload_file else ["--record-size", str(record_size)]
+    command = [
+        require_java(), "-Xmx1g", "-cp", f"{fetch_jars()}/*", "org.apache.kafka.tools.ProducerPerformance",
+        "--topic", topic, "--num-records", str(records), "--throughput", "-1", *size_args,
+        "--producer-props", *[f"{k}={v}" for k, v in props.items()],
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    matches = _PERF_LINE.findall(result.stdout)
+    if result.returncode != 0 or not matches:
+        raise SystemExit(f"ProducerPerformance failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+    sent, rate, _ = matches[-1]
+    if int(sent) != records:
+        raise SystemExit(f"ProducerPerformance sent {sent} records, not {records}")
+    return float(rate)
+
+
+def write_payloads(path: Path, users: int, days: int, limit: int = 50_000) -> None:
+    """The backfill's first `limit` JSON records, one per line, for the perf-test's --payload-file."""
+    with open(path, "wb") as out:
+        for n, (_, value) in enumerate(simulate_encoded(users, DEFAULT_BACKFILL_START, days, seed=42)):
+            if n >= limit:
+                break
+            out.write(value + b"\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=33)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compression", default="lz4")
+    parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+    broker = None if args.bootstrap else LocalBroker(home / "kafka")
+    try:
+        if broker:
+            console.print("starting a local Kafka broker ...")
+        bootstrap = args.bootstrap or broker.start()  # type: ignore[union-attr]
+        payloads = home / "payloads.jsonl"
+        write_payloads(payloads, args.users, args.days)
+        ours, sized, same, sizes = [], [], [], []
+        records = 0
+        for run in range(1, args.repeat + 1):
+            rate, size, records = backfill(bootstrap, args.users, args.days, args.compression)
+            ours.append(rate)
+            sizes.append(size)
+            sized.append(perf_test(bootstrap, records, round(size), args.compression, None))
+            same.append(perf_test(bootstrap, records, round(size), args.compression, payloads))
+            console.print(f"run {run}/{args.repeat}: backfill {rate:,.0f} rec/s; perf-test {sized[-1]:,.0f} rec/s "
+                          f"(random {round(size)} B), {same[-1]:,.0f} rec/s (our JSON records)")  # fmt: skip
+    finally:
+        if broker:
+            broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    result = {
+        "date": dt.date.today().isoformat(),
+        "users": args.users,
+        "days": args.days,
+        "records": records,
+        "repeat": args.repeat,
+        "compression": args.compression,
+        "mean_record_bytes": round(statistics.mean(sizes), 1),
+        "backfill_records_per_s": round(statistics.median(ours)),
+        "perf_test_records_per_s": round(statistics.median(sized)),
+        "perf_test_same_payload_records_per_s": round(statistics.median(same)),
+    }
+    result["ratio"] = round(result["backfill_records_per_s"] / result["perf_test_records_per_s"], 3)
+    result["ratio_same_payload"] = round(
+        result["backfill_records_per_s"] / result["perf_test_same_payload_records_per_s"], 3
+    )
+    result["meets_targets"] = result["backfill_records_per_s"] >= TARGET_RATE and result["ratio"] >= TARGET_RATIO
+
+    table = Table(title=f"Producer backfill, {args.users} users x {args.days} days = {records:,} records "
+                  f"(median of {args.repeat})")  # fmt: skip
+    table.add_column("measure")
+    table.add_column("records/s", justify="right")
+    table.add_column("backfill / it", justify="right")
+    table.add_row("backfill: simulate + encode + produce", f"{result['backfill_records_per_s']:,}", "")
+    table.add_row(f"perf-test, {round(result['mean_record_bytes'])} B random records",
+                  f"{result['perf_test_records_per_s']:,}", f"{result['ratio']:.2f}")  # fmt: skip
+    table.add_row("perf-test, the backfill's JSON records", f"{result['perf_test_same_payload_records_per_s']:,}",
+                  f"{result['ratio_same_payload']:.2f}")  # fmt: skip
+    console.print(table)
+    verdict = "meets" if result["meets_targets"] else "MISSES"
+    console.print(f"{verdict} the targets: >= {TARGET_RATE:,} records/s and >= {TARGET_RATIO} x the perf-test")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The backfill's fast encoding writes exactly the bytes of `schema.encode`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import orjson
+import pytest
+
+from services.common.schema import decode, encode
+from services.producer.encoding import encode_day
+from services.producer.run import backfill_pairs
+from services.producer.settings import ProducerSettings
+
+simulator = pytest.importorskip("services.producer.simulator")
+
+
+def test_a_simulated_day_encodes_to_the_schemas_bytes() -> None:
+    days = list(simulator.simulate_days(12, dt.date(2016, 4, 16), 2, seed=3))
+    for day in days:
+        pairs = encode_day(day)
+        records = list(day.records())
+        assert len(pairs) == len(records) == 1440 * 12
+        assert pairs == [(str(r["id"]).encode(), encode(r)) for r in records]
+    # The days exercise every branch: sleep, heart rate and its absence, every intensity.
+    values = [decode(v) for day in days for _, v in encode_day(day)]
+    assert {v["heartrate"] is None for v in values} == {True, False}
+    assert {v["sleep_value"] for v in values} == {0.0, 1.0, 2.0, 3.0}
+    assert {v["intensity"] for v in values} == {0, 1, 2, 3}
+
+
+def test_a_day_of_another_shape_is_refused() -> None:
+    day = next(simulator.simulate_days(3, dt.date(2016, 4, 12), 1, seed=1))
+    with pytest.raises(ValueError, match="shape"):
+        encode_day(dataclasses.replace(day, calories=np.zeros((10, 3))))
+
+
+def test_backfill_pairs_follow_the_simulator() -> None:
+    settings = ProducerSettings(users=4, days=2, seed=9, start_date="2016-04-20")
+    expected = [(k, v) for k, v in simulator.simulate_encoded(4, dt.date(2016, 4, 20), 2, 9)]
+    assert list(backfill_pairs(settings)) == expected
+    assert orjson.loads(expected[0][1])["date"] == "2016-04-20"
