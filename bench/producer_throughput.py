@@ -5,8 +5,8 @@
 Without --bootstrap it starts a local broker (`fitpipe.kafka.LocalBroker`) in a temporary folder and stops it at the
 end. Each repetition measures, on a fresh topic of the same partitions:
 
-1. the backfill: simulation, serialisation and producing (acks=all, idempotence, the producer's compression and
-   batching), timed from the first simulated record to the end of the flush;
+1. the backfill exactly as `fitpipe produce simulate` runs it: simulation, serialisation and producing (acks=all,
+   idempotence, the producer's compression and batching), timed from the first simulated day to the end of the flush;
 2. `org.apache.kafka.tools.ProducerPerformance` (kafka-producer-perf-test, from the kafka-tools jar) sending as many
    records of the backfill's mean encoded size, with acks=all, idempotence and the same compression and batching;
 3. the same perf-test sending the backfill's own JSON records (`--payload-file`), so that compression sees the same
@@ -35,8 +35,8 @@ from rich.table import Table
 
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
-from services.producer.settings import DEFAULT_BACKFILL_START
-from services.producer.simulator import simulate_encoded
+from services.producer.run import backfill_pairs
+from services.producer.settings import ProducerSettings
 
 TARGET_RATE = 100_000
 TARGET_RATIO = 0.3
@@ -50,7 +50,8 @@ def backfill(bootstrap: str, users: int, days: int, compression: str) -> tuple[f
     """(records/s, mean encoded size, records) of one simulated backfill into a fresh topic."""
     topic = f"bench-backfill-{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic, PARTITIONS)
-    pairs = simulate_encoded(users, DEFAULT_BACKFILL_START, days, seed=42)
+    settings = ProducerSettings(bootstrap_servers=bootstrap, users=users, days=days, seed=42)
+    pairs = backfill_pairs(settings)
     summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
                               create_topic=False)  # fmt: skip
     return summary.rate, summary.bytes / summary.records, summary.records
@@ -88,7 +89,7 @@ def perf_test(bootstrap: str, records: int, record_size: int, compression: str, 
 def write_payloads(path: Path, users: int, days: int, limit: int = 50_000) -> None:
     """The backfill's first `limit` JSON records, one per line, for the perf-test's --payload-file."""
     with open(path, "wb") as out:
-        for n, (_, value) in enumerate(simulate_encoded(users, DEFAULT_BACKFILL_START, days, seed=42)):
+        for n, (_, value) in enumerate(backfill_pairs(ProducerSettings(users=users, days=days, seed=42))):
             if n >= limit:
                 break
             out.write(value + b"\n")
