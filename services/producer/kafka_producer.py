@@ -338,17 +338,17 @@ def _run(
     flush_timeout: float,
     config: dict[str, Any] | None,
 ) -> ProduceSummary:
-    if create_topic:
-        ensure_topic(bootstrap, topic, partitions)
     stop_request = stop or StopRequest()
     deliveries = _Deliveries()
-    producer = Producer(
-        producer_config(bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal, **(config or {}))
-    )
+    log = _log.bind(topic=topic)
     with contextlib.ExitStack() as stack:
         if stop is None:
             stack.enter_context(stop_request.installed())
-        log = _log.bind(topic=topic)
+        if create_topic:
+            ensure_topic(bootstrap, topic, partitions)
+        producer = Producer(
+            producer_config(bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal, **(config or {}))
+        )
         log.info("producing", bootstrap=bootstrap, mode=mode, total=total)
         summary = _loop(pairs_for(producer, stop_request), producer, deliveries, topic, progress, total,
                         stop_request, flush_timeout)  # fmt: skip

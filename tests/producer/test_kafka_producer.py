@@ -44,7 +44,7 @@ def standin_records(users: list[int], minutes: int) -> list[Record]:
 def test_every_record_arrives_keyed_by_user_in_order(kafka_bootstrap: str, topic_name: str) -> None:
     users = [1503960366, 2022484408, 8877689391]
     records = standin_records(users, 300)
-    summary = produce(records, kafka_bootstrap, topic_name, partitions=5, progress=False)
+    summary = produce(records, kafka_bootstrap, topic_name, partitions=5, progress=True)
     assert (summary.records, summary.delivered, summary.errors) == (900, 900, 0)
     assert summary.bytes == sum(len(encode(r)) for r in records)
 
