@@ -1,0 +1,52 @@
+"""The deployment's settings: typed, validated, read from the context, refused in one line when wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stacks.config import ConfigError, PipelineConfig, context_keys
+from tests.conftest import REPO_ROOT
+
+
+def test_cdk_json_documents_every_setting_with_its_default():
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    config = PipelineConfig.from_context(context.get)
+    assert config == PipelineConfig()
+    assert set(context_keys().values()) <= set(context)
+
+
+def test_cli_strings_are_coerced():
+    values = {"simulatedUsers": "5", "destroyData": "true", "instanceType": "t4g.small", "topicPartitions": 6}
+    config = PipelineConfig.from_context(values.get)
+    assert (config.simulated_users, config.destroy_data, config.instance_type) == (5, True, "t4g.small")
+    assert config.topic_partitions == 6
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"simulatedUsers": "many"}, "simulatedUsers must be a whole number"),
+        ({"destroyData": "yes"}, "destroyData must be true or false"),
+        ({"topicPartitions": "0"}, "topicPartitions must be between 1"),
+        ({"instanceType": "big"}, "instanceType 'big' is not an EC2 instance type"),
+    ],
+)
+def test_bad_values_are_refused_with_what_to_pass(values, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.from_context(values.get)
+
+
+def test_app_reports_a_bad_setting_in_one_line():
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"simulatedUsers": "many"})}
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("!!", "b'!!"))]
+    assert lines == ["error: simulatedUsers must be a whole number, got 'many'"]

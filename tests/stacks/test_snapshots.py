@@ -1,0 +1,31 @@
+"""One JSON snapshot per stack. Asset hashes (64 hex digits) are masked: they change with any file of the source."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def masked(template: dict) -> dict:
+    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize("stack", ["FitnessPipelineData", "FitnessPipelineStreaming"])
+def test_stack_matches_its_snapshot(synthesis, snapshot_json, stack: str):
+    assert masked(synthesis.templates[stack]) == snapshot_json
+
+
+def test_masking_leaves_no_asset_hash(synthesis):
+    text = json.dumps(masked(synthesis.templates["FitnessPipelineStreaming"]))
+    assert "<asset-hash>" in text
+    assert not ASSET_HASH.search(text)
