@@ -12,6 +12,8 @@ import contextlib
 import datetime as dt
 import re
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -168,15 +170,15 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
                 summary.bootstrap = broker.start()
             console.print(f"broker ready at {summary.bootstrap}; logs in {broker.log_file}")
 
-        from services.producer.kafka_producer import produce
+        from services.producer.kafka_producer import StopRequest, produce
 
         source = f"replay of {args.replay}" if args.replay else f"{args.users} simulated users x {args.days} days"
         with steps.step(f"produce ({source})"):
             records, total = _records(args)
-            produced = produce(
-                records, summary.bootstrap, TOPIC, partitions=args.partitions, progress=True, total=total
-            )
-            if produced.stopped:
+            with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
+                produced = produce(records, summary.bootstrap, TOPIC, partitions=args.partitions, progress=True,
+                                   total=total, stop=stop)  # fmt: skip
+            if produced.stopped or stop.requested:
                 raise KeyboardInterrupt
             summary.produced = produced.delivered
             console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
@@ -184,6 +186,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
         with steps.step("consume until caught up"):
             landed = _consume(console, summary.bootstrap, paths.lake, summary.produced, args.format)
             summary.landed, summary.dead_letters = landed.records_out, landed.dead_letters
+            if summary.landed + summary.dead_letters < summary.produced:
+                raise KeyboardInterrupt  # a stop signal ended the consumer before it caught up
             summary.files = landed.files_written
             console.print(
                 f"{landed.records_out:,} records landed in {landed.files_written} files, "
@@ -234,11 +238,30 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     console.print(f"[green]demo finished in {total:.0f} s[/green]")
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM between the steps ends the demo like Ctrl-C does: through `finally`, which stops the broker.
+    (The producer and the consumer install their own handlers while they run and stop cleanly on either.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.replay is None and (args.users < 1 or args.days < 1):
         raise UserError("--users and --days must be at least 1")
     console = Console(stderr=True)
-    summary = run_demo(args, console)
+    with _terminate_as_interrupt():
+        summary = run_demo(args, console)
     print_summary(summary, console)
     return 0 if summary.produced == summary.landed + summary.dead_letters else 1
 

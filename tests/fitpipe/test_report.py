@@ -93,6 +93,11 @@ def _chromium(report: Path, profile: Path, *args: str) -> subprocess.CompletedPr
 
 @pytest.mark.slow
 def test_headless_chromium_draws_the_charts(report: Path, tmp_path: Path) -> None:
+    assert_charts_drawn(report, tmp_path)
+
+
+def assert_charts_drawn(report: Path, tmp_path: Path) -> None:
+    """Headless Chromium renders the report: plotly drew every chart, and the screenshot is not blank."""
     dom = _chromium(report, tmp_path / "profile-dom", "--virtual-time-budget=5000", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     # plotly draws each chart as SVG: a main-svg per chart, with bars and lines (paths) in its plot area.

@@ -1,0 +1,76 @@
+"""`fitpipe demo`: one command from an empty folder to a report, with the broker stopped afterwards."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from fitpipe.query import named_queries
+from tests.fitpipe.test_report import assert_charts_drawn
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _demo(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = os.environ | {"COLUMNS": "200"}
+    command = [sys.executable, "-m", "fitpipe", "demo", "--out", str(out), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=timeout)
+
+
+def _brokers_of(home: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline and str(home).encode() in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _demo(out, "--users", "4", "--days", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = 4 * 2 * 1440
+
+    catalog = out / "lake" / "catalog.duckdb"
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        count = con.execute('SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"')
+        assert count.fetchone()[0] == expected
+    for query in named_queries():
+        assert (out / "results" / f"{query.name}.csv").exists(), query.name
+    with open(out / "results" / "01_sedentary_minutes_per_day.csv") as f:
+        assert [row["id"] for row in csv.DictReader(f)] == ["1503960366"], "the cohort includes query 01's user"
+    with open(out / "results" / "07_partition_freshness.csv") as f:
+        assert sum(int(row["records"]) for row in csv.DictReader(f)) == expected
+
+    for step in ("start Kafka", "produce", "consume until caught up", "crawl", "run the named queries", "report"):
+        assert step in done.stderr
+    assert "Where everything is" in done.stderr and str((out / "report.html").resolve()) in done.stderr
+    assert "broker stopped" in done.stderr
+    assert _brokers_of(out / "kafka") == []
+    assert_charts_drawn(out / "report.html", tmp_path)
+
+    again = _demo(out, "--users", "4", "--days", "2")  # a second run starts clean: the records land once
+    assert again.returncode == 0, again.stderr[-3000:]
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        count = con.execute('SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"')
+        assert count.fetchone()[0] == expected
+
+
+def test_demo_stops_the_broker_when_a_step_fails(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _demo(out, "--replay", str(tmp_path / "no-such-export"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("fitpipe demo: error: ")
+    assert "broker stopped" in done.stderr
+    assert _brokers_of(out / "kafka") == []
