@@ -58,7 +58,8 @@ def _compile_is_valid() -> Callable[[Any], bool]:
         if field.type == "string":
             check = f"check_{i}"
             namespace[check] = _string_check(field.name, field.pattern) if field.pattern else (lambda _v: True)
-            bad = f"type(v) is not str or not {check}(v)"
+            namespace[f"seen_{i}"] = _VALID_STRINGS.get(field.name, set())
+            bad = f"type(v) is not str or (v not in seen_{i} and not {check}(v))"
         else:
             bad = "(type(v) is not float and type(v) is not int)" if field.type == "double" else "type(v) is not int"
             lo = "" if field.minimum is None else f"{field.minimum!r} <= "
@@ -67,7 +68,8 @@ def _compile_is_valid() -> Callable[[Any], bool]:
                 bad += f" or not ({lo}v{hi})"
             if field.type == "double" and (field.minimum is None or field.maximum is None):
                 bad += " or not isfinite(v)"
-        bad = f"v is not None and ({bad})" if field.nullable else f"v is None or {bad}"
+        if field.nullable:  # otherwise the type test refuses None
+            bad = f"v is not None and ({bad})"
         lines += [f"        if {bad}:", "            return False"]
     lines += [
         "    except KeyError:",

@@ -242,8 +242,7 @@ class LakeWriter:
                 messages = self.consumer.consume(num_messages=_CONSUME_BATCH, timeout=_POLL_TIMEOUT_S)
                 drained = len(messages) < _CONSUME_BATCH
                 self._pending.extend(messages)
-            while self._pending:
-                self._handle(self._pending.popleft())
+            self._drain()
             now = time.monotonic()
             self._flush_due(now)
             if now >= next_log:
@@ -258,6 +257,47 @@ class LakeWriter:
                     return
 
     # -- messages ------------------------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Handle the pending messages. The common case (a valid record for an open, ordinary batch) is inlined:
+        it runs once per record, at 100,000 records/s."""
+        pending = self._pending
+        parts = self._parts
+        summary = self.summary
+        max_records = self.settings.max_records_per_file
+        max_bytes = self.settings.max_bytes_per_file
+        while pending:
+            message = pending.popleft()
+            if message.error() is not None:
+                self._handle(message)
+                continue
+            state = parts.get(message.partition())
+            if state is None:
+                continue
+            batch = state.batch
+            offset = message.offset()
+            if batch is None or batch.forced is not None or offset != state.position:
+                self._handle(message)
+                continue
+            try:
+                dt, line = to_line(message.value())
+            except InvalidRecord:
+                self._handle(message)
+                continue
+            summary.records_in += 1
+            buf = batch.lines.get(dt)
+            if buf is None:
+                buf = batch.lines[dt] = bytearray()
+            buf += line
+            buf += b"\n"
+            size = len(line) + 1
+            batch.records += 1
+            batch.bytes += size
+            self._buffered += size
+            batch.end = offset
+            state.position = offset + 1
+            if batch.records >= max_records or batch.bytes >= max_bytes:
+                self._flush(state)
+
     def _handle(self, message: Message) -> None:
         error = message.error()
         if error is not None:
@@ -501,7 +541,9 @@ class LakeWriter:
             state = self._parts.pop(tp.partition, None)
             if state is not None and state.batch is not None:
                 self._buffered -= state.batch.bytes
-        self._pending = deque(m for m in self._pending if m.partition() in self._parts)
+        kept = [m for m in self._pending if m.partition() in self._parts]
+        self._pending.clear()  # in place: a drain in progress holds this deque
+        self._pending.extend(kept)
         if partitions:
             event(logging.INFO, "partitions revoked; their open batches will be read again by the next owner",
                   partitions=[tp.partition for tp in partitions])  # fmt: skip
@@ -510,6 +552,10 @@ class LakeWriter:
     def _caught_up(self) -> bool:
         if not self._parts or not self.ready.is_set():
             return False
+        for state in list(self._parts.values()):  # cheap first: the watermarks of the last fetch
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, state.partition), cached=True)
+            if high >= 0 and state.position is not None and state.position < high:
+                return False
         for state in list(self._parts.values()):
             try:
                 low, high = self.consumer.get_watermark_offsets(

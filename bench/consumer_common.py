@@ -1,0 +1,69 @@
+"""What the consumer benchmarks share: a broker for the run, and a topic filled with valid records."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+from collections.abc import Iterator
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from services.common.schema import FIELDS, encode
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    """The given broker, or a local one started (and stopped) for the run."""
+    if bootstrap:
+        yield bootstrap
+        return
+    from fitpipe.kafka import LocalBroker
+
+    with tempfile.TemporaryDirectory() as home:
+        local = LocalBroker(home)
+        try:
+            yield local.start()
+        finally:
+            local.stop()
+
+
+def records(count: int, seed: int = 1, users: int = 33) -> Iterator[dict]:
+    """Valid records (one per user-minute, users interleaved) built from the schema's field list."""
+    rng = random.Random(seed)
+    names = [f.name for f in FIELDS]
+    for n in range(count):
+        minute = n // users
+        day = 12 + minute // 1440
+        in_bed = rng.random() < 0.3
+        values = {
+            "id": 1_000_000_000 + n % users,
+            "date": f"2016-04-{day % 28 + 1:02d}" if day > 28 else f"2016-04-{day:02d}",
+            "time": f"{minute // 60 % 24:02d}:{minute % 60:02d}:00",
+            "calories": round(rng.uniform(0.7, 10.0), 5),
+            "intensity": rng.randrange(4),
+            "mets": rng.randrange(10, 120),
+            "steps": rng.randrange(0, 140),
+            "sleep_value": float(rng.randrange(1, 4)) if in_bed else 0.0,
+            "logid": 11_380_564_589 if in_bed else 0,
+            "heartrate": rng.randrange(50, 170) if n % 7 else None,
+        }
+        yield {name: values[name] for name in names}
+
+
+def fill_topic(bootstrap: str, topic: str, count: int, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                         "compression.type": "lz4", "linger.ms": 50, "batch.size": 1_000_000})  # fmt: skip
+    for record in records(count):
+        while True:
+            try:
+                producer.produce(topic, encode(record), str(record["id"]).encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("the benchmark topic was not filled")
