@@ -10,7 +10,8 @@ end. Each repetition measures, on a fresh topic of the same partitions:
 2. `org.apache.kafka.tools.ProducerPerformance` (kafka-producer-perf-test, from the kafka-tools jar) sending as many
    records of the backfill's mean encoded size, with acks=all, idempotence and the same compression and batching;
 3. the same perf-test sending the backfill's own JSON records (`--payload-file`), so that compression sees the same
-   bytes.
+   bytes;
+4. each stage of the backfill alone (simulation, encoding, producing pre-encoded pairs), to show where time goes.
 
 It prints the medians and the ratio backfill / perf-test against the targets: at least 100,000 records/s and at
 least 0.3 x the perf-test.
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from rich.table import Table
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
 from services.producer.run import backfill_pairs
-from services.producer.settings import ProducerSettings
+from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 TARGET_RATE = 100_000
 TARGET_RATIO = 0.3
@@ -55,6 +57,24 @@ def backfill(bootstrap: str, users: int, days: int, compression: str) -> tuple[f
     summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
                               create_topic=False)  # fmt: skip
     return summary.rate, summary.bytes / summary.records, summary.records
+
+
+def stages(bootstrap: str, users: int, days: int, compression: str) -> dict[str, float]:
+    """records/s of each stage alone: simulation, encoding, producing pre-encoded pairs (with the flush)."""
+    from services.producer.encoding import encode_day
+    from services.producer.simulator import simulate_days
+
+    started = time.perf_counter()
+    simulated = list(simulate_days(users, DEFAULT_BACKFILL_START, days, 42))
+    simulate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    pairs = [pair for day in simulated for pair in encode_day(day)]
+    encode_s = time.perf_counter() - started
+    topic = f"bench-stage-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic, PARTITIONS)
+    summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
+                              create_topic=False)  # fmt: skip
+    return {"simulate": len(pairs) / simulate_s, "encode": len(pairs) / encode_s, "produce": summary.rate}
 
 
 def perf_test(bootstrap: str, records: int, record_size: int, compression: str, payload_file: Path | None) -> float:
@@ -114,6 +134,7 @@ def main() -> int:
         payloads = home / "payloads.jsonl"
         write_payloads(payloads, args.users, args.days)
         ours, sized, same, sizes = [], [], [], []
+        parts: dict[str, list[float]] = {"simulate": [], "encode": [], "produce": []}
         records = 0
         for run in range(1, args.repeat + 1):
             rate, size, records = backfill(bootstrap, args.users, args.days, args.compression)
@@ -121,6 +142,8 @@ def main() -> int:
             sizes.append(size)
             sized.append(perf_test(bootstrap, records, round(size), args.compression, None))
             same.append(perf_test(bootstrap, records, round(size), args.compression, payloads))
+            for stage, stage_rate in stages(bootstrap, args.users, args.days, args.compression).items():
+                parts[stage].append(stage_rate)
             console.print(f"run {run}/{args.repeat}: backfill {rate:,.0f} rec/s; perf-test {sized[-1]:,.0f} rec/s "
                           f"(random {round(size)} B), {same[-1]:,.0f} rec/s (our JSON records)")  # fmt: skip
     finally:
@@ -140,6 +163,7 @@ def main() -> int:
         "perf_test_records_per_s": round(statistics.median(sized)),
         "perf_test_same_payload_records_per_s": round(statistics.median(same)),
     }
+    result["stages_records_per_s"] = {stage: round(statistics.median(rates)) for stage, rates in parts.items()}
     result["ratio"] = round(result["backfill_records_per_s"] / result["perf_test_records_per_s"], 3)
     result["ratio_same_payload"] = round(
         result["backfill_records_per_s"] / result["perf_test_same_payload_records_per_s"], 3
@@ -156,6 +180,10 @@ def main() -> int:
                   f"{result['perf_test_records_per_s']:,}", f"{result['ratio']:.2f}")  # fmt: skip
     table.add_row("perf-test, the backfill's JSON records", f"{result['perf_test_same_payload_records_per_s']:,}",
                   f"{result['ratio_same_payload']:.2f}")  # fmt: skip
+    for stage, label in (("simulate", "stage alone: simulate (simulate_days)"),
+                         ("encode", "stage alone: encode (encode_day)"),
+                         ("produce", "stage alone: produce pre-encoded + flush")):  # fmt: skip
+        table.add_row(label, f"{result['stages_records_per_s'][stage]:,}", "")
     console.print(table)
     verdict = "meets" if result["meets_targets"] else "MISSES"
     console.print(f"{verdict} the targets: >= {TARGET_RATE:,} records/s and >= {TARGET_RATIO} x the perf-test")
