@@ -181,3 +181,25 @@ def test_the_container_entry_replays_an_export(kafka_bootstrap: str, topic_name:
     assert result.returncode == 0, result.stderr
     values = [decode(m.value()) for m in read_topic(kafka_bootstrap, topic_name)]
     assert [(v["time"], v["steps"], v["intensity"]) for v in values] == [("00:00:00", 5, 1), ("00:01:00", 0, 0)]
+
+
+def test_undelivered_records_exit_non_zero_with_the_count(kafka_bootstrap: str, topic_name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic_name, 1, config={"max.message.bytes": "64"})])[topic_name].result(30)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")},
+        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "PRODUCER_TOPIC": topic_name,
+        "PRODUCER_USERS": "2",
+        "PRODUCER_DAYS": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.producer"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    failed = [e for e in _log_lines(result.stderr) if e["event"] == "produce failed"]
+    assert len(failed) == 1 and failed[0]["errors"] >= 1
+    assert failed[0]["delivered"] + failed[0]["errors"] == failed[0]["records"]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("producer: error: ") and "errors" in last and "too large" in last.lower()
