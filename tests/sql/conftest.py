@@ -12,18 +12,18 @@ from services.common.schema import Record
 from tests.sql.lake import golden_records, write_lake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def golden() -> list[Record]:
     return golden_records()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def golden_catalog(golden: list[Record], tmp_path_factory: pytest.TempPathFactory) -> Path:
     lake = write_lake(tmp_path_factory.mktemp("golden") / "lake", golden)
     return crawl(lake).catalog
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def results(golden_catalog: Path) -> dict[str, QueryResult]:
     """Every sql/ file's result on the golden lake, the files read unmodified from disk."""
     return run_named_queries(golden_catalog)
