@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
+from services.producer import logs
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
 from services.producer.run import backfill_pairs
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
@@ -124,6 +125,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
+    logs.configure(level="WARNING")
 
     home = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
     broker = None if args.bootstrap else LocalBroker(home / "kafka")
@@ -131,6 +133,8 @@ def main() -> int:
         if broker:
             console.print("starting a local Kafka broker ...")
         bootstrap = args.bootstrap or broker.start()  # type: ignore[union-attr]
+        # Warm up: a fresh broker answers the first idempotent producer only once its coordinators are loaded.
+        produce_encoded([(b"0", b"{}")] * 1000, bootstrap, f"bench-warmup-{uuid.uuid4().hex[:8]}", 1, progress=False)
         payloads = home / "payloads.jsonl"
         write_payloads(payloads, args.users, args.days)
         ours, sized, same, sizes = [], [], [], []
