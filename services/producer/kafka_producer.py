@@ -1,8 +1,9 @@
 """Stream records into Kafka: acks=all, idempotent, compressed, keyed by user id, never dropping a failure.
 
 Delivery reports come back only for failures (`delivery.report.only.error`): the callback counts them and latches
-the first, and the next produce or the final flush raises it. A message still queued when the flush gives up
-counts as a failure too, so `delivered + errors == records` always holds.
+the first. The loop checks the latch before every produce: once it is set, production stops, what was handed over
+is flushed, and `DeliveryFailed` is raised with the summary. A message still queued when the flush gives up counts
+as a failure too, so `delivered + errors == records` always holds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -418,10 +418,6 @@ def format_summary(summary: ProduceSummary) -> str:
         f"{summary.delivered:,} delivered, {summary.errors:,} errors"
     )
     return text + (" (stopped early)" if summary.stopped else "")
-
-
-def print_summary(summary: ProduceSummary) -> None:
-    print(format_summary(summary), file=sys.stderr)
 
 
 __all__ = [
