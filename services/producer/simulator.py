@@ -32,6 +32,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
 from typing import Final
 
 import numpy as np
@@ -102,43 +104,70 @@ def _pick_share(draws: np.ndarray, share: float) -> np.ndarray:
     return chosen
 
 
+_NORMAL: Final = NormalDist()
+
+
+def _ranks_to_quantiles(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Each member's (rank + 1/2) / count among the members, by its draw; 0.5 for the others."""
+    quantiles = np.full(len(draws), 0.5)
+    index = np.flatnonzero(members)
+    ranks = np.argsort(np.argsort(draws[index], kind="stable"), kind="stable")
+    quantiles[index] = (ranks + 0.5) / max(len(index), 1)
+    return quantiles
+
+
+def _normal_scores(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
+    return np.array([_NORMAL.inv_cdf(q) for q in _ranks_to_quantiles(draws, members)])
+
+
+@lru_cache(maxsize=8)
+def _beta_sample(a: float, b: float) -> np.ndarray:
+    """A fixed large sample of Beta(a, b), for its quantiles (numpy has no inverse Beta CDF)."""
+    return np.sort(np.random.default_rng(0xBE7A).beta(a, b, 100_000))
+
+
+def _beta_scores(draws: np.ndarray, members: np.ndarray, a: float, b: float) -> np.ndarray:
+    return np.quantile(_beta_sample(a, b), _ranks_to_quantiles(draws, members))
+
+
 def make_cohort(ids: Sequence[int], seed: int) -> Cohort:
-    """Draw each user's random effects from (seed, user id): a user keeps them whoever else is simulated."""
+    """Each user's random effects.
+
+    Every user's draws come from (seed, user id). They are then stratified: within the cohort (or within its sleep
+    or heart-rate users) each effect takes the quantiles of its distribution by rank, so that even a small cohort
+    spreads over the whole distribution, as the real users do, without a lucky or unlucky cohort mean.
+    """
     ids_array = np.array(sorted(ids), dtype=np.int64)
     n = len(ids_array)
-    columns = np.empty((n, 14))
+    draws = np.empty((n, 16))
     for i, user_id in enumerate(ids_array.tolist()):
-        rng = np.random.default_rng([seed, 0xC0, user_id])
-        columns[i, :12] = rng.standard_normal(12)
-        columns[i, 12:] = rng.random(2)
-    z = columns
+        draws[i] = np.random.default_rng([seed, 0xC0, user_id]).random(16)
+    everyone = np.ones(n, dtype=bool)
+    logs_sleep = _pick_share(draws[:, 0], p.SLEEP_USER_SHARE)
+    has_heart_rate = _pick_share(draws[:, 1], p.HEART_RATE_USER_SHARE)
+
+    def normal(column: int, members: np.ndarray = everyone) -> np.ndarray:
+        return _normal_scores(draws[:, column], members)
+
     rho = p.VIGOUR_ACTIVITY_CORRELATION
-    a, b = p.NON_WEAR_BETA
-    nights_a, nights_b = p.NIGHT_LOGGED_BETA
+    activity_z = normal(2)
     kcal_mean, kcal_sd, kcal_min, kcal_max = p.RESTING_KCAL_PER_MIN
     hr_mean, hr_sd, hr_min, hr_max = p.HR_BASELINE
-    non_wear = np.array([np.random.default_rng([seed, 0xB1, u]).beta(a, b) for u in ids_array.tolist()])
-    stepping = np.array(
-        [np.random.default_rng([seed, 0xB3, u]).beta(*p.VIGOROUS_STEPS_SHARE_BETA) for u in ids_array.tolist()]
-    )
-    night_logged = np.array(
-        [np.random.default_rng([seed, 0xB2, u]).beta(nights_a, nights_b) for u in ids_array.tolist()]
-    )
     return Cohort(
         ids=ids_array,
-        activity=_lognormal_mean_one(z[:, 0], p.USER_ACTIVITY_SD),
-        vigour=_lognormal_mean_one(rho * z[:, 0] + np.sqrt(1 - rho * rho) * z[:, 1], p.USER_VIGOUR_SD),
-        non_wear=non_wear,
-        kcal_per_min=np.clip(kcal_mean + kcal_sd * z[:, 2], kcal_min, kcal_max),
-        logs_sleep=_pick_share(columns[:, 12], p.SLEEP_USER_SHARE),
-        has_heart_rate=_pick_share(columns[:, 13], p.HEART_RATE_USER_SHARE),
-        night_logged=night_logged,
-        bedtime_h=p.BEDTIME_MEAN_H + p.BEDTIME_USER_SD_H * z[:, 3],
-        in_bed_min=p.IN_BED_MEAN_MIN + p.IN_BED_USER_SD_MIN * z[:, 4],
-        restlessness=_lognormal_mean_one(z[:, 5], p.USER_RESTLESSNESS_SD),
-        hr_baseline=np.clip(hr_mean + hr_sd * z[:, 6], hr_min, hr_max),
-        vigorous_stepping=stepping,
-        vigorous_cadence=_lognormal_mean_one(z[:, 7], p.USER_VIGOROUS_CADENCE_SD),
+        activity=_lognormal_mean_one(activity_z, p.USER_ACTIVITY_SD),
+        vigour=_lognormal_mean_one(rho * activity_z + np.sqrt(1 - rho * rho) * normal(3), p.USER_VIGOUR_SD),
+        non_wear=_beta_scores(draws[:, 4], everyone, *p.NON_WEAR_BETA),
+        kcal_per_min=np.clip(kcal_mean + kcal_sd * normal(5), kcal_min, kcal_max),
+        logs_sleep=logs_sleep,
+        has_heart_rate=has_heart_rate,
+        night_logged=_beta_scores(draws[:, 6], logs_sleep, *p.NIGHT_LOGGED_BETA),
+        bedtime_h=p.BEDTIME_MEAN_H + p.BEDTIME_USER_SD_H * normal(7, logs_sleep),
+        in_bed_min=p.IN_BED_MEAN_MIN + p.IN_BED_USER_SD_MIN * normal(8, logs_sleep),
+        restlessness=_lognormal_mean_one(normal(9, logs_sleep), p.USER_RESTLESSNESS_SD),
+        hr_baseline=np.clip(hr_mean + hr_sd * normal(10, has_heart_rate), hr_min, hr_max),
+        vigorous_stepping=_beta_scores(draws[:, 11], everyone, *p.VIGOROUS_STEPS_SHARE_BETA),
+        vigorous_cadence=_lognormal_mean_one(normal(12), p.USER_VIGOROUS_CADENCE_SD),
     )
 
 
@@ -357,6 +386,7 @@ class _Simulation:
         day_activity = _lognormal_mean_one(rng.standard_normal(n), p.DAY_ACTIVITY_SD)
         day_vigour = cohort.vigour * _lognormal_mean_one(rng.standard_normal(n), p.DAY_VIGOUR_SD)
         effort = _lognormal_mean_one(rng.standard_normal(n), p.HR_DAY_EFFORT_SD)
+        resting_shift = p.HR_DAY_SD * rng.standard_normal(n)
 
         in_log, log_start, logid = self._sleep_masks(index)
 
@@ -365,11 +395,15 @@ class _Simulation:
         hour_rate = _EXIT_BY_HOUR[int(date.weekday() >= 5)][_HOUR_OF_MINUTE][:, None]
         awake = np.where(in_log, 0.0, 1.0) * wear
         exit_rate = hour_rate * (cohort.activity * day_activity) * awake
-        rows = np.broadcast_to(_INTENSITY_P, (n, 4, 4)).copy()
-        to_vigorous = np.minimum(rows[:, 1:3, 3] * day_vigour[:, None], 0.6)
-        rows[:, 1:3, 3] = to_vigorous
-        rows[:, 1:3, 1:3] *= ((1 - to_vigorous - rows[:, 1:3, 0]) / rows[:, 1:3, 1:3].sum(axis=2))[:, :, None]
-        cumulative = np.cumsum(rows, axis=2)[:, :, :3]
+        # Rows 1-3 by hour: going on to "very active" follows the day's vigour and the hour's rhythm.
+        rows = np.broadcast_to(_INTENSITY_P, (24, n, 4, 4)).copy()
+        to_vigorous = np.minimum(
+            rows[:, :, 1:3, 3] * p.ONWARD_VIGOUR_FACTOR * day_vigour[None, :, None] * _VIGOUR_BY_HOUR[:, None, None],
+            0.6,
+        )
+        rows[:, :, 1:3, 3] = to_vigorous
+        rows[:, :, 1:3, 1:3] *= ((1 - to_vigorous - rows[:, :, 1:3, 0]) / rows[:, :, 1:3, 1:3].sum(axis=3))[..., None]
+        cumulative_by_hour = np.cumsum(rows, axis=3)[:, :, :, :3]
         # Vigorous exercise is a choice of its own: it follows its own hours and the user's and day's vigour,
         # and its rhythm, not the general activity level.
         leave_p = _INTENSITY_P[0, 1:] * exit_rate[:, :, None]  # (1440, n, 3)
@@ -390,6 +424,7 @@ class _Simulation:
         state, sleep_state = self.intensity_state, self.sleep_state
         sleep_cumulative = self.sleep_cumulative
         for minute in range(MINUTES_PER_DAY):
+            cumulative = cumulative_by_hour[minute // 60]
             cumulative[:, 0] = row0[minute]
             state = (draws[minute][:, None] >= cumulative[users, state]).sum(axis=1)
             intensity[minute] = state
@@ -407,10 +442,10 @@ class _Simulation:
         sleep_intensity = np.where(u < fair_p, 2, np.where(u < fair_p + light_p, 1, 0))
         intensity = np.where(in_log, sleep_intensity, intensity)
 
-        steps = self._steps(rng, intensity, in_log, sleep_value, cohort)
+        steps = self._steps(rng, intensity, in_log, sleep_value, cohort) * wear
         mets = self._mets(rng, intensity, steps, in_log)
         calories = cohort.kcal_per_min * mets / 10.0
-        heartrate = self._heart_rate(rng, date, intensity, steps, sleep_value, wear, effort)
+        heartrate = self._heart_rate(rng, intensity, steps, sleep_value, wear, effort, resting_shift)
         return SimulatedDay(
             date=date,
             ids=cohort.ids,
@@ -482,21 +517,24 @@ class _Simulation:
     def _heart_rate(
         self,
         rng: np.random.Generator,
-        date: dt.date,
         intensity: np.ndarray,
         steps: np.ndarray,
         sleep_value: np.ndarray,
         wear: np.ndarray,
         effort: np.ndarray,
+        resting_shift: np.ndarray,
     ) -> np.ndarray:
         cohort = self.cohort
-        mean_steps = np.array([0.0, 26.5, 62.5, 101.0])
+        # Steps above the intensity's usual count raise heart rate; a user's own cadence does not.
+        mean_steps = np.array([0.0, 26.5, 62.5, 101.0])[intensity]
+        mean_steps = np.where(intensity == 3, mean_steps * cohort.vigorous_cadence, mean_steps)
         by_intensity = np.array(p.HR_BY_INTENSITY)
         by_sleep = np.array([0.0, *(p.HR_BY_SLEEP_VALUE[v] for v in (1, 2, 3))])
         target = (
             cohort.hr_baseline
+            + resting_shift
             + np.array(p.HR_BY_HOUR, dtype=np.float64)[_HOUR_OF_MINUTE][:, None]
-            + effort * (by_intensity[intensity] + p.HR_PER_STEP * (steps - mean_steps[intensity]) * (intensity > 0))
+            + effort * (by_intensity[intensity] + p.HR_PER_STEP * (steps - mean_steps) * (intensity > 0))
             + by_sleep[sleep_value]
         )
         response = p.HR_RESPONSE
