@@ -283,13 +283,17 @@ class LakeWriter:
             except InvalidRecord:
                 self._handle(message)
                 continue
+            size = len(line) + 1
+            if batch.bytes + size > max_bytes:  # cut before the line, so a file never exceeds the limit
+                self._flush(state)
+                self._handle(message)
+                continue
             summary.records_in += 1
             buf = batch.lines.get(dt)
             if buf is None:
                 buf = batch.lines[dt] = bytearray()
             buf += line
             buf += b"\n"
-            size = len(line) + 1
             batch.records += 1
             batch.bytes += size
             self._buffered += size
@@ -318,6 +322,19 @@ class LakeWriter:
         if batch is not None and batch.forced is not None and offset > batch.forced.end:
             self._flush(state)  # the replayed range ended on an offset that holds no message
             batch = state.batch
+        try:
+            parsed: tuple[str, bytes] | DeadLetter = to_line(message.value())
+        except InvalidRecord as exc:
+            parsed = self._dead_letter(message, exc)
+        size = len(parsed[1]) + 1 if isinstance(parsed, tuple) else len(parsed.value or b"") + 100
+        if (
+            batch is not None
+            and batch.forced is None
+            and batch.bytes
+            and batch.bytes + size > self.settings.max_bytes_per_file
+        ):
+            self._flush(state)  # cut before this message, so a file never exceeds the limit
+            batch = state.batch
         if batch is None:
             while state.forced and state.forced[0].end < offset:
                 skipped = state.forced.popleft()
@@ -326,13 +343,10 @@ class LakeWriter:
             forced = state.forced.popleft() if state.forced else None
             batch = state.batch = Batch(forced.start if forced else offset, time.monotonic(), forced)
         self.summary.records_in += 1
-        try:
-            dt, line = to_line(message.value())
-            self._buffered += batch.add(dt, line)
-        except InvalidRecord as exc:
-            dead = self._dead_letter(message, exc)
-            batch.dead.append(dead)
-            size = len(dead.value or b"") + 100
+        if isinstance(parsed, tuple):
+            self._buffered += batch.add(*parsed)
+        else:
+            batch.dead.append(parsed)
             batch.bytes += size
             self._buffered += size
         batch.end = offset

@@ -90,3 +90,25 @@ def test_bad_settings_are_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "CONSUMER_S3_BUCKET is required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rule", ["records", "bytes"])
+def test_rotation_by_records_and_by_bytes(kafka_bootstrap: str, topic_name: str, tmp_path: Path, rule: str) -> None:
+    from services.consumer.writer import LakeWriter
+    from tests.consumer.conftest import decode_object, settings_for
+
+    create_topic(kafka_bootstrap, topic_name, partitions=1)
+    records = make_records(3000, seed=8, days=1)
+    produce_records(kafka_bootstrap, topic_name, records)
+    limit = {"records": {"max_records_per_file": 400}, "bytes": {"max_bytes_per_file": 16_384, "format": "jsonl"}}
+    LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, **limit[rule])).run(until_caught_up=True)
+    sink = local_sink(tmp_path)
+    keys = list(sink.object_keys())
+    for key in keys:
+        if rule == "records":
+            assert len(decode_object(key, sink.get(key))) <= 400
+        else:
+            assert len(sink.get(key)) <= 16_384
+    assert len(keys) >= (8 if rule == "records" else 3000 * 150 // 16_384)
+    assert identity_multiset(lake_records(sink)) == identity_multiset(records)
