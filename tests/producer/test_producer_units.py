@@ -242,3 +242,9 @@ def test_container_entry_setting_mistake_is_one_line() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == "producer: error: PRODUCER_MODE: Input should be 'backfill' or 'live'"
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    missing = [name for name, _, _ in settings_table() if f"`{name}`" not in readme]
+    assert not missing, f"README's producer settings table lacks {missing}"
