@@ -14,6 +14,7 @@ from fitpipe.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.kafka.cli",
     "services.producer.cli",
+    "services.producer.realism_cli",
     "services.consumer.cli",
     "fitpipe.catalog",
     "fitpipe.query",

@@ -75,7 +75,7 @@ class Check:
             return f"≤ {self.shown(self.high)}"
         if self.low == self.high:
             return f"= {self.shown(self.low)}"
-        return f"{self.shown(self.low)} – {self.shown(self.high)}"
+        return f"{self.shown(self.low)} to {self.shown(self.high)}"
 
 
 def _around(criterion: int, name: str, value: float, real: float, tolerance: float, relative: bool, digits: int = 1):
@@ -283,8 +283,8 @@ def _activity_checks(m: Minutes, d: Daily) -> list[Check]:
         _around(2, "SedentaryMinutes (outside sleep logs): mean", _mean(d.sedentary), 991.2, 0.10, True),
         _around(2, "daily Calories: mean", _mean(d.calories), 2303.6, 0.10, True, 0),
         _around(2, "daily Calories: sd", _sd(d.calories), 718.2, 0.25, True, 0),
-        _around(2, "correlation steps–VeryActiveMinutes", _corr(steps, d.very), 0.67, 0.15, False, 2),
-        _around(2, "correlation steps–Calories", _corr(steps, d.calories), 0.59, 0.15, False, 2),
+        _around(2, "correlation steps-VeryActiveMinutes", _corr(steps, d.very), 0.67, 0.15, False, 2),
+        _around(2, "correlation steps-Calories", _corr(steps, d.calories), 0.59, 0.15, False, 2),
     ]
     intensity_counts = np.bincount(m.intensity, minlength=4)[:4]
     shares = intensity_counts / max(len(m.intensity), 1)
@@ -309,7 +309,7 @@ def _activity_checks(m: Minutes, d: Daily) -> list[Check]:
     hour_shares = per_hour / np.maximum(per_hour.sum(axis=1, keepdims=True), 1)
     checks += [
         Check(4, "r(steps by hour, real profile)", _corr(by_hour, np.array(REAL_STEPS_BY_HOUR)), "1", 0.95, 1, 3),
-        Check(4, "share of daily steps in hours 0–4", by_hour[:5].sum() / max(by_hour.sum(), 1), "0.013", 0, 0.02, 3),
+        Check(4, "share of daily steps in hours 0-4", by_hour[:5].sum() / max(by_hour.sum(), 1), "0.013", 0, 0.02, 3),
         Check(4, "peak hour of steps", float(np.argmax(by_hour)), "18", 12, 19, 0),
         Check(
             4,
@@ -333,7 +333,7 @@ def _sleep_checks(m: Minutes, logs: SleepLogs) -> list[Check]:
     end_day = (logs.end - 1) // MINUTES_PER_DAY
     n_days = len(m.dates)
     night = logs.user * (n_days + 1) + end_day
-    nights, index = np.unique(night, return_inverse=True)
+    _, index = np.unique(night, return_inverse=True)
     records = np.bincount(index)
     asleep = np.bincount(index, weights=logs.asleep)
     in_bed = np.bincount(index, weights=logs.minutes)
@@ -359,9 +359,9 @@ def _sleep_checks(m: Minutes, logs: SleepLogs) -> list[Check]:
         _around(5, "run length asleep: mean (min)", runs[1], 33.5, 0.3, True),
         _around(5, "run length restless: mean (min)", runs[2], 2.6, 0.3, True, 2),
         _around(5, "run length awake: mean (min)", runs[3], 2.5, 0.3, True, 2),
-        Check(5, "share of main logs starting 20:00–03:00", _mean((start_hour >= 20) | (start_hour < 3)), "0.84",
+        Check(5, "share of main logs starting 20:00-03:00", _mean((start_hour >= 20) | (start_hour < 3)), "0.84",
               0.75, 1, 3),
-        Check(5, "share of main logs ending 04:00–10:00", _mean((end_hour >= 4) & (end_hour < 10)), "0.78", 0.70, 1,
+        Check(5, "share of main logs ending 04:00-10:00", _mean((end_hour >= 4) & (end_hour < 10)), "0.78", 0.70, 1,
               3),
     ]  # fmt: skip
     return checks
@@ -402,8 +402,8 @@ def _energy_checks(m: Minutes) -> list[Check]:
         Check(6, "METs at intensity 2: lowest", lowest(by[2]), "37", 30, 59, 0),
         Check(6, "METs at intensity 2: highest", highest(by[2]), "59", 30, 59, 0),
         Check(6, "METs at intensity 3: lowest", lowest(by[3]), "60", 60, INF, 0),
-        Check(6, "METs at intensity 0: mean", _mean(by[0]), "10–11", 10, 11, 2),
-        Check(6, "METs at intensity 1: mean", _mean(by[1]), "25–35", 25, 35),
+        Check(6, "METs at intensity 0: mean", _mean(by[0]), "10-11", 10, 11, 2),
+        Check(6, "METs at intensity 1: mean", _mean(by[1]), "25-35", 25, 35),
         _around(6, "METs at intensity 2: mean", _mean(by[2]), 43, 0.2, True),
         _around(6, "METs at intensity 3: mean", _mean(by[3]), 80, 0.2, True),
         Check(6, "calories / (METs/10): largest deviation from the user's rate", float(deviation.max()), "0", 0, 0.01,
@@ -433,7 +433,7 @@ def _heart_rate_checks(m: Minutes) -> list[Check]:
     increasing = float(all(np.diff(means) > 0))
     checks += [
         Check(7, "heart rate rises with intensity (1 = yes)", increasing, "1", 1, 1, 0),
-        Check(7, "awake sedentary minus asleep heart rate", _mean(awake_sedentary) - _mean(asleep), "5–12", 5, 12),
+        Check(7, "awake sedentary minus asleep heart rate", _mean(awake_sedentary) - _mean(asleep), "5-12", 5, 12),
         Check(7, "heart rate lag-1 autocorrelation", lag, "0.96", 0.9, 1, 3),
         Check(7, "heart rate: lowest", float(hr.min()), "36", 36, 203, 0),
         Check(7, "heart rate: highest", float(hr.max()), "203", 36, 203, 0),
@@ -461,8 +461,8 @@ def _consistency_checks(m: Minutes, d: Daily, logs: SleepLogs) -> list[Check]:
     hourly = np.bincount((m.user * len(m.dates) + m.day) * 24 + m.hour, weights=m.steps)
     return [
         Check(8, "share of user-days with 1440 distinct minutes", _mean(d.minutes == MINUTES_PER_DAY), "1", 1, 1, 3),
-        Check(8, "share of user-days with V+F+L+S = 1440 − sedentary minutes in bed", _mean(balance), "1", 1, 1, 3),
-        Check(8, "Σ hourly steps − Σ daily TotalSteps", float(hourly.sum() - d.steps.sum()), "0", 0, 0, 0),
+        Check(8, "share of user-days with V+F+L+S = 1440 - sedentary minutes in bed", _mean(balance), "1", 1, 1, 3),
+        Check(8, "Σ hourly steps - Σ daily TotalSteps", float(hourly.sum() - d.steps.sum()), "0", 0, 0, 0),
         Check(9, "share of minutes with (sleep_value ≠ 0) = (logid ≠ 0)", _mean(in_bed == in_log), "1", 1, 1, 3),
         Check(9, "share of logs of one user, without gaps or overlaps", _mean(contiguous & same_user & ~overlaps)
               if len(logs.start) else 1.0, "1", 1, 1, 3),

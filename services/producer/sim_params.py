@@ -143,25 +143,25 @@ SLEEP_STEPS_MEAN: Final = {1: 8.0, 2: 11.6, 3: 23.5}
 
 # --- Heart rate (STATS, heart rate: 4 users per minute, 14 users at seconds level) ------------------------------------
 #: A user's sedentary heart rate while awake in the daytime (STATS: 62.8-73.3 by user; fit for the overall mean).
-HR_BASELINE: Final = (74.0, 6.0, 62.0, 88.0)
+HR_BASELINE: Final = (74.0, 6.5, 62.0, 88.0)
 #: Heart rate goes towards baseline + hour + intensity + steps + sleep effects, each minute closing this share of
 #: the gap, plus noise (STATS: lag-1 autocorrelation 0.96, sd of the minute-to-minute change 4.9 bpm).
 HR_RESPONSE: Final = 0.3
-HR_NOISE_SD: Final = 4.0
+HR_NOISE_SD: Final = 4.5
 #: Effect of the hour of day (STATS: night hours about 60, daytime 72-80 with the peak around 18 h).
 HR_BY_HOUR: Final = (
     -11, -12, -12, -12, -11, -8, -4, -1, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 7, 6, 4, 1, -3, -7,
 )  # fmt: skip
 #: Effect of intensity 0-3 above sedentary, and per step above the intensity's mean steps (fit: real means 67 / 81 /
 #: 100 / 128; by steps/min bin 0 -> 67, 61-100 -> 98, over 100 -> 121).
-HR_BY_INTENSITY: Final = (0.0, 16.0, 30.0, 62.0)
+HR_BY_INTENSITY: Final = (0.0, 16.0, 27.0, 66.0)
 HR_PER_STEP: Final = 0.6
 #: A day's resting heart rate moves around the user's baseline (normal sd, bpm).
-HR_DAY_SD: Final = 3.0
+HR_DAY_SD: Final = 4.0
 #: A day's exercise effort scales the intensity effect (log-normal sd; STATS: sd at intensity 3 is 23.8 bpm).
 HR_DAY_EFFORT_SD: Final = 0.4
 #: Effect of the sleep value 1/2/3 inside a log, on top of the night hours (STATS: asleep 60.2, restless 61.0, awake
 #: 65.1, against 72.2 outside logs).
-HR_BY_SLEEP_VALUE: Final = {1: -1.0, 2: 0.0, 3: 3.0}
+HR_BY_SLEEP_VALUE: Final = {1: 0.5, 2: 1.5, 3: 4.5}
 #: Physiological limits (STATS: seconds-level min 36, max 203).
 HR_RANGE: Final = (38, 200)

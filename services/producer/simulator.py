@@ -39,7 +39,7 @@ from typing import Final
 import numpy as np
 import orjson
 
-from services.common.schema import FIELD_NAMES, Record
+from services.common.schema import Record
 from services.producer import sim_params as p
 
 MINUTES_PER_DAY: Final = 1440
@@ -259,7 +259,9 @@ def plan_sleep(cohort: Cohort, start: dt.date, days: int, wear: np.ndarray, seed
     worn_before = np.vstack([np.ones((1, n_users), dtype=bool), wear[:-1]])
     logged &= (bedtime >= 0) | worn_before
     low, high = p.IN_BED_RANGE_MIN
-    length = cohort.in_bed_min + 20 * weekend_night[:, None] + p.IN_BED_NIGHT_SD_MIN * rng.standard_normal((days, n_users))
+    length = (
+        cohort.in_bed_min + 20 * weekend_night[:, None] + p.IN_BED_NIGHT_SD_MIN * rng.standard_normal((days, n_users))
+    )
     length = np.clip(np.round(length), low, high).astype(np.int64)
     latest_end = nights[:, None] * MINUTES_PER_DAY + 13 * 60
     end_min = np.minimum(start_min + length, latest_end)
@@ -270,9 +272,9 @@ def plan_sleep(cohort: Cohort, start: dt.date, days: int, wear: np.ndarray, seed
     split &= end_min - (cut + gap) >= 20
 
     nap = (rng.random((days, n_users)) < p.NAP_SHARE) & cohort.logs_sleep & wear
-    nap_start = nights[:, None] * MINUTES_PER_DAY + np.round(
-        rng.uniform(*p.NAP_START_H, (days, n_users)) * 60
-    ).astype(np.int64)
+    nap_start = nights[:, None] * MINUTES_PER_DAY + np.round(rng.uniform(*p.NAP_START_H, (days, n_users)) * 60).astype(
+        np.int64
+    )
     nap_end = nap_start + rng.integers(*p.NAP_LENGTH_MIN, (days, n_users), endpoint=True)
     nap &= ~logged | (end_min + 30 <= nap_start)
 
@@ -411,8 +413,10 @@ class _Simulation:
         leave_p[:, :, 1] *= np.sqrt(day_vigour)
         leave_p[:, :, 2] = _INTENSITY_P[0, 3] * p.VIGOROUS_START_FACTOR * vigour_rate
         leave_p = np.minimum(leave_p, 0.3)
-        row0 = 1 - leave_p.sum(axis=2, keepdims=True) + np.concatenate(
-            [np.zeros((MINUTES_PER_DAY, n, 1)), np.cumsum(leave_p[:, :, :2], axis=2)], axis=2
+        row0 = (
+            1
+            - leave_p.sum(axis=2, keepdims=True)
+            + np.concatenate([np.zeros((MINUTES_PER_DAY, n, 1)), np.cumsum(leave_p[:, :, :2], axis=2)], axis=2)
         )
 
         draws = rng.random((MINUTES_PER_DAY, n))
@@ -576,6 +580,8 @@ def simulate_days(users: int | Sequence[int], start: dt.date, days: int, seed: i
         raise SimulationError(f"start must be a date, got {start!r}")
     if days < 1:
         raise SimulationError(f"the number of days must be at least 1, got {days}")
+    if seed < 0:
+        raise SimulationError(f"the seed must be a non-negative integer, got {seed}")
     simulation = _Simulation(_cohort_for(users, seed), start, days, seed)
     for index in range(days):
         yield simulation.day(index)
@@ -593,4 +599,3 @@ def simulate_encoded(
     """The records of `simulate` as Kafka (key, value) pairs: key = user id digits, value = `schema.encode(record)`."""
     for day in simulate_days(users, start, days, seed):
         yield from day.encoded()
-
