@@ -463,7 +463,7 @@ def _consistency_checks(m: Minutes, d: Daily, logs: SleepLogs) -> list[Check]:
         Check(8, "share of user-days with 1440 distinct minutes", _mean(d.minutes == MINUTES_PER_DAY), "1", 1, 1, 3),
         Check(8, "share of user-days with V+F+L+S = 1440 - sedentary minutes in bed", _mean(balance), "1", 1, 1, 3),
         Check(8, "Σ hourly steps - Σ daily TotalSteps", float(hourly.sum() - d.steps.sum()), "0", 0, 0, 0),
-        Check(9, "share of minutes with (sleep_value ≠ 0) = (logid ≠ 0)", _mean(in_bed == in_log), "1", 1, 1, 3),
+        Check(9, "share of minutes with (sleep_value != 0) = (logid != 0)", _mean(in_bed == in_log), "1", 1, 1, 3),
         Check(9, "share of logs of one user, without gaps or overlaps", _mean(contiguous & same_user & ~overlaps)
               if len(logs.start) else 1.0, "1", 1, 1, 3),
         Check(9, "share of asleep minutes at intensity 0", _mean(m.intensity[asleep] == 0), "0.998", 0.99, 1, 3),

@@ -1,0 +1,140 @@
+"""The realism checks: the simulator against the Fitabase statistics, and the checks' own arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from fitpipe.cli import main
+from services.producer.realism import Check, evaluate
+from services.producer.simulator import simulate
+from tests.strategies import sample_record
+
+START = dt.date(2016, 4, 12)
+
+#: Statistics that a dozen users over ten days already reproduce (the others need the real cohort's size to
+#: average out: the mean of 12 users' steps, correlations, the share of nights with one log).
+CORE = {
+    "daily steps: sd",
+    "share of user-days with 0 steps",
+    "between-user sd of users' mean steps",
+    "VeryActiveMinutes: mean",
+    "LightlyActiveMinutes: mean",
+    "SedentaryMinutes (outside sleep logs): mean",
+    "daily Calories: mean",
+    "share of minutes at intensity 0",
+    "share of minutes at intensity 1",
+    "share of minutes at intensity 2",
+    "share of minutes at intensity 3",
+    "steps/min at intensity 1: mean",
+    "steps/min at intensity 2: mean",
+    "steps/min at intensity 3: mean",
+    "share of intensity-0 minutes with steps > 0",
+    "r(steps by hour, real profile)",
+    "share of daily steps in hours 0-4",
+    "peak hour of steps",
+    "TotalMinutesAsleep per night: mean",
+    "TotalTimeInBed per night: mean",
+    "sleep efficiency (asleep / in bed): mean",
+    "share of log minutes asleep",
+    "share of log minutes restless",
+    "run length asleep: mean (min)",
+    "share of main logs starting 20:00-03:00",
+    "share of main logs ending 04:00-10:00",
+    "METs at intensity 1: mean",
+    "METs at intensity 2: mean",
+    "METs at intensity 3: mean",
+    "calories / (METs/10): largest deviation from the user's rate",
+    "calories per minute: mean",
+    "heart rate at intensity 0: mean",
+    "heart rate at intensity 1: mean",
+    "heart rate at intensity 2: mean",
+    "heart rate rises with intensity (1 = yes)",
+    "heart rate lag-1 autocorrelation",
+    "heart rate: mean",
+}
+
+
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+@pytest.fixture(scope="module")
+def small_cohort() -> dict[str, Check]:
+    return _by_name(evaluate(simulate(12, START, 10, seed=0)))
+
+
+def test_a_small_cohort_passes_the_core_statistics(small_cohort):
+    missing = CORE - small_cohort.keys()
+    assert not missing, f"checks not computed: {missing}"
+    failing = {name: (c.value, c.band) for name, c in small_cohort.items() if name in CORE and not c.passed}
+    assert failing == {}
+
+
+def test_a_small_cohort_is_exactly_consistent_criteria_8_and_9(small_cohort):
+    consistency = [c for c in small_cohort.values() if c.criterion in (8, 9)]
+    assert len(consistency) >= 6
+    assert [c.name for c in consistency if not c.passed] == []
+
+
+@pytest.mark.slow
+def test_the_full_report_passes_every_band_on_33_users_for_31_days():
+    checks = evaluate(simulate(33, START, 31, seed=0))
+    assert {c.criterion for c in checks} == set(range(1, 10))
+    assert [(c.name, c.value, c.band) for c in checks if not c.passed] == []
+
+
+def test_checks_fail_on_unrealistic_records():
+    records = list(simulate(4, START, 2, seed=3))
+    doubled = [{**r, "steps": min(r["steps"] * 3, 300)} for r in records]
+    checks = _by_name(evaluate(doubled))
+    assert not checks["steps/min at intensity 1: mean"].passed
+    assert not checks["largest steps in one minute"].passed
+
+    in_log = next(i for i, r in enumerate(records) if r["logid"])
+    broken = [*records[:in_log], {**records[in_log], "logid": 0}, *records[in_log + 1 :]]
+    checks = _by_name(evaluate(broken))
+    assert not checks["share of minutes with (sleep_value != 0) = (logid != 0)"].passed
+
+    missing_minute = records[:100] + records[101:]
+    assert not _by_name(evaluate(missing_minute))["share of user-days with 1440 distinct minutes"].passed
+
+
+def _day(date: str, **by_minute) -> list[dict]:
+    """One user's day of sedentary minutes, with some minutes overridden: {minute: fields}."""
+    rows = []
+    for minute in range(1440):
+        record = sample_record(date=date, time=f"{minute // 60:02d}:{minute % 60:02d}:00", heartrate=None)
+        record.update(by_minute.get(f"m{minute}", {}))
+        rows.append(record)
+    return rows
+
+
+def test_sleep_counts_towards_the_day_it_ends_and_sedentary_minutes_leave_it_out():
+    # One log from 23:00 on the first day to 00:59 on the second: one night of 120 minutes, on the second day.
+    first = _day("2016-04-12", **{f"m{m}": {"sleep_value": 1.0, "logid": 77} for m in range(1380, 1440)})
+    second = _day("2016-04-13", **{f"m{m}": {"sleep_value": 1.0, "logid": 77} for m in range(60)})
+    checks = _by_name(evaluate(first + second))
+    assert checks["TotalTimeInBed per night: mean"].value == 120
+    assert checks["TotalMinutesAsleep per night: mean"].value == 120
+    assert checks["share of nights with 1 sleep record"].value == 1
+    assert checks["SedentaryMinutes (outside sleep logs): mean"].value == 1440 - 60
+    assert checks["share of user-days with V+F+L+S = 1440 - sedentary minutes in bed"].value == 1
+
+
+def test_realism_command_prints_the_table_and_exits_non_zero_when_a_band_fails(capsys):
+    code = main(["realism", "--users", "2", "--days", "1", "--seed", "1"])
+    out = capsys.readouterr().out
+    assert "daily steps: mean" in out
+    assert "PASS" in out
+    # Two users for one day cannot have the real cohort's spread between users.
+    assert "FAIL" in out
+    assert code == 1
+
+
+def test_realism_command_refuses_a_bad_cohort_in_one_line(capsys):
+    assert main(["realism", "--users", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fitpipe realism: error: --users must be at least 1")
+    assert "\n" not in err
