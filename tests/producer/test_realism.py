@@ -138,3 +138,19 @@ def test_realism_command_refuses_a_bad_cohort_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("fitpipe realism: error: --users must be at least 1")
     assert "\n" not in err
+
+
+@pytest.mark.slow
+def test_the_checks_land_on_the_real_figures_when_run_on_the_real_export(fitabase_dir):
+    from services.producer.replay import replay
+
+    checks = _by_name(evaluate(replay(fitabase_dir)))
+    # The aggregates follow Fitbit's own definitions: on the real minutes they give the real daily figures.
+    assert checks["SedentaryMinutes (outside sleep logs): mean"].value == pytest.approx(991.2, abs=1)
+    assert checks["LightlyActiveMinutes: mean"].value == pytest.approx(192.8, abs=1)
+    assert checks["share of log minutes asleep"].value == pytest.approx(0.915, abs=0.002)
+    assert checks["share of nights with 1 sleep record"].value == pytest.approx(0.888, abs=0.005)
+    assert checks["TotalTimeInBed per night: mean"].value == pytest.approx(458.5, abs=5)
+    # Everything of criteria 1-5 and 9 that the export itself holds passes on it.
+    real_ones = [c for c in checks.values() if c.criterion in (1, 2, 3, 4, 5, 9)]
+    assert [(c.name, c.value) for c in real_ones if not c.passed] == []
