@@ -3,8 +3,9 @@
 The model (parameters and their sources in `sim_params`):
 
 - **Users** differ by random effects: activity level, taste for vigorous exercise, how often they leave the tracker
-  off, resting calorie rate, bedtime, time in bed, restlessness, resting heart rate. About 24/33 of users log sleep
-  and about 14/33 wear a heart-rate tracker (the rest have `heartrate` null).
+  off, resting calorie rate, bedtime, time in bed, restlessness, resting heart rate. The effects are stratified
+  over the cohort, so that even a small cohort spreads like the real users. 24/33 of users (rounded) log sleep
+  and 14/33 wear a heart-rate tracker (the rest have `heartrate` null).
 - **Days** have their own activity and exercise levels; about 8% are non-wear days (no steps, all sedentary).
 - **Intensity** follows a minute-to-minute Markov chain (the real transition matrix) whose rate of leaving
   "sedentary" follows the real hour-of-day profile, with the weekend's later morning.
@@ -196,7 +197,7 @@ def _exit_multipliers() -> np.ndarray:
     weekday = np.maximum((7 * active - 2 * weekend) / 5, 0.2 * active)
     profiles = np.clip(np.stack([weekday, weekend]), 1e-4, 0.9)
     # Users and days differ around these levels, and the share of active minutes is concave in the rate: busier
-    # hours need a larger rate to reach the same mean share.
+    # hours need a larger rate to reach the same mean share (see ACTIVITY_CALIBRATION).
     return profiles / (1 - profiles) / base_odds * (1 + p.ACTIVITY_CALIBRATION * profiles)
 
 
@@ -530,7 +531,9 @@ class _Simulation:
     ) -> np.ndarray:
         cohort = self.cohort
         # Steps above the intensity's usual count raise heart rate; a user's own cadence does not.
-        mean_steps = np.array([0.0, 26.5, 62.5, 101.0])[intensity]
+        light_shape, light_scale = p.LIGHT_STEPS_GAMMA
+        usual = [0.0, light_shape * light_scale, p.FAIR_STEPS_NORMAL[0], p.VIGOROUS_STEPS_NORMAL[0]]
+        mean_steps = np.array(usual)[intensity]
         mean_steps = np.where(intensity == 3, mean_steps * cohort.vigorous_cadence, mean_steps)
         by_intensity = np.array(p.HR_BY_INTENSITY)
         by_sleep = np.array([0.0, *(p.HR_BY_SLEEP_VALUE[v] for v in (1, 2, 3))])
