@@ -14,22 +14,25 @@ DEBIAN_TOOLS := kcat shellcheck chromium
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: demo test setup python-env cdk-cli kafka-jars debian-tools lint synth clean
+.PHONY: demo test setup demo-env python-env cdk-cli kafka-jars debian-tools lint synth clean
 
-demo: python-env kafka-jars
+demo: demo-env kafka-jars
 	$(BIN)/fitpipe demo $(DEMO_ARGS)
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: python-env cdk-cli kafka-jars debian-tools
 
-python-env: $(VENV)/.installed
+# The demo needs only the services and the local analytics; the tests need the CDK and the test tools too.
+demo-env: $(VENV)/.installed-local
+python-env: $(VENV)/.installed-dev
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+$(VENV)/.installed-%: pyproject.toml
+	[ -x $(BIN)/python ] || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	touch $@
 
 cdk-cli: node_modules/.installed
@@ -38,7 +41,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-kafka-jars: python-env
+kafka-jars: demo-env
 	$(BIN)/fitpipe kafka fetch
 
 debian-tools:

@@ -64,7 +64,9 @@ def require_java() -> str:
     if match:
         major = int(match.group(1)) if match.group(1) != "1" else int(match.group(2) or 0)
         if major < _MIN_JAVA:
-            raise MissingPrerequisite(f"Kafka needs Java {_MIN_JAVA}+, found Java {major} at {java}: install a newer JDK")
+            raise MissingPrerequisite(
+                f"Kafka needs Java {_MIN_JAVA}+, found Java {major} at {java}: install a newer JDK"
+            )
     return java
 
 
@@ -103,8 +105,15 @@ def fetch_jars(cache_dir: Path | None = None, quiet: bool = True) -> Path:
     mvn = _require_mvn()
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    cmd = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
-           f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+    cmd = [
+        mvn,
+        "-B",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+    ]
     if quiet:
         cmd.insert(1, "-q")
     result = subprocess.run(cmd, capture_output=quiet, text=True, check=False)

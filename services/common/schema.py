@@ -54,8 +54,14 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field("steps", "int", "steps in the minute", minimum=0, maximum=300),
     Field("sleep_value", "double", "0 not in bed, 1 asleep, 2 restless, 3 awake", minimum=0, maximum=3),
     Field("logid", "bigint", "sleep log id; 0 outside a sleep log", minimum=0, maximum=_INT64_MAX),
-    Field("heartrate", "int", "mean heart rate in the minute (bpm); null without a sensor", minimum=20,
-          maximum=250, nullable=True),
+    Field(
+        "heartrate",
+        "int",
+        "mean heart rate in the minute (bpm); null without a sensor",
+        minimum=20,
+        maximum=250,
+        nullable=True,
+    ),
 )
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS)
