@@ -55,3 +55,17 @@ def require_tool(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def broker_processes(home: Path) -> list[int]:
+    """The pids of the Kafka brokers running with config from `home` (none, once a stop has worked)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmdline and str(home).encode() in cmdline:
+                pids.append(int(proc.name))
+    return pids

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -137,6 +137,77 @@ def validate(record: Any) -> list[str]:
         if in_bed != in_log:
             reasons.append("sleep_value and logid: a minute is in bed exactly when it is inside a sleep log")
     return reasons
+
+
+# -- The fast check ----------------------------------------------------------------------------------------------
+# `validate` explains; `is_valid` only answers, on the consumer's hot path. Checking a valid record field by field
+# with `validate` costs about 10 µs, too slow for 100,000 records/s on one core, so `is_valid` is straight-line code
+# generated from the same FIELDS table. It accepts exactly what `validate` accepts (a property test checks this).
+
+#: Valid dates and times seen so far: a stream has few distinct ones (one per day, 1,440 minutes).
+_VALID_STRINGS: dict[str, set[str]] = {}
+_CACHE_LIMIT = 100_000
+
+
+def _string_check(name: str, pattern: str) -> Callable[[str], bool]:
+    compiled = re.compile(pattern)
+    parse = dt.date.fromisoformat if name == "date" else dt.time.fromisoformat
+    seen = _VALID_STRINGS.setdefault(name, set())
+
+    def check(value: str) -> bool:
+        if value in seen:
+            return True
+        if not compiled.fullmatch(value):
+            return False
+        try:
+            parse(value)
+        except ValueError:
+            return False
+        if len(seen) < _CACHE_LIMIT:
+            seen.add(value)
+        return True
+
+    return check
+
+
+def _compile_is_valid() -> Callable[[Any], bool]:
+    """Generate `is_valid` from FIELDS: straight-line code, one test per field, is three times faster than a loop."""
+    lines = [
+        "def is_valid(record):",
+        f"    if type(record) is not dict or len(record) != {len(FIELD_NAMES)}:",
+        "        return False",
+        "    try:",
+    ]
+    namespace: dict[str, Any] = {"isfinite": math.isfinite}
+    for i, field in enumerate(FIELDS):
+        lines.append(f"        v = record[{field.name!r}]")
+        if field.type == "string":
+            check = f"check_{i}"
+            namespace[check] = _string_check(field.name, field.pattern) if field.pattern else (lambda _v: True)
+            namespace[f"seen_{i}"] = _VALID_STRINGS.get(field.name, set())
+            bad = f"type(v) is not str or (v not in seen_{i} and not {check}(v))"
+        else:
+            bad = "(type(v) is not float and type(v) is not int)" if field.type == "double" else "type(v) is not int"
+            lo = "" if field.minimum is None else f"{field.minimum!r} <= "
+            hi = "" if field.maximum is None else f" <= {field.maximum!r}"
+            if lo or hi:
+                bad += f" or not ({lo}v{hi})"
+            if field.type == "double" and (field.minimum is None or field.maximum is None):
+                bad += " or not isfinite(v)"
+        if field.nullable:  # otherwise the type test refuses None
+            bad = f"v is not None and ({bad})"
+        lines += [f"        if {bad}:", "            return False"]
+    lines += [
+        "    except KeyError:",
+        "        return False",
+        '    return (record["sleep_value"] != 0) == (record["logid"] != 0)',
+    ]
+    exec(compile("\n".join(lines), "<records.is_valid>", "exec"), namespace)
+    return namespace["is_valid"]
+
+
+#: True exactly when `validate(record)` is empty, for anything orjson can parse.
+is_valid: Callable[[Any], bool] = _compile_is_valid()
 
 
 def encode(record: Record) -> bytes:

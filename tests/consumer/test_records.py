@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.schema import FIELD_NAMES, FIELDS, InvalidRecord, decode, encode, validate
-from services.consumer.records import is_valid, to_line
+from services.common.schema import FIELD_NAMES, FIELDS, InvalidRecord, decode, encode, is_valid, validate
+from services.consumer.records import to_line
 from tests.consumer.bad_messages import bad_messages
 from tests.strategies import records, sample_record
 

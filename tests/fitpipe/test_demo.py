@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from fitpipe.query import named_queries
+from tests.conftest import broker_processes
 from tests.fitpipe.test_report import assert_charts_drawn
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -21,19 +22,6 @@ def _demo(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPr
     env = os.environ | {"COLUMNS": "200"}
     command = [sys.executable, "-m", "fitpipe", "demo", "--out", str(out), *args]
     return subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=timeout)
-
-
-def _brokers_of(home: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"kafka.Kafka" in cmdline and str(home).encode() in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
@@ -57,7 +45,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
         assert step in done.stderr
     assert "Where everything is" in done.stderr and str((out / "report.html").resolve()) in done.stderr
     assert "broker stopped" in done.stderr
-    assert _brokers_of(out / "kafka") == []
+    assert broker_processes(out / "kafka") == []
     assert_charts_drawn(out / "report.html", tmp_path)
 
     again = _demo(out, "--users", "4", "--days", "2")  # a second run starts clean: the records land once
@@ -73,4 +61,4 @@ def test_demo_stops_the_broker_when_a_step_fails(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("fitpipe demo: error: ")
     assert "broker stopped" in done.stderr
-    assert _brokers_of(out / "kafka") == []
+    assert broker_processes(out / "kafka") == []

@@ -10,26 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import broker_processes, require_tool
 
 FITPIPE = [sys.executable, "-m", "fitpipe"]
 
 
 def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([*FITPIPE, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
-
-
-def _broker_processes(home: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"kafka.Kafka" in cmdline and str(home).encode() in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 @pytest.mark.integration
@@ -47,11 +34,11 @@ def test_start_lists_in_kcat_and_stop_leaves_no_process(tmp_path: Path) -> None:
         assert f"broker 1 at {bootstrap}" in listing.stdout
         status = _run(["kafka", "status", "--home", str(home)])
         assert status.returncode == 0 and bootstrap in status.stdout
-        assert _broker_processes(home)
+        assert broker_processes(home)
     finally:
         stopped = _run(["kafka", "stop", "--home", str(home)])
     assert stopped.returncode == 0, stopped.stderr
-    assert _broker_processes(home) == []
+    assert broker_processes(home) == []
     assert _run(["kafka", "status", "--home", str(home)]).returncode == 1
 
 
@@ -79,4 +66,4 @@ def test_missing_prerequisite_is_one_line_and_non_zero(
     assert len(lines) == 1, result.stderr
     assert f"`{missing}`" in lines[0] and hint in lines[0] and "install" in lines[0]
     assert "Traceback" not in result.stderr
-    assert _broker_processes(tmp_path / "broker") == []
+    assert broker_processes(tmp_path / "broker") == []
