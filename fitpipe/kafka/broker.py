@@ -243,11 +243,14 @@ class LocalBroker:
             "-cp", f"{libs}/*", main_class, *args,
         ]  # fmt: skip
 
-    def _format_storage(self, java: str, libs: Path, config: Path) -> None:
+    def _format_storage(self, java: str, libs: Path, config: Path, cluster_id: str | None = None) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java_cmd(java, libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # `--cluster-id=ID` in one argument: a random id may start with "-", which would read as an option.
+        cmd = self._java_cmd(
+            java, libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(config)
+        )
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise UserError(f"formatting KRaft storage in {self.data_dir} failed: {result.stderr.strip()[-300:]}")

@@ -67,3 +67,16 @@ def test_missing_prerequisite_is_one_line_and_non_zero(
     assert f"`{missing}`" in lines[0] and hint in lines[0] and "install" in lines[0]
     assert "Traceback" not in result.stderr
     assert broker_processes(tmp_path / "broker") == []
+
+
+@pytest.mark.parametrize("cluster_id", ["-aBcDeFgHiJkLmNoPqRsTuV", "_aBcDeFgHiJkLmNoPqRsTuV"])
+def test_storage_formats_with_any_random_cluster_id(tmp_path: Path, cluster_id: str) -> None:
+    """Random ids are URL-safe base64, so one in 32 starts with "-" or "_"; each must format like any other."""
+    from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
+
+    broker = LocalBroker(tmp_path / "broker")
+    broker.home.mkdir(parents=True)
+    config = broker._write_config(port=19092, controller_port=19093)
+    broker._format_storage(require_java(), fetch_jars(), config, cluster_id=cluster_id)
+    meta = (broker.data_dir / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}" in meta
