@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
+import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.schema import FIELDS, encode
@@ -67,3 +68,20 @@ def fill_topic(bootstrap: str, topic: str, count: int, partitions: int) -> None:
         producer.poll(0)
     if producer.flush(120):
         raise RuntimeError("the benchmark topic was not filled")
+    warm_group_coordinator(bootstrap, topic)
+
+
+def warm_group_coordinator(bootstrap: str, topic: str) -> None:
+    """Join and leave a throwaway group, so the timed consumer does not pay a fresh broker's one-off set-up of its
+    group coordinator (about 3 s: creating and loading `__consumer_offsets`), which kcat, with no group, never pays."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"warm-up-{uuid.uuid4().hex[:8]}"})
+    assigned: list[bool] = []
+    consumer.subscribe([topic], on_assign=lambda _c, _p: assigned.append(True))
+    try:
+        for _ in range(600):
+            if assigned:
+                return
+            consumer.poll(0.05)
+        raise RuntimeError("the group coordinator did not answer within 30 s")
+    finally:
+        consumer.close()

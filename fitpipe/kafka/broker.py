@@ -204,6 +204,8 @@ class LocalBroker:
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
+                    # One broker: a few partitions for the group offsets are plenty, and they load at once.
+                    "offsets.topic.num.partitions=5",
                     "transaction.state.log.replication.factor=1",
                     "transaction.state.log.min.isr=1",
                     "share.coordinator.state.topic.replication.factor=1",

@@ -156,6 +156,9 @@ class LakeWriter:
             "queued.max.messages.kbytes": s.queued_max_kbytes,
             "fetch.max.bytes": min(8 * MIB, s.queued_max_kbytes * 1024),
             "max.partition.fetch.bytes": MIB,
+            # A watermark query waits behind the connection's long-polling fetch: keep that wait short, so the
+            # idle flush and the caught-up check answer quickly.
+            "fetch.wait.max.ms": 100,
             "log_level": 3,
         }
         if s.group_instance_id:
