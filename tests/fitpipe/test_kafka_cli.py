@@ -69,6 +69,7 @@ def test_missing_prerequisite_is_one_line_and_non_zero(
     assert broker_processes(tmp_path / "broker") == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cluster_id", ["-aBcDeFgHiJkLmNoPqRsTuV", "_aBcDeFgHiJkLmNoPqRsTuV"])
 def test_storage_formats_with_any_random_cluster_id(tmp_path: Path, cluster_id: str) -> None:
     """Random ids are URL-safe base64, so one in 32 starts with "-" or "_"; each must format like any other."""
