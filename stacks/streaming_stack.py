@@ -76,7 +76,14 @@ class StreamingStack(Stack):
             self,
             "KafkaBootstrapServers",
             value=self.host.bootstrap_servers,
-            description="Kafka's bootstrap address, reachable from inside the VPC",
+            description="Kafka's bootstrap address inside the VPC: TLS only (security.protocol=SSL), verified with the "
+            "CA certificate in KafkaCaCertificateParameter",
+        )
+        CfnOutput(
+            self,
+            "KafkaCaCertificateParameter",
+            value=self.host.ca_certificate_parameter,
+            description="SSM parameter holding the CA certificate (PEM) that Kafka clients use as ssl.ca.location",
         )
         CfnOutput(
             self,

@@ -20,6 +20,9 @@ from stacks.nag import acknowledge, rendered
 #: The host's files: compose file, user-data script, systemd unit and the compose wrapper.
 HOST_DIR = Path(__file__).resolve().parent.parent / "host"
 KAFKA_PORT = 9092
+#: The SSM parameter (String) where the host publishes the CA certificate that Kafka's TLS listener chains to. The
+#: host makes the CA at first boot, so the host writes the value; the stack fixes the name and the permission.
+KAFKA_CA_PARAMETER = "/fitness-pipeline/kafka/ca-certificate"
 #: How long `cdk deploy` waits for the host to report its services healthy before it fails.
 HEALTH_TIMEOUT = "PT30M"
 ROOT_VOLUME_GB = 30
@@ -46,7 +49,8 @@ def host_script() -> str:
 
 
 class KafkaHost(Construct):
-    """`instance`, its `role` and `security_group`; `bootstrap_servers` is the address VPC clients use."""
+    """`instance`, its `role` and `security_group`; `bootstrap_servers` is the TLS address VPC clients use, and
+    `ca_certificate_parameter` the SSM parameter that holds the CA certificate they verify it with."""
 
     def __init__(
         self,
@@ -72,7 +76,7 @@ class KafkaHost(Construct):
             allow_all_outbound=True,
         )
         self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(KAFKA_PORT), "Kafka clients inside the VPC"
+            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(KAFKA_PORT), "Kafka clients inside the VPC, over TLS"
         )
 
         self.role = iam.Role(
@@ -89,6 +93,16 @@ class KafkaHost(Construct):
             "agent needs.",
         )
         self._grant_lake_access(lake)
+        self.ca_certificate_parameter = KAFKA_CA_PARAMETER
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishKafkasCaCertificate",
+                actions=["ssm:PutParameter"],
+                resources=[
+                    stack.format_arn(service="ssm", resource="parameter", resource_name=KAFKA_CA_PARAMETER.lstrip("/"))
+                ],
+            )
+        )
 
         source = s3_assets.Asset(
             self,
@@ -173,6 +187,7 @@ class KafkaHost(Construct):
             "FLUSH_INTERVAL_S": str(config.flush_interval_seconds),
             "TOPIC_PARTITIONS": str(config.topic_partitions),
             "TOPIC_RETENTION_HOURS": str(config.topic_retention_hours),
+            "KAFKA_CA_PARAMETER": KAFKA_CA_PARAMETER,
         }
         # The user-data runs at first boot only, so a new source, script or setting must replace the instance.
         # The logical id carries a digest of all three; the user-data passes that same id to cfn-signal.

@@ -1,18 +1,20 @@
 #!/bin/bash
 # First boot of the streaming host: install Docker with the Compose and Buildx plugins, fetch the services' source,
-# start Kafka, the producer and the consumer under systemd, and report to CloudFormation whether they are healthy.
+# make Kafka's TLS certificates and publish the CA's, start Kafka, the producer and the consumer under systemd, and
+# report to CloudFormation whether they are healthy.
 # The stack puts the settings below (exported variables) in front of this script in the instance's user-data.
 set -euo pipefail
 
 : "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${AWS_REGION:?}" "${SOURCE_URL:?}" "${LAKE_BUCKET:?}"
 : "${TOPIC:?}" "${DEAD_LETTER_TOPIC:?}" "${CONSUMER_GROUP:?}" "${SIMULATED_USERS:?}" "${FLUSH_INTERVAL_S:?}"
-: "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
+: "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}" "${KAFKA_CA_PARAMETER:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
 readonly BUILDX_VERSION=v0.29.1
 readonly APP_DIR=/opt/fitness-pipeline
 readonly CONFIG_DIR=/etc/fitness-pipeline
 readonly KAFKA_DATA_DIR=/var/lib/fitness-pipeline/kafka
+readonly KAFKA_TLS_DIR=/etc/fitness-pipeline/tls # on the encrypted root volume; root only
 readonly KAFKA_UID=1000 # the apache/kafka image runs as appuser, uid 1000
 readonly SETTLE_SECONDS=60
 
@@ -42,7 +44,7 @@ fetch_verified() {
   echo "$expected  $target" | sha256sum --check --strict
 }
 
-dnf install -y aws-cfn-bootstrap docker unzip
+dnf install -y aws-cfn-bootstrap docker openssl unzip
 
 case "$(uname -m)" in
   x86_64) compose_arch=x86_64 buildx_arch=amd64 ;;
@@ -75,19 +77,36 @@ rm -rf "$work"
 # Kafka's log lives on the instance's encrypted root volume.
 install -d -m 0750 -o "$KAFKA_UID" -g "$KAFKA_UID" "$KAFKA_DATA_DIR"
 
-# The instance's private DNS name, which Kafka advertises to the VPC (IMDSv2: a session token first).
+# The instance's private DNS name, which Kafka advertises to the VPC, and its private address: the names its TLS
+# certificate holds (IMDSv2: a session token first).
 imds_token=$(curl --fail --silent --show-error --request PUT "http://169.254.169.254/latest/api/token" \
   --header "X-aws-ec2-metadata-token-ttl-seconds: 300")
 private_dns=$(curl --fail --silent --show-error --header "X-aws-ec2-metadata-token: $imds_token" \
   "http://169.254.169.254/latest/meta-data/local-hostname")
+private_ip=$(curl --fail --silent --show-error --header "X-aws-ec2-metadata-token: $imds_token" \
+  "http://169.254.169.254/latest/meta-data/local-ipv4")
 kafka_cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
 
 install -d -m 0750 "$CONFIG_DIR"
+
+# Kafka's TLS listener: a private CA, made here and never leaving the host (its key is deleted once it has signed),
+# and the broker's certificate for the private DNS name and address. Only the broker's keystore is mounted into the
+# Kafka container, read-only, owned by the container's user; the folder itself is root's alone.
+bash "$APP_DIR/stacks/host/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"
+chown "$KAFKA_UID:$KAFKA_UID" "$KAFKA_TLS_DIR/broker.pem"
+chmod 0400 "$KAFKA_TLS_DIR/broker.pem"
+# Clients in the VPC trust the broker through the CA's certificate (public; no key), published in the parameter the
+# stack names and lets this host's role write, and nothing else.
+aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER" --type String --overwrite \
+  --description "CA certificate of the fitness pipeline's Kafka TLS listener (port 9092)" \
+  --value "file://$KAFKA_TLS_DIR/ca.pem" >/dev/null
+
 umask 027
 cat >"$CONFIG_DIR/pipeline.env" <<ENV
 KAFKA_CLUSTER_ID=$kafka_cluster_id
 KAFKA_ADVERTISED_HOST=$private_dns
 KAFKA_DATA_DIR=$KAFKA_DATA_DIR
+KAFKA_TLS_DIR=$KAFKA_TLS_DIR
 AWS_REGION=$AWS_REGION
 LAKE_BUCKET=$LAKE_BUCKET
 TOPIC=$TOPIC

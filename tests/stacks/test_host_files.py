@@ -19,6 +19,7 @@ HOST_ENV = {
     "KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
     "KAFKA_ADVERTISED_HOST": "ip-10-42-0-10.ec2.internal",
     "KAFKA_DATA_DIR": "/var/lib/fitness-pipeline/kafka",
+    "KAFKA_TLS_DIR": "/etc/fitness-pipeline/tls",
     "AWS_REGION": "eu-west-1",
     "LAKE_BUCKET": "lake-bucket",
     "TOPIC": "fitness-data",
@@ -37,7 +38,7 @@ def shellcheck(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["shellcheck", "--severity=style", str(path)], capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("name", ["user-data.sh", "fitness-pipeline"])
+@pytest.mark.parametrize("name", ["user-data.sh", "fitness-pipeline", "kafka-tls.sh"])
 def test_host_scripts_pass_shellcheck(name: str):
     result = shellcheck(HOST_DIR / name)
     assert result.returncode == 0, result.stdout
@@ -98,6 +99,15 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert f"EXTERNAL://{HOST_ENV['KAFKA_ADVERTISED_HOST']}:9092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert services["kafka"]["volumes"][0]["source"] == HOST_ENV["KAFKA_DATA_DIR"]
+    protocols = dict(pair.split(":") for pair in kafka_env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols == {"INTERNAL": "PLAINTEXT", "EXTERNAL": "SSL", "CONTROLLER": "PLAINTEXT"}
+    assert kafka_env["KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_TYPE"] == "PEM"
+    (keystore,) = [v for v in services["kafka"]["volumes"] if v["source"].startswith(HOST_ENV["KAFKA_TLS_DIR"])]
+    assert keystore["source"] == f"{HOST_ENV['KAFKA_TLS_DIR']}/broker.pem", "only the keystore, not the folder"
+    assert keystore["target"] == kafka_env["KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_LOCATION"]
+    assert keystore["read_only"] is True
+    # The image swaps in its own JKS keystore and password files when an advertised listener reads `SSL://`.
+    assert "SSL://" not in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     repo_root = HOST_DIR.parent.parent
     for name in ("producer", "consumer"):
         assert services[name]["build"]["context"] == str(repo_root)
@@ -124,3 +134,14 @@ def test_the_user_data_writes_every_setting_the_compose_file_reads():
     written = set(re.findall(r"^(\w+)=", user_data, flags=re.MULTILINE))
     assert read == set(HOST_ENV)
     assert read <= written
+
+
+def test_the_user_data_makes_the_certificates_before_the_services_start_and_publishes_the_ca():
+    user_data = (HOST_DIR / "user-data.sh").read_text()
+    make = user_data.index('stacks/host/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"')
+    publish = user_data.index('aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER"')
+    start = user_data.index("systemctl enable --now fitness-pipeline.service")
+    assert make < publish < start
+    assert 'file://$KAFKA_TLS_DIR/ca.pem"' in user_data
+    assert 'chmod 0400 "$KAFKA_TLS_DIR/broker.pem"' in user_data
+    assert re.search(r"^dnf install -y .*\bopenssl\b", user_data, flags=re.MULTILINE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from services.common import names
-from stacks.constructs.kafka_host import KAFKA_PORT
+from stacks.constructs.kafka_host import KAFKA_CA_PARAMETER, KAFKA_PORT
 
 STREAMING = "FitnessPipelineStreaming"
 S3_WRITE_ACTIONS = {
@@ -110,6 +110,7 @@ def test_user_data_carries_the_settings_and_the_source_asset(synthesis):
         f'export DEAD_LETTER_TOPIC=\\"{names.DEAD_LETTER_TOPIC}\\"',
         'export SIMULATED_USERS=\\"33\\"',
         'export TOPIC_PARTITIONS=\\"3\\"',
+        f'export KAFKA_CA_PARAMETER=\\"{KAFKA_CA_PARAMETER}\\"',
         "systemctl enable --now fitness-pipeline.service",
     ):
         assert expected in user_data
@@ -141,3 +142,29 @@ def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis
     assert "aws ssm start-session" in json.dumps(streaming["ShellCommand"]["Value"])
     assert f":{KAFKA_PORT}" in json.dumps(streaming["KafkaBootstrapServers"]["Value"])
     assert streaming["AthenaWorkgroup"]["Value"] == names.ATHENA_WORKGROUP
+
+
+def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
+    ssm = [
+        statement
+        for statement in statements(synthesis, host_role_id(synthesis))
+        if any(action.startswith("ssm:") or action == "*" for action in as_list(statement["Action"]))
+    ]
+    assert len(ssm) == 1
+    (statement,) = ssm
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == ["ssm:PutParameter"]
+    (resource,) = as_list(statement["Resource"])
+    parts = resource["Fn::Join"][1]
+    assert parts[0] == "arn:"
+    assert parts[-1] == f":parameter{KAFKA_CA_PARAMETER}"
+    assert "*" not in json.dumps(resource)
+
+
+def test_outputs_say_kafka_speaks_tls_and_where_the_ca_certificate_is(synthesis):
+    streaming = synthesis.templates[STREAMING]["Outputs"]
+    assert streaming["KafkaCaCertificateParameter"]["Value"] == KAFKA_CA_PARAMETER
+    description = streaming["KafkaBootstrapServers"]["Description"]
+    assert "TLS" in description
+    assert "security.protocol=SSL" in description
+    assert "KafkaCaCertificateParameter" in description
