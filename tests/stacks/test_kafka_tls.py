@@ -308,3 +308,37 @@ def test_a_plaintext_client_gets_nothing_from_the_tls_port(tls_broker: TlsBroker
     del config["ssl.ca.location"]
     with pytest.raises(KafkaException):
         Producer(config).list_topics(timeout=5)
+
+
+@pytest.mark.integration
+def test_a_java_client_trusts_the_ca_as_a_pem_truststore(tls_broker: TlsBroker, tmp_path: Path):
+    """The settings the README gives Java clients, with the Kafka tools' own producer."""
+    from fitpipe.kafka.broker import fetch_jars, require_java
+
+    config = tmp_path / "client.properties"
+    config.write_text(
+        f"bootstrap.servers={tls_broker.bootstrap}\n"
+        "security.protocol=SSL\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={tls_broker.ca}\n"
+    )
+    result = subprocess.run(
+        [
+            require_java(), "-Xmx256m", "-cp", f"{fetch_jars()}/*", "org.apache.kafka.tools.ProducerPerformance",
+            "--topic", f"tls-java-{uuid.uuid4().hex[:8]}", "--num-records", "20", "--record-size", "100",
+            "--throughput", "-1", "--command-config", str(config),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^20 records sent", result.stdout, flags=re.MULTILINE), result.stdout[-1000:]
+
+
+@pytest.mark.integration
+def test_the_certificate_also_holds_the_ip_address(tls_broker: TlsBroker):
+    from confluent_kafka.admin import AdminClient
+
+    port = tls_broker.bootstrap.rsplit(":", 1)[1]
+    # The only way to the broker's metadata is a verified TLS handshake with the address itself.
+    metadata = AdminClient(tls_broker.client(**{"bootstrap.servers": f"{IP_ADDRESS}:{port}"})).list_topics(timeout=10)
+    assert metadata.brokers
