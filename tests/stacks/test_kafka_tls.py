@@ -196,7 +196,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     tls = make_certificates(home / "tls")
     ports = Ports(internal=free_port(), external=free_port(), controller=0)
     host_env = {
-        "KAFKA_CLUSTER_ID": "unused-the-storage-is-formatted-by-the-broker-helper",
+        "KAFKA_CLUSTER_ID": "unused-LocalBroker-formats-the-storage",
         "KAFKA_ADVERTISED_HOST": DNS_NAME,
         "KAFKA_DATA_DIR": str(home / "data"),
         "KAFKA_TLS_DIR": str(tls),
