@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from services.common.kafka_client import KafkaClientSettings
 from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
 
 MIB = 1024 * 1024
 
 
-class ConsumerSettings(BaseSettings):
+class ConsumerSettings(KafkaClientSettings):
     """Where to read, where to land, and when to cut a file."""
 
     model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")

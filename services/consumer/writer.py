@@ -160,6 +160,7 @@ class LakeWriter:
             # idle flush and the caught-up check answer quickly.
             "fetch.wait.max.ms": 100,
             "log_level": 3,
+            **s.kafka_security(),
         }
         if s.group_instance_id:
             config["group.instance.id"] = s.group_instance_id
@@ -174,6 +175,7 @@ class LakeWriter:
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "log_level": 3,
+                **self.settings.kafka_security(),
             }
         )
 

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import Any, Final
@@ -93,9 +93,12 @@ def producer_config(bootstrap: str, compression: str = "lz4", **overrides: Any) 
     }
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 15.0) -> bool:
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, timeout: float = 15.0, security: Mapping[str, str] | None = None
+) -> bool:
     """Create `topic` with `partitions` unless it exists. True when it was created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logging.getLogger("services.producer.librdkafka")})
+    logger = logging.getLogger("services.producer.librdkafka")
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logger, **(security or {})})
     log = _log.bind(topic=topic, bootstrap=bootstrap)
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -288,6 +291,7 @@ def produce(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
+    security: Mapping[str, str] | None = None,
 ) -> ProduceSummary:
     """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
 
@@ -302,7 +306,7 @@ def produce(
 
     mode = f"live x{speed:g}" if speed else "backfill"
     return _run(pairs, bootstrap, topic, partitions, progress, total, mode, compression, create_topic, stop,
-                flush_timeout, config)  # fmt: skip
+                flush_timeout, config, security)  # fmt: skip
 
 
 def produce_encoded(
@@ -318,10 +322,11 @@ def produce_encoded(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
+    security: Mapping[str, str] | None = None,
 ) -> ProduceSummary:
     """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
     return _run(lambda producer, stop_request: pairs, bootstrap, topic, partitions, progress, total, "backfill",
-                compression, create_topic, stop, flush_timeout, config)  # fmt: skip
+                compression, create_topic, stop, flush_timeout, config, security)  # fmt: skip
 
 
 def _run(
@@ -337,6 +342,7 @@ def _run(
     stop: StopRequest | None,
     flush_timeout: float,
     config: dict[str, Any] | None,
+    security: Mapping[str, str] | None,
 ) -> ProduceSummary:
     stop_request = stop or StopRequest()
     deliveries = _Deliveries()
@@ -345,10 +351,13 @@ def _run(
         if stop is None:
             stack.enter_context(stop_request.installed())
         if create_topic:
-            ensure_topic(bootstrap, topic, partitions)
+            ensure_topic(bootstrap, topic, partitions, security=security)
         producer = Producer(
-            producer_config(bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal, **(config or {}))
-        )
+            producer_config(
+                bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal,
+                **(security or {}), **(config or {}),
+            )
+        )  # fmt: skip
         log.info("producing", bootstrap=bootstrap, mode=mode, total=total)
         summary = _loop(pairs_for(producer, stop_request), producer, deliveries, topic, progress, total,
                         stop_request, flush_timeout)  # fmt: skip

@@ -69,6 +69,7 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
         "progress": progress,
         "compression": settings.compression,
         "stop": stop,
+        "security": settings.kafka_security(),
     }
     if settings.mode == "backfill" and settings.replay_dir is None:
         return produce_encoded(backfill_pairs(settings), total=settings.user_count * settings.days * MINUTES_PER_DAY,

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from services.common.kafka_client import KafkaClientSettings
 from services.common.names import TOPIC
 
 #: Backfills start on the first day of the Fitabase export unless told otherwise, so that simulated and replayed
@@ -17,7 +18,7 @@ DEFAULT_BACKFILL_START: Final = dt.date(2016, 4, 12)
 ENV_PREFIX: Final = "PRODUCER_"
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(KafkaClientSettings):
     """Every setting of a producer run. Environment: the upper-case name with the `PRODUCER_` prefix."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)

@@ -342,3 +342,40 @@ def test_the_certificate_also_holds_the_ip_address(tls_broker: TlsBroker):
     # The only way to the broker's metadata is a verified TLS handshake with the address itself.
     metadata = AdminClient(tls_broker.client(**{"bootstrap.servers": f"{IP_ADDRESS}:{port}"})).list_topics(timeout=10)
     assert metadata.brokers
+
+
+@pytest.mark.integration
+def test_the_services_produce_and_land_over_tls(tls_broker: TlsBroker, tmp_path: Path):
+    """The producer and the consumer, configured by their settings alone, work through the TLS listener."""
+    from services.common.names import LAKE_DATA_PREFIX
+    from services.consumer import ConsumerSettings
+    from services.consumer import run as consume
+    from services.producer.run import run as produce
+    from services.producer.settings import ProducerSettings
+
+    topic = f"tls-services-{uuid.uuid4().hex[:8]}"
+    tls = {"bootstrap_servers": tls_broker.bootstrap, "security_protocol": "SSL", "ssl_ca_location": tls_broker.ca}
+    produced = produce(ProducerSettings(**tls, topic=topic, partitions=1, users=2, days=1, progress=False))
+    assert (produced.records, produced.errors) == (2 * 1440, 0)
+
+    lake = tmp_path / "lake"
+    landed = consume(ConsumerSettings(**tls, topic=topic, group_id=topic, lake_dir=lake), until_caught_up=True)
+    assert (landed.records_out, landed.dead_letters) == (2 * 1440, 0)
+    assert list((lake / LAKE_DATA_PREFIX).glob("dt=*/*.json.gz"))
+
+
+def test_a_ca_file_without_ssl_is_a_settings_error(tmp_path: Path):
+    from pydantic import ValidationError
+
+    from services.consumer import ConsumerSettings
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ValidationError, match="only with SECURITY_PROTOCOL=SSL"):
+        ConsumerSettings(ssl_ca_location=ca)
+    with pytest.raises(ValidationError, match="no file"):
+        ConsumerSettings(security_protocol="SSL", ssl_ca_location=tmp_path / "missing.pem")
+    assert ConsumerSettings(security_protocol="SSL", ssl_ca_location=ca).kafka_security() == {
+        "security.protocol": "ssl",
+        "ssl.ca.location": str(ca),
+    }
