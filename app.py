@@ -12,8 +12,8 @@ from aws_cdk import App, DefaultStackSynthesizer, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from services.common import names
+from services.common.named_queries import NamedQueryError
 from stacks.config import ConfigError, PipelineConfig
-from stacks.constructs.analytics import SqlError
 from stacks.data_stack import DataStack
 from stacks.streaming_stack import StreamingStack
 
@@ -66,7 +66,7 @@ def build_app(
 def main() -> int:
     try:
         app = build_app()
-    except (ConfigError, SqlError) as exc:
+    except (ConfigError, NamedQueryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app.synth()

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from fitpipe.errors import UserError
+from services.common.named_queries import NamedQueryError
 
 #: Each subcommand lives in its own module, which defines `register(subparsers)`. The module is imported only
 #: when the command list is built, so a command's heavy imports cost nothing to the others.
@@ -38,9 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, NamedQueryError) as exc:  # a mistake the user can fix: one line, no traceback
         print(f"fitpipe {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return getattr(exc, "exit_code", UserError.exit_code)
     except KeyboardInterrupt:
         print(f"fitpipe {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import re
 import shutil
 import signal
 import threading
@@ -24,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from fitpipe.errors import UserError
+from services.common.named_queries import PER_USER_ID
 from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
 
 MINUTES_PER_DAY = 1440
@@ -113,19 +113,9 @@ def _records(args: argparse.Namespace):
     from services.producer.simulator import simulate, user_ids
 
     ids = user_ids(args.users, args.seed)
-    featured = featured_user()
-    if featured is not None and featured not in ids:
-        ids[0] = featured  # so that the one-user query has someone to answer about
+    if PER_USER_ID not in ids:
+        ids[0] = PER_USER_ID  # so that the one-user query has someone to answer about
     return simulate(sorted(ids), args.start, args.days, seed=args.seed), args.users * args.days * MINUTES_PER_DAY
-
-
-def featured_user() -> int | None:
-    """The user id the one-user named query (01) asks about, read from its file."""
-    from fitpipe.query import SQL_DIR
-
-    path = SQL_DIR / "01_sedentary_minutes_per_day.sql"
-    match = re.search(r"\bid\s*=\s*(\d+)", path.read_text(encoding="utf-8")) if path.exists() else None
-    return int(match.group(1)) if match else None
 
 
 def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):

@@ -18,20 +18,11 @@ from typing import Any, Final
 
 from fitpipe.catalog import add_lake_arguments, default_catalog
 from fitpipe.errors import UserError
+from services.common.named_queries import SQL_DIR, named_queries, read_named_query
 from services.common.names import GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
 from services.common.schema import FIELDS
 
-#: The repository's named queries, one per file; the file stem is the query's name.
-SQL_DIR: Final = Path(__file__).resolve().parent.parent / "sql"
 _INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
-
-
-@dataclass(frozen=True)
-class NamedQuery:
-    name: str
-    description: str
-    sql: str
-    path: Path
 
 
 @dataclass
@@ -53,20 +44,6 @@ def table_schema() -> dict[str, dict[str, dict[str, str]]]:
     """The catalog as sqlglot's optimizer sees it: the Glue types of the table's columns and its partition."""
     columns = {f.name: f.type for f in FIELDS} | {PARTITION_COLUMN: "string"}
     return {GLUE_DATABASE: {GLUE_TABLE: columns}}
-
-
-def read_named_query(path: Path) -> NamedQuery:
-    """A `sql/` file: its name (the stem), its description (from the `-- <stem>: <description>` header) and text."""
-    text = Path(path).read_text(encoding="utf-8")
-    first = text.lstrip().splitlines()[0] if text.strip() else ""
-    prefix = f"-- {Path(path).stem}:"
-    description = first[len(prefix) :].strip() if first.startswith(prefix) else ""
-    return NamedQuery(Path(path).stem, description, text, Path(path))
-
-
-def named_queries(sql_dir: Path = SQL_DIR) -> list[NamedQuery]:
-    """Every named query in `sql_dir`, in file name order."""
-    return [read_named_query(p) for p in sorted(Path(sql_dir).glob("*.sql"))]
 
 
 def translate(sql: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration
@@ -12,47 +10,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names
+from services.common.named_queries import PER_USER_QUERY, named_queries, prepared_statement_text
 from stacks.defaults import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, bucket_props
 
 #: Query results are working files, not data: they expire.
 RESULTS_EXPIRE_AFTER_DAYS = 30
-#: The query the prepared statement comes from, and the user id it hard-codes, which becomes the parameter.
-PER_USER_QUERY = "01_sedentary_minutes_per_day"
-PER_USER_ID_LITERAL = "1503960366"
-_HEADER = re.compile(r"--\s*(?P<stem>[^:\s]+)\s*:\s*(?P<description>.+)")
-
-
-class SqlError(ValueError):
-    """A file in `sql/` that cannot become a named query; the message names the file and what to fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class SqlQuery:
-    """One file of `sql/`: its stem is the query's name, its header line the description, its text the query."""
-
-    name: str
-    description: str
-    text: str
-
-
-def read_queries(sql_dir: Path) -> list[SqlQuery]:
-    """Every `*.sql` file of `sql_dir`, in name order. Each must start with `-- <file stem>: <description>`."""
-    queries = []
-    for path in sorted(sql_dir.glob("*.sql")):
-        text = path.read_text(encoding="utf-8")
-        first_line = text.splitlines()[0] if text.strip() else ""
-        header = _HEADER.fullmatch(first_line.strip())
-        if not header or header["stem"] != path.stem:
-            raise SqlError(f"{path.name}: the first line must be '-- {path.stem}: <one-sentence description>'")
-        queries.append(SqlQuery(name=path.stem, description=header["description"].strip(), text=text))
-    return queries
-
-
-def prepared_statement_text(query: SqlQuery) -> str:
-    """The per-user query with its hard-coded user id made a parameter (`?`), without a trailing semicolon."""
-    if query.text.count(PER_USER_ID_LITERAL) == 0:
-        raise SqlError(f"{query.name}.sql: expected the user id {PER_USER_ID_LITERAL} to make a parameter of")
-    return query.text.replace(PER_USER_ID_LITERAL, "?").rstrip().rstrip(";").rstrip()
 
 
 class Analytics(Construct):
@@ -112,7 +74,7 @@ class Analytics(Construct):
             ),
         )
 
-        queries = read_queries(sql_dir)
+        queries = named_queries(sql_dir)
         self.named_queries: dict[str, athena.CfnNamedQuery] = {}
         for query in queries:
             named_query = athena.CfnNamedQuery(
@@ -122,7 +84,7 @@ class Analytics(Construct):
                 description=query.description[:1024],
                 database=names.GLUE_DATABASE,
                 work_group=self.workgroup.ref,
-                query_string=query.text,
+                query_string=query.sql,
             )
             self.named_queries[query.name] = named_query
 

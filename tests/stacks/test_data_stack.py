@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.common import names, schema
-from stacks.constructs.analytics import PER_USER_ID_LITERAL, PER_USER_QUERY, read_queries
+from services.common.named_queries import PER_USER_ID, PER_USER_QUERY, named_queries
+
+PER_USER_ID_LITERAL = str(PER_USER_ID)
 
 DATA = "FitnessPipelineData"
 
@@ -177,4 +179,4 @@ def test_named_queries_follow_whatever_sql_files_exist(synthesize_with, tmp_path
     assert queries["00_count"]["Description"] == "how many records."
     statement = variant.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
     assert statement["QueryStatement"].endswith("WHERE id = ?")
-    assert [q.name for q in read_queries(tmp_path)] == ["00_count", "01_sedentary_minutes_per_day"]
+    assert [q.name for q in named_queries(tmp_path)] == ["00_count", "01_sedentary_minutes_per_day"]
