@@ -107,7 +107,7 @@ def data_files(lake: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _partitions(lake: Path, files: dict[str, list[Path]]) -> tuple[list[Partition], list[str]]:
+def _partitions(files: dict[str, list[Path]]) -> tuple[list[Partition], list[str]]:
     by_dir: dict[str, list[Path]] = {}
     for paths in files.values():
         for path in paths:
@@ -248,10 +248,10 @@ def crawl(lake: Path, catalog: Path | None = None, sample_files: int = DEFAULT_S
     files = data_files(lake)
     if not files:
         raise UserError(
-            f"no data files (*.json.gz, *.json, *.parquet) under {table_dir(lake)}{PARTITION_COLUMN}=*/: "
+            f"no data files (*.json.gz, *.json, *.parquet) under {table_dir(lake) / PARTITION_COLUMN}=*/: "
             f"land data first (`fitpipe consume --lake {lake}`)"
         )
-    partitions, bad = _partitions(lake, files)
+    partitions, bad = _partitions(files)
     # Like a crawler, read only the folders that are partitions of the table; report the others as drift.
     files = {fmt: kept for fmt, paths in files.items() if (kept := [p for p in paths if p.parent.name not in bad])}
     if not files:

@@ -97,8 +97,9 @@ def test_empty_lake_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="fitpipe consume"):
         crawl(tmp_path)
     (tmp_path / LAKE_DATA_PREFIX / "dt=2016-04-12").mkdir(parents=True)
-    with pytest.raises(UserError, match="no data files"):
+    with pytest.raises(UserError, match="no data files") as raised:
         crawl(tmp_path)
+    assert f"{LAKE_DATA_PREFIX}dt=*/" in str(raised.value)
 
 
 def test_cli_reports_drift_as_json_and_can_fail_on_it(tmp_path: Path) -> None:
