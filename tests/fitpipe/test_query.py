@@ -12,24 +12,22 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fitpipe.catalog import crawl
+from fitpipe.catalog import default_catalog
 from fitpipe.errors import UserError
 from fitpipe.query import SQL_DIR, run, translate
-from tests.sql.lake import golden_records, write_lake
+from tests.sql.lake import crawled_golden_lake
 
 TABLE = '"fitness-data-kafka-database"."fitness_data_kafka_storage"'
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lake = write_lake(tmp_path_factory.mktemp("query") / "lake", golden_records())
-    crawl(lake)
-    return lake
+    return crawled_golden_lake(tmp_path_factory.mktemp("query"))
 
 
 @pytest.fixture(scope="module")
 def con(lake: Path):
-    with duckdb.connect(str(lake / "catalog.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(default_catalog(lake)), read_only=True) as con:
         yield con
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fitpipe.catalog import crawl
+from fitpipe.catalog import default_catalog
 from fitpipe.query import named_queries, run_named_queries
 from fitpipe.report import write_report
-from tests.sql.lake import golden_records, write_lake
+from tests.sql.lake import crawled_golden_lake
 
 CHARTS = 4
 CHROMIUM_FLAGS = [
@@ -30,14 +30,12 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lake = write_lake(tmp_path_factory.mktemp("report") / "lake", golden_records())
-    crawl(lake)
-    return lake
+    return crawled_golden_lake(tmp_path_factory.mktemp("report"))
 
 
 @pytest.fixture(scope="module")
 def report(lake: Path) -> Path:
-    return write_report(run_named_queries(lake / "catalog.duckdb"), lake.parent / "report.html")
+    return write_report(run_named_queries(default_catalog(lake)), lake.parent / "report.html")
 
 
 def test_report_is_one_offline_file_with_charts_and_tables(report: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fitpipe.catalog import crawl
+from fitpipe.catalog import default_catalog
 from fitpipe.query import QueryResult, run_named_queries
 from services.common.schema import Record
-from tests.sql.lake import golden_records, write_lake
+from tests.sql.lake import crawled_golden_lake, golden_records
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,7 @@ def golden() -> list[Record]:
 
 @pytest.fixture(scope="module")
 def golden_catalog(golden: list[Record], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lake = write_lake(tmp_path_factory.mktemp("golden") / "lake", golden)
-    return crawl(lake).catalog
+    return default_catalog(crawled_golden_lake(tmp_path_factory.mktemp("golden"), golden))
 
 
 @pytest.fixture(scope="module")

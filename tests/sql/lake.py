@@ -11,6 +11,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fitpipe.catalog import crawl
 from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
 from services.common.schema import FIELDS, Record, partition_of, validate
 from tests.strategies import sample_record
@@ -93,4 +94,11 @@ def write_lake(lake: Path, records: list[Record]) -> Path:
             else:
                 schema = pa.schema([(f.name, _ARROW_TYPES[f.type]) for f in FIELDS])
                 pq.write_table(pa.Table.from_pylist(chunk, schema=schema), folder / f"part-{part}.parquet")
+    return lake
+
+
+def crawled_golden_lake(folder: Path, records: list[Record] | None = None) -> Path:
+    """The golden records (or `records`) written as `folder/lake` and crawled into the lake's default catalog."""
+    lake = write_lake(folder / "lake", golden_records() if records is None else records)
+    crawl(lake)
     return lake
