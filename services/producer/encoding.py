@@ -4,16 +4,19 @@
 per record and serialising it costs more than simulating the record, so a backfill formats each day's columns with
 one bytes template instead. The output parses to exactly the record `schema.encode` would write (the tests compare
 every field of whole simulated days), and `encode_day` refuses a day whose columns it does not know.
+The simulator's `SimulatedDay.encoded` (and so `simulate_encoded`) writes its pairs with it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from services.common.schema import FIELD_NAMES, FIELDS_BY_NAME
+
+if TYPE_CHECKING:
+    from services.producer.simulator import SimulatedDay
 
 #: The value template: the record's fields in schema order. `%r` of a float is its shortest round-trip repr, as JSON
 #: needs; the heart rate is pre-formatted (`null` without a sensor).
@@ -22,28 +25,14 @@ _TAIL: Final = b'%s","calories":%r,"intensity":%d,"mets":%d,"steps":%d,"sleep_va
 _TIMES: Final = [f"{m // 60:02d}:{m % 60:02d}:00".encode() for m in range(24 * 60)]
 #: Heart rate text by value; index -1 (the simulator's "no sensor") is `null`.
 _HEARTRATE_TEXT: Final = [b"%d" % v for v in range(int(FIELDS_BY_NAME["heartrate"].maximum or 250) + 1)] + [b"null"]
-#: The simulator rounds calories to this many decimals in its records.
+#: Simulated calories carry this many decimals, in the simulator's records and in these values alike.
 CALORIES_DECIMALS: Final = 4
 
 assert FIELD_NAMES == ("id", "date", "time", "calories", "intensity", "mets", "steps", "sleep_value", "logid",
                        "heartrate"), "the templates above follow the schema's field order"  # fmt: skip
 
 
-class Day(Protocol):
-    """What `encode_day` reads of a simulated day: columns of shape (1440, users)."""
-
-    date: dt.date
-    ids: np.ndarray
-    calories: np.ndarray
-    intensity: np.ndarray
-    mets: np.ndarray
-    steps: np.ndarray
-    sleep_value: np.ndarray
-    logid: np.ndarray
-    heartrate: np.ndarray
-
-
-def encode_day(day: Day) -> list[tuple[bytes, bytes]]:
+def encode_day(day: SimulatedDay) -> list[tuple[bytes, bytes]]:
     """The day's (key, value) pairs in event order: minute by minute, every user for that minute."""
     ids = day.ids.tolist()
     n_users = len(ids)

@@ -50,13 +50,11 @@ def records_for(settings: ProducerSettings, now: dt.datetime | None = None) -> t
 
 def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
     """The simulated backfill as (key, value) pairs, a day at a time: the fast path, with no dict per record."""
-    from services.producer.encoding import encode_day
-    from services.producer.simulator import simulate_days
+    from services.producer.simulator import simulate_encoded
 
-    days = simulate_days(
+    return simulate_encoded(
         settings.user_ids or settings.users, start_date(settings, dt.datetime.now()), settings.days, settings.seed
     )
-    return itertools.chain.from_iterable(map(encode_day, days))
 
 
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:

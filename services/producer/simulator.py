@@ -38,10 +38,10 @@ from statistics import NormalDist
 from typing import Final
 
 import numpy as np
-import orjson
 
 from services.common.schema import Record
 from services.producer import sim_params as p
+from services.producer.encoding import CALORIES_DECIMALS, encode_day
 
 MINUTES_PER_DAY: Final = 1440
 _TIMES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}:00" for m in range(MINUTES_PER_DAY))
@@ -325,7 +325,7 @@ class SimulatedDay:
         return (
             np.tile(self.ids, MINUTES_PER_DAY).tolist(),
             [t for t in _TIMES for _ in range(n_users)],
-            np.round(self.calories, 4).ravel().tolist(),
+            np.round(self.calories, CALORIES_DECIMALS).ravel().tolist(),
             self.intensity.ravel().tolist(),
             self.mets.ravel().tolist(),
             self.steps.ravel().tolist(),
@@ -353,12 +353,10 @@ class SimulatedDay:
                 "heartrate": heartrate,
             }
 
-    def encoded(self) -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) pairs: the user id as ASCII digits and the record as `schema.encode` writes it."""
-        dumps = orjson.dumps
-        keys = {user_id: str(user_id).encode() for user_id in self.ids.tolist()}
-        for record in self.records():
-            yield keys[record["id"]], dumps(record)
+    def encoded(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) pairs in event order: the user id as ASCII digits and the record as `schema.encode` writes
+        it, formatted straight from the columns (`encoding.encode_day`)."""
+        return encode_day(self)
 
 
 class _Simulation:
