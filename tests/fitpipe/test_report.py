@@ -13,6 +13,7 @@ import pytest
 from fitpipe.catalog import default_catalog
 from fitpipe.query import named_queries, run_named_queries
 from fitpipe.report import write_report
+from tests.conftest import require_tool
 from tests.sql.lake import crawled_golden_lake
 
 CHARTS = 4
@@ -82,9 +83,8 @@ def test_report_without_a_catalog_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def _chromium(report: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    # Debian's name, then Ubuntu's; with neither, require_tool skips (or, in CI, fails).
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or require_tool("chromium")
     command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, report.as_uri()]
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
