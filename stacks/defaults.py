@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
+
+#: Uploads that never complete still cost storage; they are aborted after this many days.
+ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 
 
 def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
@@ -24,5 +27,10 @@ def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
     return props
 
 
-#: Uploads that never complete still cost storage; they are aborted after this many days.
-ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
+def lifecycle_rule(rule_id: str, *, expire_after_days: int | None = None) -> s3.LifecycleRule:
+    """A bucket's lifecycle rule: aborts incomplete multipart uploads, and expires objects if `expire_after_days`."""
+    return s3.LifecycleRule(
+        id=rule_id,
+        expiration=Duration.days(expire_after_days) if expire_after_days is not None else None,
+        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
+    )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names
 from services.common.named_queries import PER_USER_QUERY, named_queries, prepared_statement_text
-from stacks.defaults import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, bucket_props
+from stacks.defaults import bucket_props, lifecycle_rule
 
 #: Query results are working files, not data: they expire.
 RESULTS_EXPIRE_AFTER_DAYS = 30
@@ -39,13 +38,7 @@ class Analytics(Construct):
                 destroy_data=destroy_data,
                 server_access_logs_bucket=access_logs,
                 server_access_logs_prefix="athena-results/",
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="expire-query-results",
-                        expiration=Duration.days(RESULTS_EXPIRE_AFTER_DAYS),
-                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
-                    )
-                ],
+                lifecycle_rules=[lifecycle_rule("expire-query-results", expire_after_days=RESULTS_EXPIRE_AFTER_DAYS)],
             ),
         )
 

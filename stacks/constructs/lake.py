@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.defaults import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, bucket_props
+from stacks.defaults import bucket_props, lifecycle_rule
 
 #: How long server access logs are kept.
 ACCESS_LOG_RETENTION_DAYS = 365
@@ -24,13 +23,7 @@ class Lake(Construct):
             "AccessLogs",
             **bucket_props(
                 destroy_data=destroy_data,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="expire-access-logs",
-                        expiration=Duration.days(ACCESS_LOG_RETENTION_DAYS),
-                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
-                    )
-                ],
+                lifecycle_rules=[lifecycle_rule("expire-access-logs", expire_after_days=ACCESS_LOG_RETENTION_DAYS)],
             ),
         )
 
@@ -41,11 +34,6 @@ class Lake(Construct):
                 destroy_data=destroy_data,
                 server_access_logs_bucket=self.access_logs,
                 server_access_logs_prefix="lake/",
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="abort-incomplete-multipart-uploads",
-                        abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
-                    )
-                ],
+                lifecycle_rules=[lifecycle_rule("abort-incomplete-multipart-uploads")],
             ),
         )
