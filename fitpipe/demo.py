@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
 from services.common.named_queries import PER_USER_ID
 from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
@@ -46,7 +47,7 @@ class DemoPaths:
 
     @property
     def catalog(self) -> Path:
-        return self.lake / "catalog.duckdb"
+        return default_catalog(self.lake)
 
     @property
     def results(self) -> Path:
@@ -136,7 +137,6 @@ def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: s
 
 
 def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
-    from fitpipe.catalog import crawl, print_result
     from fitpipe.kafka import LocalBroker
     from fitpipe.query import named_queries, run_named_queries, write_csv
     from fitpipe.report import write_report
