@@ -93,8 +93,7 @@ def _fresh(paths: DemoPaths) -> None:
     """Start from a clean slate, so that a second run lands the same records once, not twice."""
     from fitpipe.kafka import LocalBroker
 
-    if paths.kafka_home.exists() and LocalBroker(paths.kafka_home).status() is not None:
-        LocalBroker(paths.kafka_home).stop()  # left running by a run that was killed
+    LocalBroker(paths.kafka_home).stop()  # one left running by a run that was killed; no-op otherwise
     for folder in (paths.lake, paths.kafka_home, paths.results):
         if folder.exists():
             shutil.rmtree(folder)
