@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT
+from tests.producer.conftest import producer_env
 
 DOCKERFILE = REPO_ROOT / "services" / "producer" / "Dockerfile"
 
@@ -60,7 +60,7 @@ def test_the_service_runs_without_the_local_tooling() -> None:
         "import services.producer.kafka_producer, services.producer.settings\n"
         "sys.exit(services.producer.__main__.main())\n"
     )
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}, "PRODUCER_PARTITIONS": "0"}
+    env = producer_env(PRODUCER_PARTITIONS="0")
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )

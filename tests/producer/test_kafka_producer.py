@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from services.producer.kafka_producer import DeliveryFailed, ensure_topic, produ
 from services.producer.run import run
 from services.producer.settings import ProducerSettings
 from tests.conftest import REPO_ROOT
+from tests.producer.conftest import SERVICE_COMMAND, producer_env, run_service
 from tests.producer.kafka_helpers import partition_count, read_topic
 from tests.strategies import sample_record
 
@@ -115,7 +115,7 @@ def _log_lines(stream) -> list[dict]:
 @pytest.mark.parametrize(
     ("command", "stop_signal"),
     [
-        ([sys.executable, "-m", "services.producer"], signal.SIGTERM),
+        (SERVICE_COMMAND, signal.SIGTERM),
         ([sys.executable, "-m", "fitpipe", "produce", "simulate", "--no-progress"], signal.SIGINT),
     ],
     ids=["container-sigterm", "cli-ctrl-c"],
@@ -123,16 +123,15 @@ def _log_lines(stream) -> list[dict]:
 def test_a_live_run_stops_cleanly_with_everything_flushed(
     kafka_bootstrap: str, topic_name: str, command: list[str], stop_signal: signal.Signals
 ) -> None:
-    env = {
-        **os.environ,
-        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "PRODUCER_TOPIC": topic_name,
-        "PRODUCER_MODE": "live",
-        "PRODUCER_SPEED": "600",  # ten event minutes per second
-        "PRODUCER_START_DATE": "2016-04-12",
-        "PRODUCER_USERS": "5",
-        "PRODUCER_DAYS": "2",
-    }
+    env = producer_env(
+        PRODUCER_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        PRODUCER_TOPIC=topic_name,
+        PRODUCER_MODE="live",
+        PRODUCER_SPEED="600",  # ten event minutes per second
+        PRODUCER_START_DATE="2016-04-12",
+        PRODUCER_USERS="5",
+        PRODUCER_DAYS="2",
+    )
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -168,16 +167,9 @@ def test_the_container_entry_replays_an_export(kafka_bootstrap: str, topic_name:
     (tmp_path / "minuteIntensitiesNarrow_merged.csv").write_text(
         "Id,ActivityMinute,Intensity\n1503960366,4/12/2016 12:00:00 AM,1\n1503960366,4/12/2016 12:01:00 AM,0\n"
     )
-    env = {
-        **os.environ,
-        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "PRODUCER_TOPIC": topic_name,
-        "PRODUCER_REPLAY_DIR": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.producer"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+    result = run_service(
+        PRODUCER_BOOTSTRAP_SERVERS=kafka_bootstrap, PRODUCER_TOPIC=topic_name, PRODUCER_REPLAY_DIR=str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     values = [decode(m.value()) for m in read_topic(kafka_bootstrap, topic_name)]
     assert [(v["time"], v["steps"], v["intensity"]) for v in values] == [("00:00:00", 5, 1), ("00:01:00", 0, 0)]
@@ -186,17 +178,9 @@ def test_the_container_entry_replays_an_export(kafka_bootstrap: str, topic_name:
 def test_undelivered_records_exit_non_zero_with_the_count(kafka_bootstrap: str, topic_name: str) -> None:
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     admin.create_topics([NewTopic(topic_name, 1, config={"max.message.bytes": "64"})])[topic_name].result(30)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")},
-        "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "PRODUCER_TOPIC": topic_name,
-        "PRODUCER_USERS": "2",
-        "PRODUCER_DAYS": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.producer"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+    result = run_service(
+        PRODUCER_BOOTSTRAP_SERVERS=kafka_bootstrap, PRODUCER_TOPIC=topic_name, PRODUCER_USERS="2", PRODUCER_DAYS="1"
+    )
     assert result.returncode == 1, result.stderr
     failed = [e for e in _log_lines(result.stderr) if e["event"] == "produce failed"]
     assert len(failed) == 1 and failed[0]["errors"] >= 1

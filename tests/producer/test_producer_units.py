@@ -25,6 +25,7 @@ from services.producer.kafka_producer import (
 from services.producer.run import _from_minute, start_date
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings, describe_error, settings_table
 from tests.conftest import REPO_ROOT
+from tests.producer.conftest import producer_env, run_service
 from tests.strategies import sample_record
 
 # -- settings ------------------------------------------------------------------------------------------------------
@@ -207,11 +208,8 @@ def test_an_unreachable_broker_is_a_clear_error() -> None:
 
 
 def _fitpipe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}
     return subprocess.run(
-        [sys.executable, "-m", "fitpipe", *args], cwd=REPO_ROOT, env={**base, **(env or {})},
+        [sys.executable, "-m", "fitpipe", *args], cwd=REPO_ROOT, env=producer_env(**(env or {})),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -233,13 +231,7 @@ def test_cli_mistakes_are_one_line(tmp_path: Path, args: list[str], env: dict[st
 
 
 def test_container_entry_setting_mistake_is_one_line() -> None:
-    import os
-
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}, "PRODUCER_MODE": "sometimes"}
-    result = subprocess.run(
-        [sys.executable, "-m", "services.producer"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+    result = run_service(PRODUCER_MODE="sometimes")
     assert result.returncode == 2
     assert result.stderr.strip() == "producer: error: PRODUCER_MODE: Input should be 'backfill' or 'live'"
 
