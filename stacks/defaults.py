@@ -11,6 +11,11 @@ from aws_cdk import aws_s3 as s3
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 
 
+def removal_policy(*, destroy_data: bool) -> RemovalPolicy:
+    """What `cdk destroy` does to a stateful resource: delete it only when the deployment says its data may go."""
+    return RemovalPolicy.DESTROY if destroy_data else RemovalPolicy.RETAIN
+
+
 def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
     """Encrypted, TLS-only, private, owner-enforced; kept on `cdk destroy` unless `destroy_data`."""
     props: dict[str, Any] = {
@@ -19,7 +24,7 @@ def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
         "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
         "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         "versioned": False,
-        "removal_policy": RemovalPolicy.DESTROY if destroy_data else RemovalPolicy.RETAIN,
+        "removal_policy": removal_policy(destroy_data=destroy_data),
         # Emptying a bucket on delete needs a custom-resource Lambda; it exists only when data is meant to go.
         "auto_delete_objects": destroy_data,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names, schema
+from stacks.defaults import removal_policy
 from stacks.nag import acknowledge, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new
@@ -93,7 +94,7 @@ class Catalog(Construct):
             "CrawlerLogKey",
             description="Encrypts the Glue crawler's CloudWatch logs for the fitness data lake.",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY if destroy_data else RemovalPolicy.RETAIN,
+            removal_policy=removal_policy(destroy_data=destroy_data),
         )
         self.log_key.add_to_resource_policy(
             iam.PolicyStatement(
