@@ -19,16 +19,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.schema import Record, encode
 from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import LocalSink, S3Sink, Sink
 from services.consumer.writer import LakeWriter, Summary
+from tests.conftest import REPO_ROOT
 from tests.strategies import sample_record
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -157,6 +156,16 @@ def produce_records(bootstrap: str, topic: str, records: list[Record]) -> None:
     produce(bootstrap, topic, (encode(r) for r in records), (str(r["id"]).encode() for r in records))
 
 
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    """The group's committed offset of each partition (negative where it has none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return [tp.offset for tp in tps]
+    finally:
+        consumer.close()
+
+
 def decode_object(key: str, data: bytes) -> list[Record]:
     if key.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -203,6 +212,21 @@ def settings_for(bootstrap: str, topic: str, **overrides: object) -> ConsumerSet
     }
     values.update(overrides)
     return ConsumerSettings(**values)
+
+
+def consumer_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a `python -m services.consumer` process: exactly these `CONSUMER_*` settings, none
+    inherited from the test run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
+    env.update(settings, PYTHONPATH=str(REPO_ROOT))
+    return env
+
+
+def start_consumer(settings: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m services.consumer` with these `CONSUMER_*` settings, its output (stdout and stderr) to `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "services.consumer"], env=consumer_env(settings),
+                                cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 class Background:

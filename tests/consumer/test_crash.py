@@ -9,11 +9,8 @@ restart takes the partitions back at once instead of waiting for the killed memb
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +19,6 @@ import pytest
 from services.consumer.settings import ConsumerSettings
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
-    REPO_ROOT,
     create_topic,
     identity_multiset,
     lake_records,
@@ -30,6 +26,7 @@ from tests.consumer.conftest import (
     make_records,
     produce_records,
     s3_sink,
+    start_consumer,
     wait_until,
 )
 
@@ -39,20 +36,11 @@ RECORDS = 200_000
 KILLS = 6
 
 
-def _env(settings_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
-    env.update(settings_env)
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    return env
-
-
-def _kill_at_random_moments(env: dict[str, str], log_dir: Path, rng: random.Random) -> list[str]:
+def _kill_at_random_moments(settings_env: dict[str, str], log_dir: Path, rng: random.Random) -> list[str]:
     outcomes = []
     for n in range(KILLS):
         log = log_dir / f"run-{n}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "services.consumer"], env=env, cwd=REPO_ROOT,
-                                       stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = start_consumer(settings_env, log)
         try:
             assigned = wait_until(lambda log=log: b"partitions assigned" in log.read_bytes(), timeout=60, step=0.02)
             assert assigned, f"run {n} never got its partitions:\n{log.read_text()[-2000:]}"
@@ -86,7 +74,7 @@ def _crash_and_recover(
         "CONSUMER_RETRY_INITIAL_S": "0.2",
         **sink_env,
     }
-    outcomes = _kill_at_random_moments(_env(settings_env), tmp_path, random.Random(seed))
+    outcomes = _kill_at_random_moments(settings_env, tmp_path, random.Random(seed))
     print("\n".join(outcomes))
 
     # Last restart: run until caught up, in-process, with the same static member id.

@@ -11,6 +11,7 @@ from services.consumer.sinks import LocalSink, batch_ranges
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
     Background,
+    committed_offsets,
     create_topic,
     identity_multiset,
     lake_records,
@@ -61,15 +62,9 @@ def _crash(writer: LakeWriter) -> None:
 
 
 def _uncommitted_ranges(tmp_path: Path, topic: str, partitions: int, bootstrap: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"group-{topic}"})
-    try:
-        committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-    finally:
-        consumer.close()
+    committed = committed_offsets(bootstrap, f"group-{topic}", topic, partitions)
     sink = LocalSink(tmp_path)
-    return sum(len(batch_ranges(sink, topic, tp.partition, max(tp.offset, 0))) for tp in committed)
+    return sum(len(batch_ranges(sink, topic, partition, max(offset, 0))) for partition, offset in enumerate(committed))
 
 
 @pytest.fixture

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from fitpipe.cli import main as fitpipe_main
+from tests.conftest import REPO_ROOT
 from tests.consumer.conftest import (
-    REPO_ROOT,
+    committed_offsets,
+    consumer_env,
     create_topic,
     identity_multiset,
     lake_records,
     local_sink,
     make_records,
     produce_records,
+    start_consumer,
     wait_until,
 )
-
-
-def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return [tp.offset for tp in tps]
-    finally:
-        consumer.close()
 
 
 @pytest.mark.integration
@@ -38,14 +30,11 @@ def test_sigterm_flushes_commits_and_exits(kafka_bootstrap: str, topic_name: str
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     records = make_records(500, seed=9)
     produce_records(kafka_bootstrap, topic_name, records)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
-    env.update(PYTHONPATH=str(REPO_ROOT), CONSUMER_BOOTSTRAP_SERVERS=kafka_bootstrap, CONSUMER_TOPIC=topic_name,
-               CONSUMER_GROUP_ID=f"group-{topic_name}", CONSUMER_LAKE_DIR=str(tmp_path),
-               CONSUMER_FLUSH_INTERVAL_S="3600", CONSUMER_LOG_INTERVAL_S="0.2")  # fmt: skip
+    settings = {"CONSUMER_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_TOPIC": topic_name,
+                "CONSUMER_GROUP_ID": f"group-{topic_name}", "CONSUMER_LAKE_DIR": str(tmp_path),
+                "CONSUMER_FLUSH_INTERVAL_S": "3600", "CONSUMER_LOG_INTERVAL_S": "0.2"}  # fmt: skip
     log = tmp_path / "consumer.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.consumer"], env=env, cwd=REPO_ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    process = start_consumer(settings, log)
     try:
         assert wait_until(lambda: b'"records_in":500' in log.read_bytes(), timeout=60), log.read_text()[-2000:]
         assert lake_records(local_sink(tmp_path)) == [], "nothing is due before the flush interval"
@@ -55,7 +44,7 @@ def test_sigterm_flushes_commits_and_exits(kafka_bootstrap: str, topic_name: str
         if process.poll() is None:
             process.kill()
     assert identity_multiset(lake_records(local_sink(tmp_path))) == identity_multiset(records)
-    assert sum(_committed(kafka_bootstrap, f"group-{topic_name}", topic_name, 2)) == len(records)
+    assert sum(committed_offsets(kafka_bootstrap, f"group-{topic_name}", topic_name, 2)) == len(records)
     assert b"consumer stopped" in log.read_bytes()
 
 
@@ -83,10 +72,8 @@ def test_fitpipe_consume_names_a_missing_topic_in_one_line(kafka_bootstrap: str,
 
 
 def test_bad_settings_are_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
-    env.update(PYTHONPATH=str(REPO_ROOT), CONSUMER_SINK="s3")
-    result = subprocess.run([sys.executable, "-m", "services.consumer"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "services.consumer"], env=consumer_env({"CONSUMER_SINK": "s3"}),
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert "CONSUMER_S3_BUCKET is required" in result.stderr
     assert "Traceback" not in result.stderr
