@@ -112,21 +112,12 @@ class KafkaHost(Construct):
             ignore_mode=IgnoreMode.DOCKER,
         )
         source.grant_read(self.role)
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::s3:GetObject*]",
-            "Read-only access to the CDK asset bucket, from Asset.grant_read, to fetch the services' source.",
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
-            "Read-only access to the CDK asset bucket, from Asset.grant_read, to fetch the services' source.",
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::s3:List*]",
-            "Read-only access to the CDK asset bucket, from Asset.grant_read, to fetch the services' source.",
-        )
+        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                "Read-only access to the CDK asset bucket, from Asset.grant_read, to fetch the services' source.",
+            )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
@@ -134,7 +125,8 @@ class KafkaHost(Construct):
             "The CDK asset bucket's objects, read-only: the source asset's key is known only at deploy time.",
         )
 
-        arch = ec2.InstanceType(config.instance_type).architecture
+        instance_type = ec2.InstanceType(config.instance_type)
+        arch = instance_type.architecture
         cpu = (
             ec2.AmazonLinuxCpuType.ARM_64 if arch == ec2.InstanceArchitecture.ARM_64 else ec2.AmazonLinuxCpuType.X86_64
         )
@@ -144,7 +136,7 @@ class KafkaHost(Construct):
             "Instance",
             vpc=vpc,
             vpc_subnets=subnets,
-            instance_type=ec2.InstanceType(config.instance_type),
+            instance_type=instance_type,
             # Amazon Linux 2023, resolved from its public SSM parameter at deploy time.
             machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=cpu),
             security_group=self.security_group,
@@ -191,9 +183,10 @@ class KafkaHost(Construct):
         }
         # The user-data runs at first boot only, so a new source, script or setting must replace the instance.
         # The logical id carries a digest of all three; the user-data passes that same id to cfn-signal.
+        script = host_script()
         digest = hashlib.sha256(
             json.dumps(
-                {"script": host_script(), "source": source.asset_hash, "settings": pipeline_settings}, sort_keys=True
+                {"script": script, "source": source.asset_hash, "settings": pipeline_settings}, sort_keys=True
             ).encode()
         ).hexdigest()
         signal_resource = f"HostInstance{digest}"
@@ -206,7 +199,7 @@ class KafkaHost(Construct):
             "LAKE_BUCKET": lake.bucket_name,
             **pipeline_settings,
         }
-        self.user_data.add_commands(*(f'export {key}="{value}"' for key, value in settings.items()), host_script())
+        self.user_data.add_commands(*(f'export {key}="{value}"' for key, value in settings.items()), script)
 
         self.bootstrap_servers = f"{self.instance.instance_private_dns_name}:{KAFKA_PORT}"
 
