@@ -24,6 +24,8 @@ JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 CRAWLER_SCHEDULE = "cron(0 2 * * ? *)"
 #: The crawler never rewrites the declared table: schema changes and deletions are only logged.
 SCHEMA_CHANGE_POLICY = {"update_behavior": "LOG", "delete_behavior": "LOG"}
+#: Every log group Glue's crawlers write to in this account and region (Glue names each after its configuration).
+CRAWLER_LOG_GROUPS_ARN = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/crawlers*"
 CRAWLER_CONFIGURATION = {
     "Version": 1.0,
     "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"},
@@ -101,13 +103,7 @@ class Catalog(Construct):
                 principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/crawlers*"
-                        )
-                    }
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": CRAWLER_LOG_GROUPS_ARN}},
             )
         )
 
@@ -153,7 +149,6 @@ class Catalog(Construct):
         table_arn = stack.format_arn(
             service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.GLUE_TABLE}"
         )
-        log_groups_arn = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/crawlers*"
         data_objects_arn = lake.arn_for_objects(f"{names.LAKE_DATA_PREFIX}*")
         role = iam.Role(
             self,
@@ -197,7 +192,7 @@ class Catalog(Construct):
                                 "logs:PutLogEvents",
                                 "logs:AssociateKmsKey",
                             ],
-                            resources=[log_groups_arn, f"{log_groups_arn}:log-stream:*"],
+                            resources=[CRAWLER_LOG_GROUPS_ARN, f"{CRAWLER_LOG_GROUPS_ARN}:log-stream:*"],
                         ),
                         iam.PolicyStatement(
                             sid="GetTheSecurityConfiguration",
