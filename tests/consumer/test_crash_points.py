@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import LocalSink, batch_ranges
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
@@ -75,40 +76,41 @@ def stream(kafka_bootstrap: str, topic_name: str) -> list:
     return records
 
 
-def test_crash_while_writing_the_second_object_of_a_batch(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+@pytest.fixture
+def settings(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> ConsumerSettings:
+    """Batches of 1000 records over 4 event dates: 4 objects per batch."""
+    return settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+
+
+def _recover_replaying_one_range(settings: ConsumerSettings, stream: list) -> None:
+    summary = LakeWriter(settings).run(until_caught_up=True)
+    assert summary.batches_replayed == 1
+    assert identity_multiset(lake_records(LocalSink(settings.lake_dir))) == identity_multiset(stream)
+
+
+def test_crash_while_writing_the_second_object_of_a_batch(kafka_bootstrap, topic_name, tmp_path, stream,
+                                                          settings) -> None:  # fmt: skip
     # Each batch holds 4 event dates: put 6 is the 2nd object of the 2nd batch.
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=6)))
     assert _uncommitted_ranges(tmp_path, topic_name, 2, kafka_bootstrap) == 1, "one range written in part"
-
-    summary = LakeWriter(settings).run(until_caught_up=True)
-    assert summary.batches_replayed == 1
-    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+    _recover_replaying_one_range(settings, stream)
 
 
-def test_crash_between_write_and_commit(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+def test_crash_between_write_and_commit(kafka_bootstrap, topic_name, tmp_path, stream, settings) -> None:
     _crash(CrashBeforeCommit(settings, crash_at=3))
     assert _uncommitted_ranges(tmp_path, topic_name, 2, kafka_bootstrap) == 1, "one range written, not committed"
-
-    summary = LakeWriter(settings).run(until_caught_up=True)
-    assert summary.batches_replayed == 1
-    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+    _recover_replaying_one_range(settings, stream)
 
 
-def test_crash_during_recovery_then_recovery_again(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+def test_crash_during_recovery_then_recovery_again(tmp_path, stream, settings) -> None:
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=7)))
     # The recovering consumer dies while writing the replayed range again.
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=2)))
-    summary = LakeWriter(settings).run(until_caught_up=True)
-    assert summary.batches_replayed == 1
-    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+    _recover_replaying_one_range(settings, stream)
 
 
-def test_lost_committed_offsets_are_rebuilt_from_the_lake(kafka_bootstrap, topic_name, tmp_path, stream) -> None:
+def test_lost_committed_offsets_are_rebuilt_from_the_lake(topic_name, tmp_path, stream, settings) -> None:
     """A new group (or expired offsets) over an existing lake resumes after the lake's last range, not at zero."""
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=10)))
     fresh_group = settings.model_copy(update={"group_id": f"other-{topic_name}"})
     LakeWriter(fresh_group).run(until_caught_up=True)
