@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -27,7 +28,9 @@ from fitpipe.errors import UserError
 from services.common.named_queries import PER_USER_ID
 from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
 
-MINUTES_PER_DAY = 1440
+if TYPE_CHECKING:
+    from services.producer.settings import ProducerSettings
+
 DEFAULT_USERS = 33
 DEFAULT_DAYS = 7
 DEFAULT_START = dt.date(2016, 4, 12)  # the first day of the Fitabase export the simulator is calibrated on
@@ -100,22 +103,24 @@ def _fresh(paths: DemoPaths) -> None:
     paths.out.mkdir(parents=True, exist_ok=True)
 
 
-def _records(args: argparse.Namespace):
-    """The records to produce and how many there are."""
-    if args.replay is not None:
-        from services.producer.replay import ReplayError, load
+def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSettings:
+    """The producer's backfill of the simulated cohort, or of the replayed export."""
+    from pydantic import ValidationError
 
-        try:
-            export = load(args.replay)
-        except ReplayError as exc:
-            raise UserError(str(exc)) from None
-        return export.records(), len(export)
-    from services.producer.simulator import simulate, user_ids
+    from services.producer.settings import ProducerSettings, describe_error
+    from services.producer.simulator import user_ids
 
-    ids = user_ids(args.users, args.seed)
-    if PER_USER_ID not in ids:
-        ids[0] = PER_USER_ID  # so that the one-user query has someone to answer about
-    return simulate(sorted(ids), args.start, args.days, seed=args.seed), args.users * args.days * MINUTES_PER_DAY
+    given = {"bootstrap_servers": bootstrap, "topic": TOPIC, "partitions": args.partitions, "mode": "backfill",
+             "progress": True, "replay_dir": args.replay}  # fmt: skip
+    if args.replay is None:
+        ids = user_ids(args.users, args.seed)
+        if PER_USER_ID not in ids:
+            ids[0] = PER_USER_ID  # so that the one-user query has someone to answer about
+        given |= {"user_ids": sorted(ids), "seed": args.seed, "start_date": args.start, "days": args.days}
+    try:
+        return ProducerSettings(**given)
+    except ValidationError as exc:
+        raise UserError(describe_error(exc)) from None
 
 
 def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):
@@ -159,14 +164,18 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
                 summary.bootstrap = broker.start()
             console.print(f"broker ready at {summary.bootstrap}; logs in {broker.log_file}")
 
-        from services.producer.kafka_producer import StopRequest, produce
+        from services.producer.kafka_producer import StopRequest
+        from services.producer.replay import ReplayError
+        from services.producer.run import run as produce
 
         source = f"replay of {args.replay}" if args.replay else f"{args.users} simulated users x {args.days} days"
         with steps.step(f"produce ({source})"):
-            records, total = _records(args)
+            settings = _producer_settings(args, summary.bootstrap)
             with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
-                produced = produce(records, summary.bootstrap, TOPIC, partitions=args.partitions, progress=True,
-                                   total=total, stop=stop)  # fmt: skip
+                try:
+                    produced = produce(settings, stop)
+                except ReplayError as exc:
+                    raise UserError(str(exc)) from None
             if produced.stopped or stop.requested:
                 raise KeyboardInterrupt
             summary.produced = produced.delivered
