@@ -43,6 +43,11 @@ def _require_columns(result: QueryResult, name: str, columns: list[str]) -> None
         raise UserError(f"query {name} no longer returns {', '.join(missing)}: the report's charts need them")
 
 
+def _per_day(fig):
+    """One bar per day, labelled by its date (not a time axis that would stretch between the days)."""
+    return fig.update_xaxes(type="category")
+
+
 def _daily_figure(results: dict[str, QueryResult]):
     """Sedentary minutes and heart rate per day: the mean over the users recorded that day."""
     import plotly.graph_objects as go
@@ -69,7 +74,7 @@ def _daily_figure(results: dict[str, QueryResult]):
     fig.update_yaxes(title_text="sedentary minutes per user", secondary_y=False, rangemode="tozero")
     fig.update_yaxes(title_text="heart rate (bpm)", secondary_y=True)
     fig.update_layout(title="Sedentary minutes and heart rate per day (mean over users)")
-    return fig
+    return _per_day(fig)
 
 
 def _intensity_figure(results: dict[str, QueryResult]):
@@ -88,7 +93,7 @@ def _intensity_figure(results: dict[str, QueryResult]):
             fig.add_trace(go.Bar(x=minutes.index, y=per_user, name=name, marker_color=_COLORS[name]))
     fig.update_layout(barmode="stack", title="Intensity distribution per day (active minutes per user)",
                       yaxis_title="minutes per user", xaxis_title="date")  # fmt: skip
-    return fig
+    return _per_day(fig)
 
 
 def _sleep_figure(results: dict[str, QueryResult]):
@@ -107,7 +112,7 @@ def _sleep_figure(results: dict[str, QueryResult]):
                                  marker_color=_COLORS[name]))  # fmt: skip
     fig.update_layout(barmode="stack", title="Sleep stages per night (minutes per sleeping user)",
                       yaxis_title="minutes", xaxis_title="night (the date the sleep log ends)")  # fmt: skip
-    return fig
+    return _per_day(fig)
 
 
 def _heart_rate_figure(results: dict[str, QueryResult]):
@@ -186,8 +191,6 @@ def render(results: dict[str, QueryResult], sql_dir: Path = SQL_DIR, subtitle: s
     ]
     for index, (title, figure) in enumerate(_figures(results)):
         figure.update_layout(height=430, margin={"t": 60, "b": 50}, template="plotly_white")
-        if title != "Heart rate by intensity":
-            figure.update_xaxes(type="category")  # one bar per day, labelled by its date
         div = pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"chart-{index}",
                           config={"displaylogo": False, "responsive": True})  # fmt: skip
         parts.append(f'<section class="chart" aria-label="{html.escape(title)}">{div}</section>')
