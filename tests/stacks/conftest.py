@@ -39,6 +39,17 @@ class Synthesis:
             if resource["Type"] == resource_type
         }
 
+    def role_statements(self, stack: str, role_id: str) -> list[dict[str, Any]]:
+        """Every policy statement attached to the role, inline or through AWS::IAM::Policy."""
+        role = self.templates[stack]["Resources"][role_id]["Properties"]
+        documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
+        documents += [
+            p["Properties"]["PolicyDocument"]
+            for p in self.resources(stack, "AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+        ]
+        return [statement for document in documents for statement in document["Statement"]]
+
     def only(self, stack: str, resource_type: str) -> dict[str, Any]:
         found = list(self.resources(stack, resource_type).values())
         assert len(found) == 1, f"expected one {resource_type} in {stack}, found {len(found)}"

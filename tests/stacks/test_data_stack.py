@@ -149,16 +149,9 @@ def test_crawler_role_has_no_broad_s3_policy(synthesis):
     managed = json.dumps(role.get("ManagedPolicyArns", []))
     assert "AmazonS3FullAccess" not in managed
     assert "S3" not in managed, "no AWS managed S3 policy at all"
-    documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
-    documents += [
-        p["Properties"]["PolicyDocument"]
-        for p in synthesis.resources(DATA, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-    ]
     s3_actions = {
         action
-        for document in documents
-        for statement in document["Statement"]
+        for statement in synthesis.role_statements(DATA, role_id)
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
         if action.startswith("s3:")
     }

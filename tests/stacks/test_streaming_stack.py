@@ -18,18 +18,6 @@ S3_WRITE_ACTIONS = {
 }
 
 
-def statements(synthesis, role_id: str) -> list[dict]:
-    """Every policy statement attached to the role, inline or through AWS::IAM::Policy."""
-    role = synthesis.templates[STREAMING]["Resources"][role_id]["Properties"]
-    documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
-    documents += [
-        p["Properties"]["PolicyDocument"]
-        for p in synthesis.resources(STREAMING, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-    ]
-    return [statement for document in documents for statement in document["Statement"]]
-
-
 def as_list(value):
     return value if isinstance(value, list) else [value]
 
@@ -74,7 +62,7 @@ def test_no_ingress_from_anywhere_and_kafka_only_from_the_vpc(synthesis):
 def test_host_role_writes_only_under_the_lakes_prefixes(synthesis):
     writes = [
         statement
-        for statement in statements(synthesis, host_role_id(synthesis))
+        for statement in synthesis.role_statements(STREAMING, host_role_id(synthesis))
         if statement["Effect"] == "Allow"
         and any(
             action in S3_WRITE_ACTIONS or action in ("s3:*", "*") or action.startswith("s3:Put")
@@ -147,7 +135,7 @@ def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis
 def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
     ssm = [
         statement
-        for statement in statements(synthesis, host_role_id(synthesis))
+        for statement in synthesis.role_statements(STREAMING, host_role_id(synthesis))
         if any(action.startswith("ssm:") or action == "*" for action in as_list(statement["Action"]))
     ]
     assert len(ssm) == 1
