@@ -17,6 +17,19 @@ from stacks.constructs import catalog, kafka_host
 from tests.stacks.conftest import synthesize
 
 
+def acknowledgements(outdir: Path) -> dict[tuple[str, str], str]:
+    """Every cdk-nag acknowledgement in the assembly's metadata: (construct path, rule) to its reason."""
+    acknowledged = {}
+    for metadata_file in outdir.glob("*.metadata.json"):
+        for path, entries in json.loads(metadata_file.read_text()).items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    acknowledged.update(
+                        {(path, rule): reason for rule, reason in entry["data"].items() if "AwsSolutions-" in rule}
+                    )
+    return acknowledged
+
+
 def test_cdk_nag_reports_no_finding(synthesis):
     report = json.loads((synthesis.outdir / "validation-report.json").read_text())
     violations = [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])]
@@ -24,14 +37,7 @@ def test_cdk_nag_reports_no_finding(synthesis):
 
 
 def test_every_acknowledgement_has_a_reason(synthesis):
-    acknowledged = {}
-    for metadata_file in synthesis.outdir.glob("*.metadata.json"):
-        for path, entries in json.loads(metadata_file.read_text()).items():
-            for entry in entries:
-                if entry["type"] == "aws:cdk:acknowledged-rules":
-                    acknowledged.update(
-                        {(path, rule): reason for rule, reason in entry["data"].items() if "AwsSolutions-" in rule}
-                    )
+    acknowledged = acknowledgements(synthesis.outdir)
     assert acknowledged, "the app makes acknowledgements; the metadata must show them"
     for (path, rule), reason in acknowledged.items():
         assert len(reason) > 40, f"{path} {rule}: a reason says why accepting the finding is right"
@@ -40,14 +46,7 @@ def test_every_acknowledgement_has_a_reason(synthesis):
 @pytest.mark.slow
 def test_every_acknowledgement_is_needed(synthesis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
-    acknowledged = set()
-    for metadata_file in synthesis.outdir.glob("*.metadata.json"):
-        for entries in json.loads(metadata_file.read_text()).values():
-            for entry in entries:
-                if entry["type"] == "aws:cdk:acknowledged-rules":
-                    acknowledged |= {
-                        rule.removeprefix("Annotation::") for rule in entry["data"] if "AwsSolutions-" in rule
-                    }
+    acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(synthesis.outdir)}
     for module in (catalog, kafka_host):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
