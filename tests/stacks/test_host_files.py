@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stacks.constructs.kafka_host import HOST_DIR
+from tests.conftest import require_tool
 
 STREAMING = "FitnessPipelineStreaming"
 #: What the user-data writes into the host's environment file, with example values.
@@ -33,9 +34,9 @@ HOST_ENV = {
 
 
 def shellcheck(path: Path) -> subprocess.CompletedProcess:
-    if not shutil.which("shellcheck"):
-        pytest.skip("shellcheck is not installed (Debian package shellcheck)")
-    return subprocess.run(["shellcheck", "--severity=style", str(path)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", str(path)], capture_output=True, text=True, check=False
+    )
 
 
 @pytest.mark.parametrize("name", ["user-data.sh", "fitness-pipeline", "kafka-tls.sh"])
