@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.schema import Record, encode
 from services.consumer.settings import ConsumerSettings
-from services.consumer.sinks import LocalSink, S3Sink, Sink
+from services.consumer.sinks import Sink
 from services.consumer.writer import LakeWriter, Summary
 from tests.conftest import REPO_ROOT
 from tests.strategies import sample_record
@@ -188,14 +188,6 @@ def lake_records(sink: Sink) -> list[Record]:
 
 def identity_multiset(records: Iterable[Record]) -> Counter[tuple[int, str, str]]:
     return Counter((r["id"], r["date"], r["time"]) for r in records)
-
-
-def local_sink(path: Path) -> LocalSink:
-    return LocalSink(path)
-
-
-def s3_sink(bucket: str, endpoint: str) -> S3Sink:
-    return S3Sink(bucket, endpoint)
 
 
 def settings_for(bootstrap: str, topic: str, **overrides: object) -> ConsumerSettings:

@@ -9,13 +9,13 @@ import pytest
 from confluent_kafka import Consumer
 
 from services.common.schema import encode
+from services.consumer.sinks import LocalSink
 from services.consumer.writer import LakeWriter
 from tests.consumer.bad_messages import bad_messages
 from tests.consumer.conftest import (
     create_topic,
     identity_multiset,
     lake_records,
-    local_sink,
     make_records,
     produce,
     settings_for,
@@ -60,7 +60,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
 
     assert summary.dead_letters == len(corpus)
     assert summary.records_out == len(good)
-    assert identity_multiset(lake_records(local_sink(tmp_path))) == identity_multiset(good)
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(good)
 
     letters = _read_topic(kafka_bootstrap, settings.dlq_topic, len(corpus))
     by_kind = {m.key().decode().removeprefix("bad:"): m for m in letters}

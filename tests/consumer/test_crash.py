@@ -17,15 +17,14 @@ from pathlib import Path
 import pytest
 
 from services.consumer.settings import ConsumerSettings
+from services.consumer.sinks import LocalSink, S3Sink
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
     create_topic,
     identity_multiset,
     lake_records,
-    local_sink,
     make_records,
     produce_records,
-    s3_sink,
     start_consumer,
     wait_until,
 )
@@ -90,10 +89,10 @@ def _crash_and_recover(
 
 def test_sigkill_at_random_moments_local_sink(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
-    _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, {"CONSUMER_LAKE_DIR": str(lake)}, local_sink(lake), 1)
+    _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, {"CONSUMER_LAKE_DIR": str(lake)}, LocalSink(lake), 1)
 
 
 def test_sigkill_at_random_moments_s3_sink(kafka_bootstrap: str, topic_name: str, tmp_path: Path, bucket: str,
                                            moto_endpoint: str) -> None:  # fmt: skip
     sink_env = {"CONSUMER_SINK": "s3", "CONSUMER_S3_BUCKET": bucket, "CONSUMER_S3_ENDPOINT_URL": moto_endpoint}
-    _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, sink_env, s3_sink(bucket, moto_endpoint), 2)
+    _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, sink_env, S3Sink(bucket, moto_endpoint), 2)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from services.consumer.sinks import LocalSink
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
     Background,
     create_topic,
     identity_multiset,
     lake_records,
-    local_sink,
     make_records,
     produce_records,
     settings_for,
@@ -32,7 +32,7 @@ def test_records_are_readable_within_the_flush_interval_after_the_stream_stops(
     # Rotation by count or bytes never triggers here: only the time rule can write these records.
     settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, flush_interval_s=FLUSH_INTERVAL_S)
     records = make_records(25, seed=5)
-    sink = local_sink(tmp_path)
+    sink = LocalSink(tmp_path)
     with Background(LakeWriter(settings)) as running:
         produce_records(kafka_bootstrap, topic_name, records)
         stopped_at = time.monotonic()

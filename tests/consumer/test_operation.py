@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fitpipe.cli import main as fitpipe_main
+from services.consumer.sinks import LocalSink
 from tests.conftest import REPO_ROOT
 from tests.consumer.conftest import (
     committed_offsets,
@@ -17,7 +18,6 @@ from tests.consumer.conftest import (
     create_topic,
     identity_multiset,
     lake_records,
-    local_sink,
     make_records,
     produce_records,
     start_consumer,
@@ -37,13 +37,13 @@ def test_sigterm_flushes_commits_and_exits(kafka_bootstrap: str, topic_name: str
     process = start_consumer(settings, log)
     try:
         assert wait_until(lambda: b'"records_in":500' in log.read_bytes(), timeout=60), log.read_text()[-2000:]
-        assert lake_records(local_sink(tmp_path)) == [], "nothing is due before the flush interval"
+        assert lake_records(LocalSink(tmp_path)) == [], "nothing is due before the flush interval"
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     finally:
         if process.poll() is None:
             process.kill()
-    assert identity_multiset(lake_records(local_sink(tmp_path))) == identity_multiset(records)
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(records)
     assert sum(committed_offsets(kafka_bootstrap, f"group-{topic_name}", topic_name, 2)) == len(records)
     assert b"consumer stopped" in log.read_bytes()
 
@@ -58,8 +58,8 @@ def test_fitpipe_consume_until_caught_up(kafka_bootstrap: str, topic_name: str, 
                          "--lake", str(tmp_path), "--format", "parquet", "--until-caught-up"])  # fmt: skip
     assert code == 0
     assert "landed 2,000 records" in capsys.readouterr().out
-    assert identity_multiset(lake_records(local_sink(tmp_path))) == identity_multiset(records)
-    assert all(key.endswith(".parquet") for key in local_sink(tmp_path).object_keys())
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(records)
+    assert all(key.endswith(".parquet") for key in LocalSink(tmp_path).object_keys())
 
 
 @pytest.mark.integration
@@ -90,7 +90,7 @@ def test_rotation_by_records_and_by_bytes(kafka_bootstrap: str, topic_name: str,
     produce_records(kafka_bootstrap, topic_name, records)
     limit = {"records": {"max_records_per_file": 400}, "bytes": {"max_bytes_per_file": 16_384, "format": "jsonl"}}
     LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, **limit[rule])).run(until_caught_up=True)
-    sink = local_sink(tmp_path)
+    sink = LocalSink(tmp_path)
     keys = list(sink.object_keys())
     for key in keys:
         if rule == "records":

@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from services.consumer.sinks import S3Sink
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
     Background,
@@ -26,7 +27,6 @@ from tests.consumer.conftest import (
     lake_records,
     make_records,
     produce_records,
-    s3_sink,
     settings_for,
     start_moto,
     wait_until,
@@ -48,7 +48,7 @@ def test_s3_outage_of_20_seconds(kafka_bootstrap: str, topic_name: str, tmp_path
         create_topic(kafka_bootstrap, topic_name, partitions=3)
         settings = settings_for(kafka_bootstrap, topic_name, sink="s3", s3_bucket=bucket, s3_endpoint_url=endpoint,
                                 max_records_per_file=1000, flush_interval_s=1.0)  # fmt: skip
-        sink = s3_sink(bucket, endpoint)
+        sink = S3Sink(bucket, endpoint)
         before = make_records(20_000, seed=1)
         during = make_records(20_000, seed=2)
         after = make_records(10_000, seed=3)
