@@ -83,6 +83,7 @@ class Batch:
         self.dead: list[DeadLetter] = []
 
     def add(self, dt: str, line: bytes) -> int:
+        """Append one line of event date `dt`; the bytes it adds. `LakeWriter._drain` has this inlined."""
         buf = self.lines.get(dt)
         if buf is None:
             buf = self.lines[dt] = bytearray()
@@ -294,6 +295,7 @@ class LakeWriter:
                 self._handle(message)
                 continue
             summary.records_in += 1
+            # Batch.add, inlined: the call alone costs a few per cent of the records/s. Keep the two alike.
             buf = batch.lines.get(dt)
             if buf is None:
                 buf = batch.lines[dt] = bytearray()
