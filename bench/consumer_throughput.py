@@ -22,8 +22,6 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from consumer_common import broker, fill_topic
 
 from services.consumer import ConsumerSettings, LakeWriter, Summary
