@@ -24,6 +24,12 @@ def _demo(out: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPr
     return subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=timeout)
 
 
+def _rows_in_table(catalog: Path) -> int:
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        count = con.execute('SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"')
+        return count.fetchone()[0]
+
+
 def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = _demo(out, "--users", "4", "--days", "2")
@@ -31,9 +37,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     expected = 4 * 2 * 1440
 
     catalog = out / "lake" / "catalog.duckdb"
-    with duckdb.connect(str(catalog), read_only=True) as con:
-        count = con.execute('SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"')
-        assert count.fetchone()[0] == expected
+    assert _rows_in_table(catalog) == expected
     for query in named_queries():
         assert (out / "results" / f"{query.name}.csv").exists(), query.name
     with open(out / "results" / "01_sedentary_minutes_per_day.csv") as f:
@@ -50,9 +54,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
 
     again = _demo(out, "--users", "4", "--days", "2")  # a second run starts clean: the records land once
     assert again.returncode == 0, again.stderr[-3000:]
-    with duckdb.connect(str(catalog), read_only=True) as con:
-        count = con.execute('SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"')
-        assert count.fetchone()[0] == expected
+    assert _rows_in_table(catalog) == expected
 
 
 def test_demo_stops_the_broker_when_a_step_fails(tmp_path: Path) -> None:
