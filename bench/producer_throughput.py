@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
-from services.producer import logs
+from services.common import logs
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
 from services.producer.run import backfill_pairs
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
@@ -145,7 +145,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args()
-    logs.configure(level="WARNING")
+    logs.configure("services.producer", level="WARNING")
 
     home = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
     broker = None if args.bootstrap else LocalBroker(home / "kafka")

@@ -6,7 +6,7 @@ import sys
 
 from pydantic import ValidationError
 
-from services.producer import logs
+from services.common import logs
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.run import run
@@ -17,7 +17,7 @@ EXIT_FAILED, EXIT_SETTINGS = 1, 2
 
 
 def main() -> int:
-    logs.configure()
+    logs.configure("services.producer")
     log = logs.EventLog("services.producer")
     try:
         settings = ProducerSettings()

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fitpipe.errors import UserError
-from services.producer import logs
+from services.common import logs
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.settings import ENV_PREFIX, ProducerSettings, describe_error
@@ -49,7 +49,7 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any]) -> ProducerSe
 def _run(settings: ProducerSettings) -> int:
     from services.producer.run import run
 
-    logs.configure()
+    logs.configure("services.producer")
     try:
         summary = run(settings)
     except ReplayError as exc:

@@ -22,9 +22,9 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from services.common.logs import EventLog
 from services.common.names import TOPIC
 from services.common.schema import Record, encode
-from services.producer.logs import EventLog
 
 COMPRESSIONS: Final = ("lz4", "zstd", "gzip", "snappy", "none")
 #: How often the loop serves librdkafka's callbacks, and the progress display is refreshed, in records.

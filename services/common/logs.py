@@ -1,4 +1,4 @@
-"""Logs of the producer: one line per event with its fields; JSON when stderr is not a terminal."""
+"""Logs of the services: one line per event with its bound fields; JSON when not on a terminal, readable when on one."""
 
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ class _ConsoleFormatter(logging.Formatter):
         return text
 
 
-def configure(level: int | str = logging.INFO, json: bool | None = None) -> None:
-    """Send the producer's logs (and librdkafka's) to stderr, as JSON unless stderr is a terminal."""
-    as_json = not sys.stderr.isatty() if json is None else json
-    handler = logging.StreamHandler(sys.stderr)
+def configure(name: str, level: int | str = logging.INFO, json: bool | None = None, stream: Any = None) -> None:
+    """Send the logs under `name` (a service's, with librdkafka's) to `stream` (stderr), as JSON unless a terminal."""
+    stream = stream or sys.stderr
+    as_json = not stream.isatty() if json is None else json
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(_JsonFormatter() if as_json else _ConsoleFormatter())
-    root = logging.getLogger("services.producer")
+    root = logging.getLogger(name)
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
@@ -64,6 +65,9 @@ class EventLog:
     def _log(self, level: int, event: str, fields: dict[str, Any], exc_info: bool = False) -> None:
         if self._logger.isEnabledFor(level):
             self._logger.log(level, event, extra={_FIELDS: {**self._fields, **fields}}, exc_info=exc_info)
+
+    def log(self, level: int, event: str, **fields: Any) -> None:
+        self._log(level, event, fields)
 
     def debug(self, event: str, **fields: Any) -> None:
         self._log(logging.DEBUG, event, fields)
