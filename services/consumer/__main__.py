@@ -7,8 +7,9 @@ import sys
 
 from pydantic import ValidationError
 
+from services.common.settings import describe_error
 from services.consumer import logs
-from services.consumer.settings import ConsumerSettings
+from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, run
 
 
@@ -17,9 +18,7 @@ def main() -> int:
     try:
         settings = ConsumerSettings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        logs.event(logging.ERROR, f"bad setting: {('CONSUMER_' + where.upper() + ': ') if where else ''}{first['msg']}")
+        logs.event(logging.ERROR, f"bad setting: {describe_error(exc, ENV_PREFIX)}")
         return 2
     try:
         run(settings)

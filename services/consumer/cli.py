@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from fitpipe.errors import UserError
+from services.common.settings import describe_error
 from services.consumer import logs
-from services.consumer.settings import ConsumerSettings
+from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, Summary, run
 
 
@@ -46,9 +47,7 @@ def _settings(args: argparse.Namespace) -> ConsumerSettings:
     try:
         settings = ConsumerSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{where + ': ' if where else ''}{first['msg']}") from None
+        raise UserError(describe_error(exc, ENV_PREFIX)) from None
     return settings
 
 

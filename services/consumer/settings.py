@@ -9,16 +9,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.kafka_client import KafkaClientSettings
 from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
+from services.common.settings import KafkaClientSettings
 
 MIB = 1024 * 1024
+ENV_PREFIX = "CONSUMER_"
 
 
 class ConsumerSettings(KafkaClientSettings):
     """Where to read, where to land, and when to cut a file."""
 
-    model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = TOPIC

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.common.kafka_client import KafkaClientSettings
+from services.common import settings as common_settings
 from services.common.names import TOPIC
+from services.common.settings import KafkaClientSettings
 
 #: Backfills start on the first day of the Fitabase export unless told otherwise, so that simulated and replayed
 #: data cover the same calendar.
@@ -65,12 +66,8 @@ class ProducerSettings(KafkaClientSettings):
 
 
 def describe_error(error: ValidationError) -> str:
-    """A validation error as one line naming the environment variables (or flags) to fix."""
-    parts = []
-    for item in error.errors():
-        name = "_".join(str(p) for p in item["loc"] if isinstance(p, str)) or "settings"
-        parts.append(f"{ENV_PREFIX}{name.upper()}: {item['msg']}")
-    return "; ".join(parts)
+    """A validation error as one line naming the `PRODUCER_*` variables (or flags) to fix."""
+    return common_settings.describe_error(error, ENV_PREFIX)
 
 
 def settings_table() -> list[tuple[str, str, str]]:

@@ -1,11 +1,12 @@
-"""How every service reaches the brokers: plaintext on one machine or inside the host, TLS across a network."""
+"""What the services' settings share: how they reach the brokers (plaintext on one machine or inside the host, TLS
+across a network), and how a bad setting is reported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings
 
 
@@ -33,3 +34,12 @@ class KafkaClientSettings(BaseSettings):
         if self.ssl_ca_location is not None:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
         return config
+
+
+def describe_error(error: ValidationError, env_prefix: str) -> str:
+    """A validation error as one line naming the environment variables (or flags) to fix."""
+    parts = []
+    for item in error.errors():
+        name = "_".join(str(p) for p in item["loc"] if isinstance(p, str)) or "settings"
+        parts.append(f"{env_prefix}{name.upper()}: {item['msg']}")
+    return "; ".join(parts)
