@@ -40,6 +40,9 @@ def describe_error(error: ValidationError, env_prefix: str) -> str:
     """A validation error as one line naming the environment variables (or flags) to fix."""
     parts = []
     for item in error.errors():
-        name = "_".join(str(p) for p in item["loc"] if isinstance(p, str)) or "settings"
-        parts.append(f"{env_prefix}{name.upper()}: {item['msg']}")
+        name = "_".join(str(p) for p in item["loc"] if isinstance(p, str))
+        if name:
+            parts.append(f"{env_prefix}{name.upper()}: {item['msg']}")
+        else:  # a rule across settings names its variables itself
+            parts.append(item["msg"].removeprefix("Value error, "))
     return "; ".join(parts)
