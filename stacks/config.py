@@ -7,6 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+#: Time the consumer's last write of its open batches and its offset commit may take after a stop signal.
+CONSUMER_WRITE_AND_COMMIT_SECONDS = 30
+#: Time Kafka gets for a clean shutdown (its log flushed, the controller's snapshot written).
+KAFKA_STOP_GRACE_SECONDS = 60
+#: What systemd allows beyond the containers' own grace periods (compose itself, Docker's network teardown).
+STOP_MARGIN_SECONDS = 30
+
 
 class ConfigError(ValueError):
     """A context value that cannot be used; the message says which and what to pass instead."""
@@ -32,6 +39,10 @@ class PipelineConfig:
     nat_gateways: int = 0
     #: Athena stops a query in the workgroup once it has scanned this many gigabytes.
     query_cutoff_gb: int = 10
+    #: Days the lake keeps an object's overwritten or deleted versions before they expire.
+    lake_noncurrent_version_days: int = 30
+    #: Days each daily snapshot of Kafka's data volume is kept.
+    data_snapshot_retention_days: int = 7
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
@@ -43,11 +54,24 @@ class PipelineConfig:
             "topic_retention_hours": (1, 24 * 365),
             "nat_gateways": (0, 3),
             "query_cutoff_gb": (1, 1_000_000),
+            "lake_noncurrent_version_days": (1, 3650),
+            "data_snapshot_retention_days": (1, 365),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{_CONTEXT_KEYS[name]} must be between {low} and {high}, got {value}")
+
+    @property
+    def consumer_stop_grace_seconds(self) -> int:
+        """How long the consumer may take to stop: a whole flush interval of open batches, then their write and
+        the commit. Compose waits this long before it kills the container."""
+        return self.flush_interval_seconds + CONSUMER_WRITE_AND_COMMIT_SECONDS
+
+    @property
+    def host_stop_timeout_seconds(self) -> int:
+        """How long systemd lets the pipeline stop: compose stops the producer and the consumer first, then Kafka."""
+        return self.consumer_stop_grace_seconds + KAFKA_STOP_GRACE_SECONDS + STOP_MARGIN_SECONDS
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:

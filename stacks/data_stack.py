@@ -23,7 +23,12 @@ class DataStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        self.lake = Lake(self, "Lake", destroy_data=config.destroy_data)
+        self.lake = Lake(
+            self,
+            "Lake",
+            destroy_data=config.destroy_data,
+            noncurrent_version_days=config.lake_noncurrent_version_days,
+        )
         self.catalog = Catalog(self, "Catalog", lake=self.lake.bucket, destroy_data=config.destroy_data)
         self.analytics = Analytics(
             self,

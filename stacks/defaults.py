@@ -32,10 +32,16 @@ def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
     return props
 
 
-def lifecycle_rule(rule_id: str, *, expire_after_days: int | None = None) -> s3.LifecycleRule:
-    """A bucket's lifecycle rule: aborts incomplete multipart uploads, and expires objects if `expire_after_days`."""
+def lifecycle_rule(
+    rule_id: str, *, expire_after_days: int | None = None, noncurrent_expire_after_days: int | None = None
+) -> s3.LifecycleRule:
+    """A bucket's lifecycle rule: aborts incomplete multipart uploads, expires objects if `expire_after_days`, and
+    expires the versions an overwrite or a delete left behind if `noncurrent_expire_after_days`."""
     return s3.LifecycleRule(
         id=rule_id,
         expiration=Duration.days(expire_after_days) if expire_after_days is not None else None,
+        noncurrent_version_expiration=(
+            Duration.days(noncurrent_expire_after_days) if noncurrent_expire_after_days is not None else None
+        ),
         abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
     )

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import PipelineConfig
+from stacks.constructs.kafka_data import KafkaDataVolume
 from stacks.constructs.kafka_host import KafkaHost
 
 #: A literal CIDR, so the security group's rule is a literal too.
@@ -20,7 +21,8 @@ FLOW_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 
 class StreamingStack(Stack):
-    """Disposable compute: destroying it loses nothing but Kafka's buffered records not yet in the lake."""
+    """The VPC, the host, and Kafka's data volume. A deploy updates the host in place; a replaced host takes the data
+    volume over. `cdk destroy` keeps the volume unless `destroyData`."""
 
     def __init__(
         self,
@@ -59,18 +61,30 @@ class StreamingStack(Stack):
         flow_logs = logs.LogGroup(self, "FlowLogs", retention=FLOW_LOG_RETENTION)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
+        # One subnet, so the host and its data volume are in the same availability zone, whatever the host.
+        subnet = self.vpc.select_subnets(
+            subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if private else ec2.SubnetType.PUBLIC
+        ).subnets[0]
+        self.kafka_data = KafkaDataVolume(
+            self,
+            "KafkaData",
+            availability_zone=subnet.availability_zone,
+            snapshot_retention_days=config.data_snapshot_retention_days,
+            destroy_data=config.destroy_data,
+        )
         self.host = KafkaHost(
             self,
             "Host",
             vpc=self.vpc,
             vpc_cidr=VPC_CIDR,
-            subnets=ec2.SubnetSelection(
-                subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if private else ec2.SubnetType.PUBLIC
-            ),
+            subnet=subnet,
+            public_ip=not private,
             lake=lake,
+            data_volume=self.kafka_data.volume,
             source_root=source_root,
             config=config,
         )
+        self.kafka_data.grant_attach(self.host.role, self.host.instance)
 
         CfnOutput(
             self,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-from aws_cdk import CfnCreationPolicy, CfnResourceSignal, IgnoreMode, Stack
+from aws_cdk import Aws, Duration, IgnoreMode, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -14,17 +12,17 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from services.common import names
-from stacks.config import PipelineConfig
+from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
 from stacks.nag import acknowledge, rendered
 
-#: The host's files: compose file, user-data script, systemd unit and the compose wrapper.
+#: The host's files: compose file, set-up script, systemd units, the data-volume script and the compose wrapper.
 HOST_DIR = Path(__file__).resolve().parent.parent / "host"
 KAFKA_PORT = 9092
 #: The SSM parameter (String) where the host publishes the CA certificate that Kafka's TLS listener chains to. The
 #: host makes the CA at first boot, so the host writes the value; the stack fixes the name and the permission.
 KAFKA_CA_PARAMETER = "/fitness-pipeline/kafka/ca-certificate"
-#: How long `cdk deploy` waits for the host to report its services healthy before it fails.
-HEALTH_TIMEOUT = "PT30M"
+#: How long `cdk deploy` waits for a new host to report its services healthy before it fails.
+HEALTH_TIMEOUT = Duration.minutes(30)
 ROOT_VOLUME_GB = 30
 #: The asset is the repository root minus everything but what the containers and the host need (Docker ignore
 #: semantics: exclude all, then re-include).
@@ -40,17 +38,35 @@ SOURCE_EXCLUDE = (
     "**/__pycache__",
     "**/*.pyc",
 )
+#: Where cfn-init writes the stack's settings and the set-up script on the host.
+STACK_SETTINGS_FILE = "/etc/fitness-pipeline/stack.env"
+SETUP_COMMAND = "/usr/local/sbin/fitness-pipeline-setup"
+#: cfn-init's config set: the settings and cfn-hup first, then the set-up.
+CONFIG_SET = "setup"
+#: How often cfn-hup looks for a change of the instance's metadata, in minutes.
+CFN_HUP_INTERVAL_MINUTES = 1
 
 
-def host_script() -> str:
-    """The user-data script body (without its shebang, which the generated user-data provides)."""
-    lines = (HOST_DIR / "user-data.sh").read_text(encoding="utf-8").splitlines()
-    return "\n".join(lines[1:] if lines and lines[0].startswith("#!") else lines)
+def host_file(name: str) -> str:
+    """A file of `stacks/host/`, as the host receives it."""
+    return (HOST_DIR / name).read_text(encoding="utf-8")
 
 
 class KafkaHost(Construct):
     """`instance`, its `role` and `security_group`; `bootstrap_servers` is the TLS address VPC clients use, and
-    `ca_certificate_parameter` the SSM parameter that holds the CA certificate they verify it with."""
+    `ca_certificate_parameter` the SSM parameter that holds the CA certificate they verify it with.
+
+    A deploy updates the host in place. The user-data is fixed: it only runs cfn-init, which applies the instance's
+    `AWS::CloudFormation::Init` metadata (the stack's settings, the source asset's address and the set-up script).
+    cfn-hup watches that metadata and applies it again when a deploy changes it, so a new source, script or setting
+    changes the metadata only, never the user-data or the logical id: CloudFormation modifies the instance without
+    interruption and Kafka's data stays where it is.
+
+    cfn-init with cfn-hup rather than an SSM association: the first boot runs exactly what every later update runs;
+    a new host still reports to the instance's CreationPolicy, so a deploy that creates one waits for it to be
+    healthy; and nothing is needed beyond the instance and its stack (no SSM document and association to keep in
+    step with it). Only a new instance type or image replaces the instance; Kafka's data then moves with
+    `data_volume` (see `stacks/constructs/kafka_data.py` and `docs/runbook.md`)."""
 
     def __init__(
         self,
@@ -59,8 +75,10 @@ class KafkaHost(Construct):
         *,
         vpc: ec2.IVpc,
         vpc_cidr: str,
-        subnets: ec2.SubnetSelection,
+        subnet: ec2.ISubnet,
+        public_ip: bool,
         lake: s3.IBucket,
+        data_volume: ec2.IVolume,
         source_root: Path,
         config: PipelineConfig,
     ) -> None:
@@ -130,22 +148,25 @@ class KafkaHost(Construct):
         cpu = (
             ec2.AmazonLinuxCpuType.ARM_64 if arch == ec2.InstanceArchitecture.ARM_64 else ec2.AmazonLinuxCpuType.X86_64
         )
+        # The user-data installs cfn-init and runs it (the lines cfn-init's attachment adds below); it holds no
+        # setting, so it never changes.
         self.user_data = ec2.UserData.for_linux()
+        self.user_data.add_commands("dnf install -y aws-cfn-bootstrap")
         self.instance = ec2.Instance(
             self,
             "Instance",
             vpc=vpc,
-            vpc_subnets=subnets,
+            vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
             instance_type=instance_type,
             # Amazon Linux 2023, resolved from its public SSM parameter at deploy time.
             machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=cpu),
             security_group=self.security_group,
             role=self.role,
             user_data=self.user_data,
-            # Replacement on change is driven by the logical id below, which the user-data must know.
+            # Neither the user-data nor the init metadata is part of the logical id: changes are applied in place.
             user_data_causes_replacement=False,
             detailed_monitoring=True,
-            associate_public_ip_address=subnets.subnet_type == ec2.SubnetType.PUBLIC,
+            associate_public_ip_address=public_ip,
             block_devices=[
                 ec2.BlockDevice(
                     device_name="/dev/xvda",
@@ -161,17 +182,18 @@ class KafkaHost(Construct):
         cfn_instance.metadata_options = ec2.CfnInstance.MetadataOptionsProperty(
             http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
         )
-        cfn_instance.cfn_options.creation_policy = CfnCreationPolicy(
-            resource_signal=CfnResourceSignal(count=1, timeout=HEALTH_TIMEOUT)
-        )
         acknowledge(
             self.instance,
             "AwsSolutions-EC29",
-            "The host is disposable: it keeps no data that is not in the lake or Kafka's short retention, and "
-            "termination protection would stop `cdk destroy` from removing it.",
+            "Kafka's data lives on a separate volume that outlives the instance, and the lake holds everything "
+            "landed; termination protection would only stop `cdk destroy` and a replacement from removing the host.",
         )
 
-        pipeline_settings = {
+        settings = {
+            "AWS_REGION": stack.region,
+            "SOURCE_URL": source.s3_object_url,
+            "LAKE_BUCKET": lake.bucket_name,
+            "DATA_VOLUME_ID": data_volume.volume_id,
             "TOPIC": names.TOPIC,
             "DEAD_LETTER_TOPIC": names.DEAD_LETTER_TOPIC,
             "CONSUMER_GROUP": names.CONSUMER_GROUP,
@@ -180,28 +202,60 @@ class KafkaHost(Construct):
             "TOPIC_PARTITIONS": str(config.topic_partitions),
             "TOPIC_RETENTION_HOURS": str(config.topic_retention_hours),
             "KAFKA_CA_PARAMETER": KAFKA_CA_PARAMETER,
+            "CONSUMER_STOP_GRACE_S": str(config.consumer_stop_grace_seconds),
+            "KAFKA_STOP_GRACE_S": str(KAFKA_STOP_GRACE_SECONDS),
+            "PIPELINE_STOP_TIMEOUT_S": str(config.host_stop_timeout_seconds),
         }
-        # The user-data runs at first boot only, so a new source, script or setting must replace the instance.
-        # The logical id carries a digest of all three; the user-data passes that same id to cfn-signal.
-        script = host_script()
-        digest = hashlib.sha256(
-            json.dumps(
-                {"script": script, "source": source.asset_hash, "settings": pipeline_settings}, sort_keys=True
-            ).encode()
-        ).hexdigest()
-        signal_resource = f"HostInstance{digest}"
-        cfn_instance.override_logical_id(signal_resource)
-        settings = {
-            "STACK_NAME": stack.stack_name,
-            "SIGNAL_RESOURCE": signal_resource,
-            "AWS_REGION": stack.region,
-            "SOURCE_URL": source.s3_object_url,
-            "LAKE_BUCKET": lake.bucket_name,
-            **pipeline_settings,
-        }
-        self.user_data.add_commands(*(f'export {key}="{value}"' for key, value in settings.items()), script)
+        self.instance.apply_cloud_formation_init(
+            self._init(settings, logical_id=stack.get_logical_id(cfn_instance)),
+            config_sets=[CONFIG_SET],
+            # No fingerprint of the metadata in the user-data: a changed user-data would stop and start the host.
+            embed_fingerprint=False,
+            timeout=HEALTH_TIMEOUT,
+        )
 
         self.bootstrap_servers = f"{self.instance.instance_private_dns_name}:{KAFKA_PORT}"
+
+    @staticmethod
+    def _init(settings: dict[str, str], *, logical_id: str) -> ec2.CloudFormationInit:
+        """The metadata cfn-init applies at first boot and cfn-hup again after every change: the settings, the
+        set-up script, cfn-hup watching this very metadata, then the set-up."""
+        init_locator = f"--region {Aws.REGION} --stack {Aws.STACK_NAME} --resource {logical_id}"
+        return ec2.CloudFormationInit.from_config_sets(
+            config_sets={CONFIG_SET: ["settings", "apply"]},
+            configs={
+                "settings": ec2.InitConfig(
+                    [
+                        ec2.InitFile.from_string(
+                            STACK_SETTINGS_FILE,
+                            "".join(f'{key}="{value}"\n' for key, value in settings.items()),
+                            mode="000640",
+                        ),
+                        ec2.InitFile.from_string(SETUP_COMMAND, host_file("setup.sh"), mode="000755"),
+                        ec2.InitFile.from_string(
+                            "/etc/cfn/cfn-hup.conf",
+                            f"[main]\nstack={Aws.STACK_ID}\nregion={Aws.REGION}\ninterval={CFN_HUP_INTERVAL_MINUTES}\n",
+                            mode="000400",
+                        ),
+                        ec2.InitFile.from_string(
+                            "/etc/cfn/hooks.d/fitness-pipeline.conf",
+                            "[fitness-pipeline]\ntriggers=post.update\n"
+                            f"path=Resources.{logical_id}.Metadata.AWS::CloudFormation::Init\n"
+                            f"action=/opt/aws/bin/cfn-init -v {init_locator} --configsets {CONFIG_SET}\n"
+                            "runas=root\n",
+                            mode="000400",
+                        ),
+                        ec2.InitService.systemd_config_file(
+                            "cfn-hup", command="/opt/aws/bin/cfn-hup", description="cfn-hup: applies stack updates"
+                        ),
+                        # Enabled and running; never restarted by cfn-init, since cfn-hup itself runs cfn-init after
+                        # a deploy (its files depend only on the stack, the region and the logical id).
+                        ec2.InitService.enable("cfn-hup", service_manager=ec2.ServiceManager.SYSTEMD),
+                    ]
+                ),
+                "apply": ec2.InitConfig([ec2.InitCommand.shell_command(SETUP_COMMAND)]),
+            },
+        )
 
     def _grant_lake_access(self, lake: s3.IBucket) -> None:
         """Write (and read back) only under the table's data prefix and the quarantine; list only those; no delete."""

@@ -12,9 +12,14 @@ ACCESS_LOG_RETENTION_DAYS = 365
 
 
 class Lake(Construct):
-    """`bucket` holds the table's data (and the quarantine); `access_logs` receives the buckets' access logs."""
+    """`bucket` holds the table's data (and the quarantine); `access_logs` receives the buckets' access logs.
 
-    def __init__(self, scope: Construct, construct_id: str, *, destroy_data: bool) -> None:
+    The lake bucket is versioned: an object that is overwritten or deleted by mistake stays recoverable as a
+    noncurrent version for `noncurrent_version_days`, then expires."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, destroy_data: bool, noncurrent_version_days: int
+    ) -> None:
         super().__init__(scope, construct_id)
 
         # The access-log bucket logs nowhere itself: logging it into itself would log every log delivery.
@@ -34,6 +39,12 @@ class Lake(Construct):
                 destroy_data=destroy_data,
                 server_access_logs_bucket=self.access_logs,
                 server_access_logs_prefix="lake/",
-                lifecycle_rules=[lifecycle_rule("abort-incomplete-multipart-uploads")],
+                versioned=True,
+                lifecycle_rules=[
+                    lifecycle_rule(
+                        "expire-noncurrent-versions-and-abort-incomplete-uploads",
+                        noncurrent_expire_after_days=noncurrent_version_days,
+                    )
+                ],
             ),
         )

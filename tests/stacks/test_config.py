@@ -34,11 +34,22 @@ def test_cli_strings_are_coerced():
         ({"destroyData": "yes"}, "destroyData must be true or false"),
         ({"topicPartitions": "0"}, "topicPartitions must be between 1"),
         ({"instanceType": "big"}, "instanceType 'big' is not an EC2 instance type"),
+        ({"lakeNoncurrentVersionDays": "0"}, "lakeNoncurrentVersionDays must be between 1 and 3650, got 0"),
+        ({"lakeNoncurrentVersionDays": "a month"}, "lakeNoncurrentVersionDays must be a whole number"),
+        ({"dataSnapshotRetentionDays": "366"}, "dataSnapshotRetentionDays must be between 1 and 365, got 366"),
     ],
 )
 def test_bad_values_are_refused_with_what_to_pass(values, message):
     with pytest.raises(ConfigError, match=message):
         PipelineConfig.from_context(values.get)
+
+
+def test_the_stop_grace_follows_the_flush_interval():
+    short, long = PipelineConfig(flush_interval_seconds=10), PipelineConfig(flush_interval_seconds=600)
+    assert short.consumer_stop_grace_seconds > 10
+    assert long.consumer_stop_grace_seconds - short.consumer_stop_grace_seconds == 590
+    assert long.host_stop_timeout_seconds - short.host_stop_timeout_seconds == 590
+    assert long.host_stop_timeout_seconds > long.consumer_stop_grace_seconds
 
 
 def test_app_reports_a_bad_setting_in_one_line():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aws_cdk.assertions import Match, Template
 
 from services.common import names, schema
 from services.common.named_queries import PER_USER_ID, PER_USER_QUERY, named_queries
@@ -66,6 +67,33 @@ def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(s
     assert "DestinationBucketName" in props["LoggingConfiguration"]
     assert any("AbortIncompleteMultipartUpload" in rule for rule in props["LifecycleConfiguration"]["Rules"])
     assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_setting(synthesize_with):
+    """An overwrite or a delete by mistake leaves the old bytes as a noncurrent version, kept for the setting's days."""
+    variant = synthesize_with(context={"lakeNoncurrentVersionDays": "45"})
+    logical_id, _ = lake_bucket(variant)
+    template = Template.from_json(variant.templates[DATA])
+    noncurrent_rule = Match.object_like({"Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 45}})
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        Match.object_like(
+            {
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {"Rules": Match.array_with([noncurrent_rule])},
+            }
+        ),
+    )
+    rules = variant.templates[DATA]["Resources"][logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [rule["NoncurrentVersionExpiration"]["NoncurrentDays"] for rule in rules] == [45], "the lake's own rule"
+    assert not any("ExpirationInDays" in rule for rule in rules), "current versions never expire"
+
+
+def test_lake_keeps_noncurrent_versions_30_days_by_default(synthesis):
+    _, bucket = lake_bucket(synthesis)
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [rule.get("NoncurrentVersionExpiration") for rule in rules] == [{"NoncurrentDays": 30}]
 
 
 @pytest.mark.slow

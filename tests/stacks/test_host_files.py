@@ -1,4 +1,5 @@
-"""The host's files: the user-data passes shellcheck, the compose file passes `docker compose config`."""
+"""The host's files: the scripts and the user-data pass shellcheck, the compose file passes `docker compose config`,
+and the set-up writes every setting compose reads."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from stacks.config import PipelineConfig
 from stacks.constructs.kafka_host import HOST_DIR
 from tests.conftest import require_tool
 
 STREAMING = "FitnessPipelineStreaming"
-#: What the user-data writes into the host's environment file, with example values.
+#: What the set-up writes into the host's environment file (and the data volume into cluster.env), with example
+#: values.
 HOST_ENV = {
     "KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
     "KAFKA_ADVERTISED_HOST": "ip-10-42-0-10.ec2.internal",
@@ -30,6 +33,8 @@ HOST_ENV = {
     "FLUSH_INTERVAL_S": "60",
     "TOPIC_PARTITIONS": "3",
     "TOPIC_RETENTION_HOURS": "168",
+    "CONSUMER_STOP_GRACE_S": "90",
+    "KAFKA_STOP_GRACE_S": "60",
 }
 
 
@@ -39,7 +44,7 @@ def shellcheck(path: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("name", ["user-data.sh", "fitness-pipeline", "kafka-tls.sh"])
+@pytest.mark.parametrize("name", ["setup.sh", "kafka-data.sh", "fitness-pipeline", "kafka-tls.sh"])
 def test_host_scripts_pass_shellcheck(name: str):
     result = shellcheck(HOST_DIR / name)
     assert result.returncode == 0, result.stdout
@@ -128,21 +133,102 @@ def test_compose_config_refuses_a_missing_setting(docker_config: Path):
     assert "LAKE_BUCKET" in result.stderr
 
 
-def test_the_user_data_writes_every_setting_the_compose_file_reads():
+def test_the_set_up_and_the_data_volume_write_every_setting_the_compose_file_reads():
     compose = (HOST_DIR / "compose.yaml").read_text()
-    user_data = (HOST_DIR / "user-data.sh").read_text()
     read = set(re.findall(r"\$\{(\w+):\?\}", compose))
-    written = set(re.findall(r"^(\w+)=", user_data, flags=re.MULTILINE))
+    pipeline_env = set(re.findall(r"^(\w+)=", (HOST_DIR / "setup.sh").read_text(), flags=re.MULTILINE))
+    cluster_env = set(re.findall(r'echo "(\w+)=', (HOST_DIR / "kafka-data.sh").read_text()))
     assert read == set(HOST_ENV)
-    assert read <= written
+    assert cluster_env == {"KAFKA_CLUSTER_ID"}, "the cluster id lives on the data volume, with its data"
+    assert read <= pipeline_env | cluster_env
+    assert "KAFKA_CLUSTER_ID" not in pipeline_env
+    wrapper = (HOST_DIR / "fitness-pipeline").read_text()
+    assert "--env-file /etc/fitness-pipeline/pipeline.env" in wrapper
+    assert "--env-file /var/lib/fitness-pipeline/cluster.env" in wrapper
 
 
-def test_the_user_data_makes_the_certificates_before_the_services_start_and_publishes_the_ca():
-    user_data = (HOST_DIR / "user-data.sh").read_text()
-    make = user_data.index('stacks/host/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"')
-    publish = user_data.index('aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER"')
-    start = user_data.index("systemctl enable --now fitness-pipeline.service")
+def test_the_set_up_makes_the_certificates_before_the_services_start_and_publishes_the_ca():
+    setup = (HOST_DIR / "setup.sh").read_text()
+    make = setup.index('bash "$HOST_FILES/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"')
+    publish = setup.index('aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER"')
+    start = setup.index("systemctl reload-or-restart fitness-pipeline.service")
     assert make < publish < start
-    assert 'file://$KAFKA_TLS_DIR/ca.pem"' in user_data
-    assert 'chmod 0400 "$KAFKA_TLS_DIR/broker.pem"' in user_data
-    assert re.search(r"^dnf install -y .*\bopenssl\b", user_data, flags=re.MULTILINE)
+    assert re.search(r'^if \[ ! -s "\$KAFKA_TLS_DIR/broker.pem" \]; then$', setup, flags=re.MULTILINE), (
+        "a second run keeps the host's CA and certificate"
+    )
+    assert 'file://$KAFKA_TLS_DIR/ca.pem"' in setup
+    assert 'chmod 0400 "$KAFKA_TLS_DIR/broker.pem"' in setup
+    assert re.search(r"^dnf install -y .*\bopenssl\b", setup, flags=re.MULTILINE)
+
+
+def test_a_stop_waits_for_the_consumers_flush_and_commit(docker_config: Path):
+    """Compose gives the consumer its flush interval plus the write and commit before it kills it, and Kafka its
+    own grace after that; systemd waits for both."""
+    config = PipelineConfig(flush_interval_seconds=240)
+    env = {
+        **HOST_ENV,
+        "FLUSH_INTERVAL_S": str(config.flush_interval_seconds),
+        "CONSUMER_STOP_GRACE_S": str(config.consumer_stop_grace_seconds),
+    }
+    result = compose_config(docker_config, env)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    consumer_grace = go_duration_seconds(services["consumer"]["stop_grace_period"])
+    kafka_grace = go_duration_seconds(services["kafka"]["stop_grace_period"])
+    assert consumer_grace == config.consumer_stop_grace_seconds > config.flush_interval_seconds
+    assert services["consumer"]["environment"]["CONSUMER_FLUSH_INTERVAL_S"] == "240"
+    assert kafka_grace == int(HOST_ENV["KAFKA_STOP_GRACE_S"])
+    assert config.host_stop_timeout_seconds > consumer_grace + kafka_grace
+
+
+def go_duration_seconds(value: str) -> int:
+    """Compose prints durations the Go way: `1m30s`, `4m30s`, `60s`."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
+    assert parts and value, f"not a duration: {value!r}"
+    hours, minutes, seconds = (int(part or 0) for part in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def test_the_systemd_stop_timeout_and_the_grace_periods_come_from_the_stack(synthesis):
+    """The set-up writes TimeoutStopSec from the stack's settings, which derive it from the flush interval."""
+    setup = (HOST_DIR / "setup.sh").read_text()
+    assert "TimeoutStopSec=$PIPELINE_STOP_TIMEOUT_S" in setup
+    unit = (HOST_DIR / "fitness-pipeline.service").read_text()
+    assert "TimeoutStopSec" not in re.sub(r"^#.*$", "", unit, flags=re.MULTILINE), "one place sets it: the drop-in"
+    settings = stack_settings(synthesis)
+    config = PipelineConfig()
+    assert settings["FLUSH_INTERVAL_S"] == str(config.flush_interval_seconds)
+    assert settings["CONSUMER_STOP_GRACE_S"] == str(config.consumer_stop_grace_seconds)
+    assert settings["PIPELINE_STOP_TIMEOUT_S"] == str(config.host_stop_timeout_seconds)
+    assert int(settings["KAFKA_STOP_GRACE_S"]) + config.consumer_stop_grace_seconds < config.host_stop_timeout_seconds
+
+
+def stack_settings(synthesis) -> dict[str, str]:
+    """The settings file cfn-init writes on the host, with deploy-time values as placeholders."""
+    from tests.stacks.test_streaming_stack import host_init
+
+    content = host_init(synthesis)["settings"]["files"]["/etc/fitness-pipeline/stack.env"]["content"]
+    parts = content["Fn::Join"][1] if isinstance(content, dict) else [content]
+    text = "".join(part if isinstance(part, str) else "deploy-time-value" for part in parts)
+    return dict(re.findall(r'^(\w+)="([^"]*)"$', text, flags=re.MULTILINE))
+
+
+def test_the_stack_gives_the_host_scripts_every_setting_they_require(synthesis):
+    settings = stack_settings(synthesis)
+    for name in ("setup.sh", "kafka-data.sh"):
+        required = set(re.findall(r'"\$\{(\w+):\?\}"', (HOST_DIR / name).read_text()))
+        assert required, name
+        assert required <= set(settings), f"{name} needs {required - set(settings)}"
+
+
+def test_the_data_volume_is_formatted_only_when_blank_and_mounted_before_kafka_starts():
+    script = (HOST_DIR / "kafka-data.sh").read_text()
+    # blkid's exit 2 (no signature at all) is the only way to mkfs; any other failure stops.
+    assert re.search(r'if \[ "\$status" -eq 2 \]; then\n.*\n\s+mkfs\.xfs', script)
+    assert 'elif [ "$status" -ne 0 ]; then' in script
+    pipeline = (HOST_DIR / "fitness-pipeline.service").read_text()
+    assert re.search(r"^Requires=.*\bfitness-pipeline-data\.service\b", pipeline, flags=re.MULTILINE)
+    assert re.search(r"^After=.*\bfitness-pipeline-data\.service\b", pipeline, flags=re.MULTILINE)
+    data_unit = (HOST_DIR / "fitness-pipeline-data.service").read_text()
+    assert "ExecStart=/usr/local/sbin/fitness-pipeline-data attach" in data_unit
+    assert "TimeoutStartSec=infinity" in data_unit, "a replacement host waits for the old one to release the volume"

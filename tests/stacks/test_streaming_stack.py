@@ -1,11 +1,19 @@
-"""The streaming stack: VPC, the host's instance, security group, role, user-data, CreationPolicy, outputs."""
+"""The streaming stack: VPC, the host's instance, security group, role, user-data and init metadata, CreationPolicy,
+Kafka's data volume and its snapshots, outputs."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Capture, Match, Template
 
 from services.common import names
-from stacks.constructs.kafka_host import KAFKA_CA_PARAMETER, KAFKA_PORT
+from stacks.constructs.kafka_host import HOST_DIR, KAFKA_CA_PARAMETER, KAFKA_PORT
+from tests.conftest import REPO_ROOT
 
 STREAMING = "FitnessPipelineStreaming"
 S3_WRITE_ACTIONS = {
@@ -81,29 +89,166 @@ def test_host_role_writes_only_under_the_lakes_prefixes(synthesis):
     assert suffixes == allowed
 
 
+def host_instance(synthesis) -> tuple[str, dict]:
+    ((logical_id, instance),) = synthesis.resources(STREAMING, "AWS::EC2::Instance").items()
+    return logical_id, instance
+
+
+def host_init(synthesis) -> dict:
+    """The instance's AWS::CloudFormation::Init metadata: what cfn-init applies at boot and cfn-hup after a deploy."""
+    return host_instance(synthesis)[1]["Metadata"]["AWS::CloudFormation::Init"]
+
+
+def user_data_text(instance: dict) -> str:
+    parts = instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else json.dumps(part, sort_keys=True) for part in parts)
+
+
 def test_deploy_waits_for_the_host_to_signal_health(synthesis):
-    instances = synthesis.resources(STREAMING, "AWS::EC2::Instance")
-    ((logical_id, instance),) = instances.items()
+    logical_id, instance = host_instance(synthesis)
     assert instance["CreationPolicy"]["ResourceSignal"]["Count"] == 1
-    assert instance["CreationPolicy"]["ResourceSignal"]["Timeout"].startswith("PT")
-    user_data = json.dumps(instance["Properties"]["UserData"])
-    assert "cfn-signal" in user_data
-    assert f'export SIGNAL_RESOURCE=\\"{logical_id}\\"' in user_data
+    assert instance["CreationPolicy"]["ResourceSignal"]["Timeout"] == "PT30M"
+    user_data = user_data_text(instance)
+    assert "/opt/aws/bin/cfn-init -v --region" in user_data
+    assert f"--resource {logical_id} -c setup\n" in user_data
+    assert re.search(rf"cfn-signal -e \$\? .* --resource {logical_id}\n", user_data)
 
 
-def test_user_data_carries_the_settings_and_the_source_asset(synthesis):
-    user_data = json.dumps(synthesis.only(STREAMING, "AWS::EC2::Instance")["Properties"]["UserData"])
+def test_the_user_data_holds_no_setting_and_no_source(synthesis):
+    """What may change between deploys lives in the metadata; the user-data only starts cfn-init."""
+    user_data = user_data_text(host_instance(synthesis)[1])
+    assert "cdk-hnb659fds-assets" not in user_data
+    assert "SIMULATED_USERS" not in user_data
+    assert "fingerprint" not in user_data, "a fingerprint of the metadata would change the user-data"
+
+
+def test_the_metadata_carries_the_settings_the_source_and_the_set_up(synthesis):
+    init = host_init(synthesis)
+    assert init["configSets"] == {"setup": ["settings", "apply"]}
+    files = init["settings"]["files"]
+    settings = json.dumps(files["/etc/fitness-pipeline/stack.env"]["content"])
     for expected in (
-        f'export TOPIC=\\"{names.TOPIC}\\"',
-        f'export DEAD_LETTER_TOPIC=\\"{names.DEAD_LETTER_TOPIC}\\"',
-        'export SIMULATED_USERS=\\"33\\"',
-        'export TOPIC_PARTITIONS=\\"3\\"',
-        f'export KAFKA_CA_PARAMETER=\\"{KAFKA_CA_PARAMETER}\\"',
-        "systemctl enable --now fitness-pipeline.service",
+        f'TOPIC=\\"{names.TOPIC}\\"',
+        f'DEAD_LETTER_TOPIC=\\"{names.DEAD_LETTER_TOPIC}\\"',
+        'SIMULATED_USERS=\\"33\\"',
+        'TOPIC_PARTITIONS=\\"3\\"',
+        f'KAFKA_CA_PARAMETER=\\"{KAFKA_CA_PARAMETER}\\"',
+        "FitnessPipelineData-LakeBucketName",
+        "s3://cdk-hnb659fds-assets-",
     ):
-        assert expected in user_data
-    assert "FitnessPipelineData-LakeBucketName" in user_data
-    assert "s3://cdk-hnb659fds-assets-" in user_data
+        assert expected in settings
+    assert files["/usr/local/sbin/fitness-pipeline-setup"]["content"] == (HOST_DIR / "setup.sh").read_text()
+    assert files["/usr/local/sbin/fitness-pipeline-setup"]["mode"] == "000755"
+    assert init["apply"]["commands"]
+
+
+def test_cfn_hup_applies_every_change_of_the_metadata(synthesis):
+    logical_id, _ = host_instance(synthesis)
+    template = Template.from_json(synthesis.templates[STREAMING])
+    hook = Capture()
+    template.has_resource(
+        "AWS::EC2::Instance",
+        {
+            "Metadata": {
+                "AWS::CloudFormation::Init": Match.object_like(
+                    {
+                        "settings": Match.object_like(
+                            {
+                                "files": Match.object_like({"/etc/cfn/hooks.d/fitness-pipeline.conf": hook}),
+                                "services": {"systemd": {"cfn-hup": Match.object_like({"enabled": True})}},
+                            }
+                        )
+                    }
+                )
+            }
+        },
+    )
+    content = json.dumps(hook.as_object()["content"])
+    assert "triggers=post.update" in content
+    assert f"path=Resources.{logical_id}.Metadata.AWS::CloudFormation::Init" in content
+    assert f"--resource {logical_id} --configsets setup" in content
+    assert "files" not in json.dumps(host_init(synthesis)["settings"]["services"]), (
+        "cfn-init never restarts cfn-hup, whose hook is what runs cfn-init after a deploy"
+    )
+
+
+def test_the_data_volume_is_encrypted_gp3_in_the_hosts_zone_and_kept(synthesis):
+    template = Template.from_json(synthesis.templates[STREAMING])
+    zone = Capture()
+    template.has_resource(
+        "AWS::EC2::Volume",
+        {
+            "Properties": Match.object_like(
+                {"Encrypted": True, "VolumeType": "gp3", "AvailabilityZone": zone, "Size": Match.any_value()}
+            ),
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+    template.resource_count_is("AWS::EC2::Volume", 1)
+    _, instance = host_instance(synthesis)
+    assert instance["Properties"]["AvailabilityZone"] == zone.as_object()
+    volume_id = next(iter(synthesis.resources(STREAMING, "AWS::EC2::Volume")))
+    settings = json.dumps(host_init(synthesis)["settings"]["files"]["/etc/fitness-pipeline/stack.env"])
+    assert json.dumps({"Ref": volume_id}) in settings, "the host is told which volume to attach"
+
+
+def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
+    """The attachment: the host attaches the volume at boot, allowed only for this volume and tagged instances."""
+    volume_id = next(iter(synthesis.resources(STREAMING, "AWS::EC2::Volume")))
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    attach = [s for s in statements if "ec2:AttachVolume" in as_list(s["Action"])]
+    assert len(attach) == 1
+    (statement,) = attach
+    resources = json.dumps(statement["Resource"])
+    assert json.dumps({"Ref": volume_id}) in resources
+    assert ":instance/*" in resources
+    ((condition, tags),) = statement["Condition"].items()
+    assert condition == "ForAnyValue:StringEquals"
+    ((tag_key, tag_value),) = tags.items()
+    tag_key = tag_key.removeprefix("ec2:ResourceTag/")
+    _, instance = host_instance(synthesis)
+    assert {"Key": tag_key, "Value": tag_value} in instance["Properties"]["Tags"]
+    assert not any(
+        action in ("ec2:DetachVolume", "ec2:DeleteVolume", "ec2:*", "*")
+        for s in statements
+        for action in as_list(s["Action"])
+    )
+
+
+def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(synthesize_with):
+    variant = synthesize_with(context={"dataSnapshotRetentionDays": "12"})
+    template = Template.from_json(variant.templates[STREAMING])
+    tag = Capture()
+    template.has_resource_properties(
+        "AWS::DLM::LifecyclePolicy",
+        {
+            "State": "ENABLED",
+            "PolicyDetails": Match.object_like(
+                {
+                    "ResourceTypes": ["VOLUME"],
+                    "TargetTags": [tag],
+                    "Schedules": [
+                        Match.object_like(
+                            {
+                                "CreateRule": Match.object_like({"Interval": 24, "IntervalUnit": "HOURS"}),
+                                "RetainRule": {"Interval": 12, "IntervalUnit": "DAYS"},
+                            }
+                        )
+                    ],
+                }
+            ),
+        },
+    )
+    (volume,) = variant.resources(STREAMING, "AWS::EC2::Volume").values()
+    assert tag.as_object() in volume["Properties"]["Tags"], "the policy finds the volume by its tag"
+
+
+@pytest.mark.slow
+def test_destroy_data_deletes_the_data_volume_with_the_stack(synthesize_with):
+    variant = synthesize_with(context={"destroyData": "true"})
+    (volume,) = variant.resources(STREAMING, "AWS::EC2::Volume").values()
+    assert volume["DeletionPolicy"] == volume["UpdateReplacePolicy"] == "Delete"
 
 
 def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
@@ -111,7 +256,8 @@ def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
     files = {str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file()}
     assert "pyproject.toml" in files
     assert "stacks/host/compose.yaml" in files
-    assert "stacks/host/user-data.sh" in files
+    assert "stacks/host/setup.sh" in files
+    assert "stacks/host/kafka-data.sh" in files
     assert "services/common/schema.py" in files
     outside = {
         f
@@ -156,3 +302,43 @@ def test_outputs_say_kafka_speaks_tls_and_where_the_ca_certificate_is(synthesis)
     assert "TLS" in description
     assert "security.protocol=SSL" in description
     assert "KafkaCaCertificateParameter" in description
+
+
+def source_copy(destination: Path) -> Path:
+    """The part of the repository the source asset takes, copied, so a test may change it."""
+    for name in ("pyproject.toml", "README.md", ".dockerignore"):
+        shutil.copy2(REPO_ROOT / name, destination / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO_ROOT / "services", destination / "services", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "stacks" / "host", destination / "stacks" / "host", ignore=ignore)
+    return destination
+
+
+@pytest.mark.slow
+def test_a_new_source_readme_or_setting_updates_the_host_in_place(synthesis, synthesize_with, tmp_path: Path):
+    """A deploy that changes only the services, the README or a pipeline setting changes the instance's metadata
+    and nothing else of it: no logical id moves and no property changes, so CloudFormation neither replaces the
+    instance nor stops it, and cfn-hup applies the new metadata."""
+    changed = source_copy(tmp_path)
+    with (changed / "services" / "consumer" / "writer.py").open("a", encoding="utf-8") as file:
+        file.write("\n# a change of the consumer's source\n")
+    with (changed / "README.md").open("a", encoding="utf-8") as file:
+        file.write("\nA change of the README.\n")
+    variant = synthesize_with(source_root=changed, context={"simulatedUsers": "50", "flushIntervalSeconds": "120"})
+
+    before, after = synthesis.templates[STREAMING], variant.templates[STREAMING]
+    assert set(after["Resources"]) == set(before["Resources"]), "no resource is added, removed or renamed"
+    (instance_id,) = synthesis.resources(STREAMING, "AWS::EC2::Instance")
+    (volume_id,) = synthesis.resources(STREAMING, "AWS::EC2::Volume")
+    old, new = before["Resources"][instance_id], after["Resources"][instance_id]
+    assert new["Properties"] == old["Properties"], "the same user-data, image, type, subnet and tags"
+    assert new["CreationPolicy"] == old["CreationPolicy"]
+    assert after["Resources"][volume_id] == before["Resources"][volume_id]
+
+    assert new["Metadata"] != old["Metadata"], "the change reaches the host through its metadata"
+    old_settings = json.dumps(old["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"])
+    new_settings = json.dumps(new["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"])
+    assert 'SIMULATED_USERS=\\"50\\"' in new_settings and 'SIMULATED_USERS=\\"33\\"' in old_settings
+    assert 'CONSUMER_STOP_GRACE_S=\\"150\\"' in new_settings
+    asset = re.compile(r"[0-9a-f]{64}\.zip")
+    assert asset.findall(new_settings) != asset.findall(old_settings), "the new source asset"
