@@ -10,7 +10,7 @@
 # storage was formatted with. A new host that attaches it carries on with the same cluster and offsets.
 set -euo pipefail
 
-readonly CONFIG_DIR=/etc/fitness-pipeline
+readonly CONFIG_DIR=${FITNESS_PIPELINE_CONFIG_DIR:-/etc/fitness-pipeline}
 # shellcheck source=/dev/null
 . "$CONFIG_DIR/stack.env"
 : "${AWS_REGION:?}" "${DATA_VOLUME_ID:?}"

@@ -232,3 +232,73 @@ def test_the_data_volume_is_formatted_only_when_blank_and_mounted_before_kafka_s
     data_unit = (HOST_DIR / "fitness-pipeline-data.service").read_text()
     assert "ExecStart=/usr/local/sbin/fitness-pipeline-data attach" in data_unit
     assert "TimeoutStartSec=infinity" in data_unit, "a replacement host waits for the old one to release the volume"
+
+
+# -- the data volume's hand-over, with stand-ins for the AWS CLI and the instance metadata --------------------------
+
+FAKE_AWS = """#!/bin/bash
+# describe-volumes: held by the old host for the first $HELD looks, then free; attached here once attached.
+echo "$*" >>"$FAKES/calls"
+case "$2" in
+  describe-volumes)
+    looks=$(( $(cat "$FAKES/looks" 2>/dev/null || echo 0) + 1 ))
+    echo "$looks" >"$FAKES/looks"
+    if [ -e "$FAKES/attached" ]; then printf 'in-use\\ti-new\\tattached\\n'
+    elif [ "$looks" -le "$HELD" ]; then printf 'in-use\\ti-old\\tattached\\n'
+    else printf 'available\\tNone\\tNone\\n'; fi ;;
+  attach-volume) touch "$FAKES/attached" ;;
+esac
+"""
+FAKE_CURL = """#!/bin/bash
+case "$*" in
+  *api/token*) echo token ;;
+  *instance-id*) echo i-new ;;
+  *) exit 22 ;;
+esac
+"""
+#: Nothing on this machine may be formatted or mounted by the test, whatever happens.
+REFUSE = '#!/bin/bash\necho "$(basename "$0") $*" >>"$FAKES/calls"\nexit 8\n'
+
+
+def run_data_script(tmp_path: Path, command: str, *, held: int) -> subprocess.CompletedProcess:
+    fakes = tmp_path / "fakes"
+    fakes.mkdir(exist_ok=True)
+    for name, body in {
+        "aws": FAKE_AWS,
+        "curl": FAKE_CURL,
+        "sleep": "#!/bin/bash\n",
+        **{tool: REFUSE for tool in ("blkid", "mkfs.xfs", "mount", "umount")},
+    }.items():
+        (fakes / name).write_text(body)
+        (fakes / name).chmod(0o755)
+    (tmp_path / "stack.env").write_text('AWS_REGION="eu-west-1"\nDATA_VOLUME_ID="vol-0abc"\n')
+    env = {
+        "PATH": f"{fakes}:{os.environ['PATH']}",
+        "FAKES": str(fakes),
+        "HELD": str(held),
+        "FITNESS_PIPELINE_CONFIG_DIR": str(tmp_path),
+    }
+    return subprocess.run(
+        ["bash", str(HOST_DIR / "kafka-data.sh"), command], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_new_host_waits_for_the_old_one_to_release_the_volume_then_attaches_it(tmp_path: Path):
+    result = run_data_script(tmp_path, "attach", held=3)
+    calls = (tmp_path / "fakes" / "calls").read_text().splitlines()
+    operations = [call.split()[1] for call in calls if call.startswith("ec2 ")]
+    # Three looks while the old host holds it, one that finds it free, the attachment, then the look that sees it here.
+    assert operations == ["describe-volumes"] * 4 + ["attach-volume", "describe-volumes"]
+    (attach,) = [call for call in calls if "attach-volume" in call]
+    assert "--volume-id vol-0abc --instance-id i-new" in attach
+    assert result.stdout.count("waiting for vol-0abc: in-use on i-old (attached)") == 1, "said once, not per look"
+    # No block device on this machine: it stops there, and nothing was formatted or mounted.
+    assert result.returncode == 1
+    assert "vol-0abc is attached but no block device appeared" in result.stderr
+    assert not any(call.startswith(("mkfs", "mount", "blkid")) for call in calls)
+
+
+@pytest.mark.parametrize(("held", "holder"), [(10, "i-old\n"), (0, "")])
+def test_the_set_up_learns_which_other_host_holds_the_volume(tmp_path: Path, held: int, holder: str):
+    result = run_data_script(tmp_path, "holder", held=held)
+    assert (result.returncode, result.stdout) == (0, holder)
