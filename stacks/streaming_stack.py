@@ -107,4 +107,10 @@ class StreamingStack(Stack):
             ),
             description="Opens a shell on the streaming host through Session Manager",
         )
+        CfnOutput(
+            self,
+            "KafkaDataVolumeId",
+            value=self.kafka_data.volume.volume_id,
+            description="The EBS volume holding Kafka's data and cluster id; it outlives the host (docs/runbook.md)",
+        )
         CfnOutput(self, "AthenaWorkgroup", value=workgroup_name, description="The Athena workgroup")

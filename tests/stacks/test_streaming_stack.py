@@ -191,6 +191,8 @@ def test_the_data_volume_is_encrypted_gp3_in_the_hosts_zone_and_kept(synthesis):
     volume_id = next(iter(synthesis.resources(STREAMING, "AWS::EC2::Volume")))
     settings = json.dumps(host_init(synthesis)["settings"]["files"]["/etc/fitness-pipeline/stack.env"])
     assert json.dumps({"Ref": volume_id}) in settings, "the host is told which volume to attach"
+    outputs = synthesis.templates[STREAMING]["Outputs"]
+    assert outputs["KafkaDataVolumeId"]["Value"] == {"Ref": volume_id}, "the runbook starts from it"
 
 
 def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
