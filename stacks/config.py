@@ -43,6 +43,8 @@ class PipelineConfig:
     lake_noncurrent_version_days: int = 30
     #: Days each daily snapshot of Kafka's data volume is kept.
     data_snapshot_retention_days: int = 7
+    #: Raising it replaces the host (a new instance takes Kafka's data volume over), e.g. after a lost instance.
+    host_generation: int = 1
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
@@ -56,6 +58,7 @@ class PipelineConfig:
             "query_cutoff_gb": (1, 1_000_000),
             "lake_noncurrent_version_days": (1, 3650),
             "data_snapshot_retention_days": (1, 365),
+            "host_generation": (1, 1_000_000),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)

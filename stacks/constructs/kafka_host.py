@@ -60,13 +60,15 @@ class KafkaHost(Construct):
     `AWS::CloudFormation::Init` metadata (the stack's settings, the source asset's address and the set-up script).
     cfn-hup watches that metadata and applies it again when a deploy changes it, so a new source, script or setting
     changes the metadata only, never the user-data or the logical id: CloudFormation modifies the instance without
-    interruption and Kafka's data stays where it is.
+    interruption and Kafka's data stays where it is. (A new instance type of the same architecture stops and starts
+    the instance, in place too.)
 
     cfn-init with cfn-hup rather than an SSM association: the first boot runs exactly what every later update runs;
     a new host still reports to the instance's CreationPolicy, so a deploy that creates one waits for it to be
     healthy; and nothing is needed beyond the instance and its stack (no SSM document and association to keep in
-    step with it). Only a new instance type or image replaces the instance; Kafka's data then moves with
-    `data_volume` (see `stacks/constructs/kafka_data.py` and `docs/runbook.md`)."""
+    step with it). Only a new image (a new Amazon Linux release, or a type of the other architecture) or a new
+    `hostGeneration` replaces the instance; Kafka's data then moves with `data_volume` (see
+    `stacks/constructs/kafka_data.py` and `docs/runbook.md`)."""
 
     def __init__(
         self,
@@ -178,6 +180,9 @@ class KafkaHost(Construct):
         )
         cfn_instance = self.instance.node.default_child
         assert isinstance(cfn_instance, ec2.CfnInstance)
+        # The logical id names the host's generation and nothing else, so only a new generation (or a new image)
+        # brings a new instance. CloudFormation cannot recreate an instance it believes exists; a new generation can.
+        cfn_instance.override_logical_id(f"HostInstanceGeneration{config.host_generation}")
         # IMDSv2 only. Hop limit 2 so the containers (one network hop further) can reach the instance role.
         cfn_instance.metadata_options = ec2.CfnInstance.MetadataOptionsProperty(
             http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
@@ -207,7 +212,7 @@ class KafkaHost(Construct):
             "PIPELINE_STOP_TIMEOUT_S": str(config.host_stop_timeout_seconds),
         }
         self.instance.apply_cloud_formation_init(
-            self._init(settings, logical_id=stack.get_logical_id(cfn_instance)),
+            self._init(settings, logical_id=cfn_instance.logical_id),
             config_sets=[CONFIG_SET],
             # No fingerprint of the metadata in the user-data: a changed user-data would stop and start the host.
             embed_fingerprint=False,

@@ -37,6 +37,7 @@ def test_cli_strings_are_coerced():
         ({"lakeNoncurrentVersionDays": "0"}, "lakeNoncurrentVersionDays must be between 1 and 3650, got 0"),
         ({"lakeNoncurrentVersionDays": "a month"}, "lakeNoncurrentVersionDays must be a whole number"),
         ({"dataSnapshotRetentionDays": "366"}, "dataSnapshotRetentionDays must be between 1 and 365, got 366"),
+        ({"hostGeneration": "0"}, "hostGeneration must be between 1 and 1000000, got 0"),
     ],
 )
 def test_bad_values_are_refused_with_what_to_pass(values, message):

@@ -344,3 +344,18 @@ def test_a_new_source_readme_or_setting_updates_the_host_in_place(synthesis, syn
     assert 'CONSUMER_STOP_GRACE_S=\\"150\\"' in new_settings
     asset = re.compile(r"[0-9a-f]{64}\.zip")
     assert asset.findall(new_settings) != asset.findall(old_settings), "the new source asset"
+
+
+@pytest.mark.slow
+def test_a_new_host_generation_replaces_the_instance_and_keeps_the_data_volume(synthesis, synthesize_with):
+    """The one deliberate way to a new instance (after a lost one): a new logical id, which the host's own cfn-init,
+    cfn-signal and cfn-hup follow; the data volume and its snapshots are untouched."""
+    variant = synthesize_with(context={"hostGeneration": "2"})
+    (old_id,) = synthesis.resources(STREAMING, "AWS::EC2::Instance")
+    ((new_id, instance),) = variant.resources(STREAMING, "AWS::EC2::Instance").items()
+    assert new_id != old_id
+    assert f"--resource {new_id} -c setup" in user_data_text(instance)
+    hook = json.dumps(instance["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"])
+    assert f"path=Resources.{new_id}.Metadata" in hook and old_id not in hook
+    for resource_type in ("AWS::EC2::Volume", "AWS::DLM::LifecyclePolicy"):
+        assert variant.resources(STREAMING, resource_type) == synthesis.resources(STREAMING, resource_type)
