@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 # The Debian packages the tests call: kcat lists the broker and reads topics, shellcheck checks the host's
-# user-data, chromium renders the report.
+# scripts and user-data, chromium renders the report.
 DEBIAN_TOOLS := kcat shellcheck chromium
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20

@@ -86,6 +86,18 @@ def synthesize_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., S
 
 
 @pytest.fixture(scope="session")
+def destroy_data_synthesis(synthesize_with: Callable[..., Synthesis]) -> Synthesis:
+    """The app deployed with `destroyData=true`, shared by the tests of what `cdk destroy` then deletes."""
+    return synthesize_with(context={"destroyData": "true"})
+
+
+@pytest.fixture(scope="session")
+def retention_synthesis(synthesize_with: Callable[..., Synthesis]) -> Synthesis:
+    """The app with retention settings other than their defaults, shared by the tests that they take effect."""
+    return synthesize_with(context={"lakeNoncurrentVersionDays": "45", "dataSnapshotRetentionDays": "12"})
+
+
+@pytest.fixture(scope="session")
 def sql_dir() -> Path:
     path = REPO_ROOT / "sql"
     if not any(path.glob("*.sql")):

@@ -69,11 +69,10 @@ def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(s
     assert bucket["DeletionPolicy"] == "Retain"
 
 
-def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_setting(synthesize_with):
+def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_setting(retention_synthesis):
     """An overwrite or a delete by mistake leaves the old bytes as a noncurrent version, kept for the setting's days."""
-    variant = synthesize_with(context={"lakeNoncurrentVersionDays": "45"})
-    logical_id, _ = lake_bucket(variant)
-    template = Template.from_json(variant.templates[DATA])
+    _, bucket = lake_bucket(retention_synthesis)
+    template = Template.from_json(retention_synthesis.templates[DATA])
     noncurrent_rule = Match.object_like({"Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 45}})
     template.has_resource_properties(
         "AWS::S3::Bucket",
@@ -84,7 +83,7 @@ def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_sett
             }
         ),
     )
-    rules = variant.templates[DATA]["Resources"][logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     assert [rule["NoncurrentVersionExpiration"]["NoncurrentDays"] for rule in rules] == [45], "the lake's own rule"
     assert not any("ExpirationInDays" in rule for rule in rules), "current versions never expire"
 
@@ -97,11 +96,12 @@ def test_lake_keeps_noncurrent_versions_30_days_by_default(synthesis):
 
 
 @pytest.mark.slow
-def test_destroy_data_switch_deletes_the_lake_with_the_stack(synthesize_with):
-    variant = synthesize_with(context={"destroyData": "true"})
-    _, bucket = lake_bucket(variant)
+def test_destroy_data_switch_deletes_the_lake_with_the_stack(destroy_data_synthesis):
+    _, bucket = lake_bucket(destroy_data_synthesis)
     assert bucket["DeletionPolicy"] == "Delete"
-    assert variant.resources(DATA, "Custom::S3AutoDeleteObjects"), "a deleted bucket must be emptied first"
+    assert destroy_data_synthesis.resources(DATA, "Custom::S3AutoDeleteObjects"), (
+        "a deleted bucket must be emptied first"
+    )
 
 
 def test_every_bucket_policy_denies_requests_without_tls(synthesis):

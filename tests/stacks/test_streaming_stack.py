@@ -218,9 +218,8 @@ def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
     )
 
 
-def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(synthesize_with):
-    variant = synthesize_with(context={"dataSnapshotRetentionDays": "12"})
-    template = Template.from_json(variant.templates[STREAMING])
+def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(retention_synthesis):
+    template = Template.from_json(retention_synthesis.templates[STREAMING])
     tag = Capture()
     template.has_resource_properties(
         "AWS::DLM::LifecyclePolicy",
@@ -242,14 +241,13 @@ def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(synthes
             ),
         },
     )
-    (volume,) = variant.resources(STREAMING, "AWS::EC2::Volume").values()
+    (volume,) = retention_synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
     assert tag.as_object() in volume["Properties"]["Tags"], "the policy finds the volume by its tag"
 
 
 @pytest.mark.slow
-def test_destroy_data_deletes_the_data_volume_with_the_stack(synthesize_with):
-    variant = synthesize_with(context={"destroyData": "true"})
-    (volume,) = variant.resources(STREAMING, "AWS::EC2::Volume").values()
+def test_destroy_data_deletes_the_data_volume_with_the_stack(destroy_data_synthesis):
+    (volume,) = destroy_data_synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
     assert volume["DeletionPolicy"] == volume["UpdateReplacePolicy"] == "Delete"
 
 
