@@ -1,13 +1,23 @@
-"""Deterministic object names: the lake itself records every batch's topic, Kafka partition and offset range.
+"""Deterministic object names: the lake itself records every batch's topic, Kafka partition, topic incarnation and
+offset range.
 
-    data/fitness_data_kafka_storage/dt=2016-04-12/fitness-data+0+00000000000000001000-00000000000000001999.json.gz
+    data/fitness_data_kafka_storage/dt=2016-04-12/fitness-data+0+Ab3dEf-hIjKlMnOpQr_tUw+00000000000000001000-00000000000000001999.json.gz
 
 A batch covers offsets `start..end` (both included) of one partition and is written as one object per event date
 it holds, all with the same range. Zero-padded offsets make the names sort in offset order.
+
+The incarnation is the topic's id in Kafka (a UUID, written as Kafka's tools write it: 22 characters of URL-safe
+base64, so `A-Z a-z 0-9 - _`). A topic deleted and created again, or a cluster built anew, gets a new id and starts
+its offsets at 0 again; with the id in the name, its ranges never take the names of the old incarnation's ranges.
+`+` separates the parts: it appears in no topic name, no incarnation and no offset, so every part is unambiguous.
+
+Objects landed before names carried the incarnation (`fitness-data+0+00000000000000001000-...json.gz`) stay as they
+are; `parse_object_name` reads them as incarnation None, and the consumer never lists them again.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -15,9 +25,13 @@ from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
 
 OFFSET_DIGITS = 20
 DT_PREFIX = f"{LAKE_DATA_PREFIX}{PARTITION_COLUMN}="
+#: Kafka's spelling of a UUID: 16 bytes in URL-safe base64, without padding.
+INCARNATION_PATTERN = r"[A-Za-z0-9_-]{22}"
 _NAME = re.compile(
-    r"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<start>\d{20})-(?P<end>\d{20})\.(?P<ext>[a-z.]+)"
+    rf"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?:(?P<incarnation>{INCARNATION_PATTERN})\+)?"
+    rf"(?P<start>\d{{{OFFSET_DIGITS}}})-(?P<end>\d{{{OFFSET_DIGITS}}})\.(?P<ext>json\.gz|json|parquet)"
 )
+_INCARNATION = re.compile(INCARNATION_PATTERN)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -29,28 +43,61 @@ class BatchRange:
     ext: str = ""
 
 
-def file_prefix(topic: str, partition: int) -> str:
-    """The start of every object name of one topic-partition inside a `dt=` folder."""
-    return f"{topic}+{partition}+"
+@dataclass(frozen=True, slots=True)
+class ObjectName:
+    """Everything an object's name says. `incarnation` is None for a name written before names carried it."""
+
+    topic: str
+    partition: int
+    incarnation: str | None
+    batch: BatchRange
 
 
-def object_name(topic: str, partition: int, start: int, end: int, ext: str) -> str:
-    return f"{file_prefix(topic, partition)}{start:0{OFFSET_DIGITS}d}-{end:0{OFFSET_DIGITS}d}.{ext}"
+def incarnation_of(most_significant: int, least_significant: int) -> str:
+    """A topic id, from its two 64-bit halves, as Kafka's tools print it (`kafka-topics.sh --describe`)."""
+    raw = (most_significant & (2**64 - 1)).to_bytes(8, "big") + (least_significant & (2**64 - 1)).to_bytes(8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def object_key(dt: str, topic: str, partition: int, start: int, end: int, ext: str) -> str:
+def _checked(incarnation: str) -> str:
+    if not _INCARNATION.fullmatch(incarnation):
+        raise ValueError(f"not a topic incarnation: {incarnation!r}")
+    return incarnation
+
+
+def file_prefix(topic: str, partition: int, incarnation: str) -> str:
+    """The start of every object name of one topic-partition's incarnation inside a `dt=` folder."""
+    return f"{topic}+{partition}+{_checked(incarnation)}+"
+
+
+def object_name(topic: str, partition: int, incarnation: str, start: int, end: int, ext: str) -> str:
+    return f"{file_prefix(topic, partition, incarnation)}{start:0{OFFSET_DIGITS}d}-{end:0{OFFSET_DIGITS}d}.{ext}"
+
+
+def object_key(dt: str, topic: str, partition: int, incarnation: str, start: int, end: int, ext: str) -> str:
     """The key of one batch's object for one event date, relative to the lake's root."""
-    return f"{DT_PREFIX}{dt}/{object_name(topic, partition, start, end, ext)}"
+    return f"{DT_PREFIX}{dt}/{object_name(topic, partition, incarnation, start, end, ext)}"
 
 
-def parse_name(name: str, topic: str, partition: int) -> BatchRange | None:
-    """The range an object name carries, or None when the name is not one of this topic-partition's objects."""
+def parse_object_name(name: str) -> ObjectName | None:
+    """What a name says, or None when it is not the name of a batch's object."""
     match = _NAME.fullmatch(name)
-    if not match or match["topic"] != topic or int(match["partition"]) != partition:
+    if not match:
         return None
-    return BatchRange(int(match["start"]), int(match["end"]), match["ext"])
+    batch = BatchRange(int(match["start"]), int(match["end"]), match["ext"])
+    return ObjectName(match["topic"], int(match["partition"]), match["incarnation"], batch)
 
 
-def offset_floor(topic: str, partition: int, offset: int) -> str:
-    """A name that sorts just before every object of this topic-partition whose range starts at `offset` or later."""
-    return f"{file_prefix(topic, partition)}{offset:0{OFFSET_DIGITS}d}"
+def parse_name(name: str, topic: str, partition: int, incarnation: str) -> BatchRange | None:
+    """The range an object name carries, or None when the name is not one of this topic-partition-incarnation's
+    objects (another topic, partition or incarnation, or a name without an incarnation)."""
+    parsed = parse_object_name(name)
+    if parsed is None or (parsed.topic, parsed.partition, parsed.incarnation) != (topic, partition, incarnation):
+        return None
+    return parsed.batch
+
+
+def offset_floor(topic: str, partition: int, incarnation: str, offset: int) -> str:
+    """A name that sorts just before every object of this topic-partition-incarnation whose range starts at
+    `offset` or later."""
+    return f"{file_prefix(topic, partition, incarnation)}{offset:0{OFFSET_DIGITS}d}"

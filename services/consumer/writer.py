@@ -3,13 +3,17 @@
 Exactly-once rests on three rules (the argument is in docs/consumer.md):
 
 1. A batch is a contiguous offset range of one partition. It is written as one object per event date, all named
-   with that range (`naming.object_key`), and only then are its dead letters flushed and `end + 1` committed.
-   One batch per partition is open at a time, so at most one written-but-uncommitted range exists per partition.
-2. On assignment the lake is reconciled with the committed offset: every range found at or beyond it was written
-   (perhaps only some of its dates) but not committed. Those ranges are read again with exactly the same
-   boundaries and written again under the same names, which overwrites the same records; then they are committed.
+   with that range and the topic's incarnation (`naming.object_key`), and only then are its dead letters flushed
+   and `end + 1` committed. One batch per partition is open at a time, so at most one written-but-uncommitted
+   range exists per partition and incarnation.
+2. On assignment the lake is reconciled with the committed offset: every range of the current incarnation found at
+   or beyond it was written (perhaps only some of its dates) but not committed. Those ranges are read again with
+   exactly the same boundaries and written again under the same names: the objects already there get the same
+   bytes, which the sink accepts without writing, and the missing ones are created; then they are committed.
+   Ranges of other incarnations (a topic or cluster created anew) are never read, rewritten or deleted.
 3. Nothing is committed unless everything before it is written. Storage errors are retried forever with backoff;
-   meanwhile the partitions are paused and the consumer keeps polling, so it stays in the group.
+   meanwhile the partitions are paused and the consumer keeps polling, so it stays in the group. A put that would
+   change an object's bytes is never retried: the lake is append-only, and the consumer stops.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from services.common.schema import InvalidRecord
 from services.consumer.formats import Format, format_for_ext, get_format
+from services.consumer.incarnation import Incarnations, NoTopicId
 from services.consumer.logs import event
 from services.consumer.naming import BatchRange, object_key
 from services.consumer.records import reasons_of, to_line
 from services.consumer.settings import MIB, ConsumerSettings
-from services.consumer.sinks import Sink, batch_ranges, make_sink
+from services.consumer.sinks import ObjectConflict, Sink, batch_ranges, make_sink
 
 #: A dead letter larger than this is cut to it (the DLQ producer's message.max.bytes is 1,000,000).
 DEAD_LETTER_MAX_BYTES = 900_000
@@ -103,10 +108,11 @@ class Batch:
 
 
 class PartitionState:
-    __slots__ = ("batch", "forced", "partition", "position")
+    __slots__ = ("batch", "forced", "incarnation", "partition", "position")
 
-    def __init__(self, partition: int, position: int | None, forced: deque[BatchRange]):
+    def __init__(self, partition: int, incarnation: str, position: int | None, forced: deque[BatchRange]):
         self.partition = partition
+        self.incarnation = incarnation  # the topic's id when the partition was assigned; in every object's name
         self.position = position  # the next offset to read; None until the first message when starting from 0
         self.forced = forced
         self.batch: Batch | None = None
@@ -138,6 +144,7 @@ class LakeWriter:
         self._dlq_errors: list[KafkaError] = []
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
+        self._incarnations: Incarnations | None = None
 
     # -- Kafka clients -------------------------------------------------------------------------------------------
     def _consumer_config(self) -> dict[str, Any]:
@@ -193,6 +200,9 @@ class LakeWriter:
         restore = self._install_signal_handlers()
         self._consumer = Consumer(self._consumer_config())
         self._dlq = self._new_dlq_producer()
+        self._incarnations = Incarnations(
+            {"bootstrap.servers": self.settings.bootstrap_servers, "log_level": 3, **self.settings.kafka_security()}
+        )
         event(logging.INFO, "consumer starting", topic=self.topic, group=self.settings.group_id,
               lake=self.sink.description, format=self.settings.format)  # fmt: skip
         try:
@@ -210,6 +220,7 @@ class LakeWriter:
                 self.consumer.close()
             finally:
                 self._dlq.flush(10)
+                self._incarnations = None  # no request of its is pending any more
                 restore()
         event(logging.INFO, "consumer stopped", **self.summary.__dict__)
         return self.summary
@@ -405,7 +416,7 @@ class LakeWriter:
             else self.format  # fmt: skip
         try:
             for dt in sorted(batch.lines):
-                key = object_key(dt, self.topic, state.partition, start, end, fmt.ext)
+                key = object_key(dt, self.topic, state.partition, state.incarnation, start, end, fmt.ext)
                 data = fmt.encode(batch.lines[dt])
                 self._retry(f"write {key}", lambda k=key, d=data: self.sink.put(k, d), state)
                 self.summary.files_written += 1
@@ -471,6 +482,8 @@ class LakeWriter:
             try:
                 action()
                 break
+            except ObjectConflict as exc:  # not transient: a bug that retrying would only repeat
+                raise ConsumerError(str(exc)) from exc
             except Exception as exc:  # storage and Kafka errors alike: never commit what is not written
                 delay = self._backoff(attempt)
                 attempt += 1
@@ -502,6 +515,8 @@ class LakeWriter:
         while True:
             try:
                 return action()
+            except NoTopicId as exc:
+                raise ConsumerError(str(exc)) from exc
             except Exception as exc:
                 if self.force_stop.is_set():
                     raise Abandoned from exc
@@ -515,27 +530,32 @@ class LakeWriter:
     # -- rebalances ----------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = self._retry_blocking("read committed offsets", lambda: consumer.committed(partitions, timeout=30))
+        incarnations = self._incarnations
+        assert incarnations is not None
+        incarnation = self._retry_blocking("read the topic's id", lambda: incarnations.of(self.topic))
         for tp in committed:
             start, forced = self._retry_blocking(
-                f"reconcile partition {tp.partition} with the lake", lambda tp=tp: self._reconcile(tp)
+                f"reconcile partition {tp.partition} with the lake", lambda tp=tp: self._reconcile(tp, incarnation)
             )
             tp.offset = start
-            self._parts[tp.partition] = PartitionState(tp.partition, start if start >= 0 else None, forced)
+            self._parts[tp.partition] = PartitionState(tp.partition, incarnation, start if start >= 0 else None, forced)
         consumer.assign(committed)
-        event(logging.INFO, "partitions assigned", topic=self.topic,
+        event(logging.INFO, "partitions assigned", topic=self.topic, incarnation=incarnation,
               partitions={tp.partition: tp.offset for tp in committed})  # fmt: skip
         self.ready.set()
 
-    def _reconcile(self, tp: TopicPartition) -> tuple[int, deque[BatchRange]]:
-        """Where to start reading a partition, and the ranges the lake holds beyond its committed offset."""
+    def _reconcile(self, tp: TopicPartition, incarnation: str) -> tuple[int, deque[BatchRange]]:
+        """Where to start reading a partition, and the ranges of this incarnation the lake holds beyond its committed
+        offset. Other incarnations' objects are not even listed: their offsets count from another start."""
         committed = tp.offset
         if committed >= 0:
-            ranges = batch_ranges(self.sink, self.topic, tp.partition, committed)
+            ranges = batch_ranges(self.sink, self.topic, tp.partition, incarnation, committed)
             start = committed
         else:
-            # No committed offset (a new group, or offsets expired): the lake alone tells where the stream stands.
-            # Every range but the last was committed before the next was read, so only the last can be partial.
-            ranges = batch_ranges(self.sink, self.topic, tp.partition, 0)
+            # No committed offset (a new group, offsets expired, or a new incarnation): the lake alone tells where
+            # the stream stands. Every range but the last was committed before the next was read, so only the last
+            # can be partial.
+            ranges = batch_ranges(self.sink, self.topic, tp.partition, incarnation, 0)
             if not ranges:
                 return OFFSET_BEGINNING, deque()
             start = max(r.start for r in ranges)

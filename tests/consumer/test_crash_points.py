@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.consumer.incarnation import topic_incarnation
 from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import LocalSink, batch_ranges
 from services.consumer.writer import LakeWriter
@@ -37,11 +38,11 @@ class CrashingSink(LocalSink):
         self.crash_at = crash_at
         self.puts = 0
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes) -> bool:
         self.puts += 1
         if self.puts == self.crash_at:
             raise SimulatedCrash(key)
-        super().put(key, data)
+        return super().put(key, data)
 
 
 class CrashBeforeCommit(LakeWriter):
@@ -65,7 +66,11 @@ def _crash(writer: LakeWriter) -> None:
 def _uncommitted_ranges(tmp_path: Path, topic: str, partitions: int, bootstrap: str) -> int:
     committed = committed_offsets(bootstrap, f"group-{topic}", topic, partitions)
     sink = LocalSink(tmp_path)
-    return sum(len(batch_ranges(sink, topic, partition, max(offset, 0))) for partition, offset in enumerate(committed))
+    incarnation = topic_incarnation({"bootstrap.servers": bootstrap}, topic)
+    return sum(
+        len(batch_ranges(sink, topic, partition, incarnation, max(offset, 0)))
+        for partition, offset in enumerate(committed)
+    )
 
 
 @pytest.fixture
