@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from services.common import names, schema
 from services.common.named_queries import PER_USER_ID, PER_USER_QUERY, named_queries
+from services.consumer.naming import object_key
 
 PER_USER_ID_LITERAL = str(PER_USER_ID)
 
@@ -52,6 +53,19 @@ def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_pref
     descriptor = table_input["StorageDescriptor"]
     assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     assert descriptor["Location"]["Fn::Join"][1][-1] == f"/{names.LAKE_DATA_PREFIX}"
+
+
+def test_table_and_crawler_read_every_object_of_a_day_whatever_its_name(synthesis):
+    """Objects named with the topic's incarnation and those named before it are read alike: the table and the
+    crawler select by the day's folder alone, and no name is one Athena skips as hidden (`_...` or `.`...)."""
+    table_input = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]["TableInput"]
+    assert table_input["Parameters"]["storage.location.template"]["Fn::Join"][1][-1].endswith("=${dt}/")
+    assert not {"skip.header.line.count", "input.regex"} & table_input["Parameters"].keys()
+    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
+    assert "S3Targets" not in crawler["Targets"], "the crawler reads the table's own location, with no exclusions"
+    legacy = "fitness-data+0+00000000000000000000-00000000000000000999.json.gz"
+    current = object_key("2016-04-12", names.TOPIC, 0, "-_Bkv2ZUR527rU5BKoP_-w", 0, 999, "json.gz").rsplit("/")[-1]
+    assert not any(name.startswith(("_", ".")) for name in (legacy, current))
 
 
 def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(synthesis):
