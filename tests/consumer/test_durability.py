@@ -12,11 +12,13 @@ import hashlib
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from confluent_kafka import KafkaException
 
 from fitpipe.cli import main as fitpipe_main
 from fitpipe.kafka import LocalBroker
@@ -60,7 +62,8 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Sink, dict[str
 
 
 def _fingerprints(sink: Sink) -> dict[str, tuple[object, ...]]:
-    """Each object's bytes' hash; on S3 also its ETag and every version id the key has."""
+    """Each object's bytes' hash; on S3 also its ETag and every version id the key has; in a folder also the file's
+    inode and modification time (a file replaced, even by the same bytes, has another)."""
     found: dict[str, tuple[object, ...]] = {}
     for key in sink.object_keys():
         digest = hashlib.sha256(sink.get(key)).hexdigest()
@@ -70,7 +73,9 @@ def _fingerprints(sink: Sink) -> dict[str, tuple[object, ...]]:
             versions = tuple(v["VersionId"] for page in pages for v in page.get("Versions", []) if v["Key"] == key)
             found[key] = (digest, etag, versions)
         else:
-            found[key] = (digest,)
+            assert isinstance(sink, LocalSink)
+            stat = (sink.root / key).stat()
+            found[key] = (digest, stat.st_ino, stat.st_mtime_ns)
     return found
 
 
@@ -192,7 +197,7 @@ def test_a_cluster_created_anew_lands_beside_the_old_one(own_broker: LocalBroker
     shutil.rmtree(own_broker.home)
     assert own_broker.start(port=port) == bootstrap
     create_topic(bootstrap, TOPIC, partitions=PARTITIONS)
-    assert committed_offsets(bootstrap, settings.group_id, TOPIC, PARTITIONS) == [-1001] * PARTITIONS
+    assert _committed(bootstrap, settings.group_id) == [-1001] * PARTITIONS
     second = make_records(9000, seed=4, days=2)  # more than before: its ranges cover the old ones' offsets
     produce_records(bootstrap, TOPIC, second)
 
@@ -200,7 +205,7 @@ def test_a_cluster_created_anew_lands_beside_the_old_one(own_broker: LocalBroker
     summary = _land(settings)
     assert summary.records_out == len(second)
     assert summary.batches_replayed == 0, "nothing of the old cluster is taken for this one's"
-    assert committed_offsets(bootstrap, settings.group_id, TOPIC, PARTITIONS) == _high_watermarks(bootstrap)
+    assert _committed(bootstrap, settings.group_id) == _high_watermarks(bootstrap)
 
     second_incarnation = topic_incarnation({"bootstrap.servers": bootstrap}, TOPIC)
     assert second_incarnation != first_incarnation
@@ -216,6 +221,16 @@ def test_a_cluster_created_anew_lands_beside_the_old_one(own_broker: LocalBroker
     assert new_keys and {parse_object_name(Path(k).name).incarnation for k in new_keys} == {second_incarnation}
     if isinstance(sink, S3Sink):
         assert all(len(versions) == 1 for _digest, _etag, versions in after.values())
+
+
+def _committed(bootstrap: str, group: str) -> list[int]:
+    """The group's committed offsets, once a new broker's group coordinator answers (NOT_COORDINATOR until then)."""
+    for _attempt in range(60):
+        try:
+            return committed_offsets(bootstrap, group, TOPIC, PARTITIONS)
+        except KafkaException:
+            time.sleep(1)
+    return committed_offsets(bootstrap, group, TOPIC, PARTITIONS)
 
 
 def _high_watermarks(bootstrap: str) -> list[int]:
