@@ -68,7 +68,7 @@ def _daily_figure(results: dict[str, QueryResult]):
         .groupby("date", as_index=False)
         .agg(sedentary=("sedentary_minutes", "mean"), heartrate=("avg_heartrate", "mean"), users=("id", "nunique"))
     )
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.08)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.1)
     fig.add_trace(
         go.Bar(x=df["date"], y=df["sedentary"], name="sedentary minutes (outside sleep)", marker_color="#bdbdbd",
                customdata=df["users"], hovertemplate="%{x}: %{y:.0f} min, %{customdata} users<extra></extra>"),
@@ -79,10 +79,10 @@ def _daily_figure(results: dict[str, QueryResult]):
                    line={"color": "#cb181d"}, connectgaps=True, hovertemplate="%{x}: %{y:.1f} bpm<extra></extra>"),
         row=2, col=1,
     )  # fmt: skip
-    fig.update_yaxes(title_text="sedentary minutes per user (min)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="sedentary (min per user)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(**_heart_rate_axis(df["heartrate"]), row=2, col=1)
     fig.update_xaxes(title_text="date", row=2, col=1)
-    fig.update_layout(title="Sedentary minutes and heart rate per day (mean over users)")
+    fig.update_layout(title="Sedentary minutes and heart rate per day (mean over users)", height=560)
     return _per_day(fig)
 
 
@@ -202,7 +202,7 @@ def render(results: dict[str, QueryResult], sql_dir: Path = SQL_DIR, subtitle: s
         "<h2>Charts</h2>",
     ]
     for index, (title, figure) in enumerate(figures(results)):
-        figure.update_layout(height=430, margin={"t": 60, "b": 50}, template="plotly_white")
+        figure.update_layout(height=figure.layout.height or 430, margin={"t": 60, "b": 50}, template="plotly_white")
         div = pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"chart-{index}",
                           config={"displaylogo": False, "responsive": True})  # fmt: skip
         parts.append(f'<section class="chart" aria-label="{html.escape(title)}">{div}</section>')
