@@ -4,10 +4,11 @@ Each client gets `client_logging(service)` in its configuration: confluent-kafka
 `<service>.librdkafka`, under the service's own logger. librdkafka retries a broker it cannot reach every second
 and logs each try; a user needs one line that says what to do, not a page of retries. So, by default:
 
-- the retries (connection failures, brokers down, a coordinator still loading) are held back; the latest reason is
-  kept (`last_failure`), for the one-line error that says what to do when the client gives up;
-- at most one line a minute says that the connection is being retried, at INFO (a service's log shows it; the
-  command line, at WARNING unless `-v`, does not);
+- a fresh broker's "coordinator load in progress" answers, which librdkafka asks again about, are held back;
+- connection failures (refused, brokers down, timed out) are held back too, and the latest reason is kept
+  (`last_failure`), for the one-line error that says what to do when the client gives up;
+- at most one line a minute says that the connection is being retried, at INFO (a service's log and
+  `fitpipe produce` show it; `fitpipe consume` and `fitpipe demo`, at WARNING unless `-v`, do not);
 - everything else from librdkafka passes at its own level.
 
 `show_detail` (the command line's `-v`) or `KAFKA_LOG_LEVEL=debug|info|warning|error` in the environment passes
@@ -32,9 +33,11 @@ RETRY_NOTICE_EVERY_S: Final = 60.0
 # "FAIL [rdkafka#consumer-1] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: Connect to ... failed: ..."
 _LINE = re.compile(r"^(?P<facility>\S+) \[(?P<client>[^\]]+)\] (?:\[thrd:[^\]]*\]: )?(?:\S+/\S+: )?(?P<text>.*)$")
 _AFTER = re.compile(r"\s*\(after \d+ms in state \w+\)\s*$")
-_RETRY_FACILITIES: Final = frozenset({"FAIL", "BROKERFAIL", "GETPID", "REQTMOUT", "CONNECT"})
-_RETRY_WORDS: Final = ("Connection refused", "brokers are down", "Coordinator load in progress", "Disconnected",
-                       "Connect to", "Failed to resolve", "timed out")  # fmt: skip
+_RETRY_FACILITIES: Final = frozenset({"FAIL", "BROKERFAIL", "REQTMOUT", "CONNECT"})
+_RETRY_WORDS: Final = ("Connection refused", "brokers are down", "Disconnected", "Connect to", "Failed to resolve",
+                       "timed out")  # fmt: skip
+#: A broker that answers but is still setting up (a fresh broker loads its coordinators): the client waits.
+_WAIT_WORDS: Final = ("Coordinator load in progress", "Coordinator not available", "Leader not available")
 
 
 class _Retries(logging.Filter):
@@ -54,6 +57,8 @@ class _Retries(logging.Filter):
         if match is None:
             return True
         text = match["text"]
+        if any(word in text for word in _WAIT_WORDS):
+            return False  # not a failure: the broker answered, and librdkafka asks again shortly
         if match["facility"] not in _RETRY_FACILITIES and not any(word in text for word in _RETRY_WORDS):
             return True
         reason = _AFTER.sub("", text)

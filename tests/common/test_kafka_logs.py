@@ -76,3 +76,18 @@ def test_a_consumer_logs_through_the_service_too(service: str) -> None:
         assert kafka_logs.last_failure(service, consumer) == "Connection refused"
     finally:
         consumer.close()
+
+
+def test_a_fresh_broker_loading_its_coordinators_is_not_a_failure(
+    service: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line a fresh broker draws from an idempotent producer (as `fitpipe demo` met it): held back, no notice."""
+    logging.getLogger(service).setLevel(logging.INFO)
+    caplog.set_level(logging.DEBUG)
+    logger = kafka_logs.client_logging(service)["logger"]
+    logger.warning(
+        "GETPID [rdkafka#producer-3] [thrd:main]: Failed to acquire idempotence PID from broker "
+        "127.0.0.1:40001/1: Broker: Coordinator load in progress: retrying"
+    )
+    assert [r for r in caplog.records if r.name.startswith(service)] == []
+    assert kafka_logs.last_failure(service) is None
