@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,20 @@ def test_the_readme_commands_run_in_order(tmp_path: Path) -> None:
     kafka_home = tmp_path / "kafka"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCER_", "CONSUMER_", "VIRTUAL_ENV"))}
     env |= SMALL | {"FITPIPE_KAFKA_HOME": str(kafka_home), "HOME": os.environ.get("HOME", str(tmp_path))}
-    try:
-        done = subprocess.run(["bash", "readme.sh"], cwd=clone, capture_output=True, text=True, env=env, timeout=900)
-    finally:
-        from fitpipe.kafka import LocalBroker
+    with (tmp_path / "stdout").open("w+") as stdout, (tmp_path / "stderr").open("w+") as stderr:
+        shell = subprocess.Popen(["bash", "readme.sh"], cwd=clone, stdout=stdout, stderr=stderr, env=env,
+                                 start_new_session=True)  # fmt: skip
+        try:
+            code = shell.wait(timeout=840)
+        except subprocess.TimeoutExpired:
+            os.killpg(shell.pid, signal.SIGKILL)  # the command that hangs too, not only the shell
+            code = shell.wait()
+        finally:
+            from fitpipe.kafka import LocalBroker
 
-        LocalBroker(kafka_home).stop()  # when a command failed before the README's own stop
+            LocalBroker(kafka_home).stop()  # when a command failed before the README's own stop
+        stdout.seek(0), stderr.seek(0)
+        done = subprocess.CompletedProcess(shell.args, code, stdout.read(), stderr.read())
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
     out = clone / "out"
