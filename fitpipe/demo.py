@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import logging
+import os
 import shutil
 import signal
 import threading
@@ -25,6 +27,7 @@ from rich.table import Table
 
 from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
+from services.common import kafka_logs, logs
 from services.common.named_queries import PER_USER_ID
 from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
 
@@ -254,9 +257,23 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: The loggers of the clients the demo runs; librdkafka's lines go to `<name>.librdkafka` under each.
+_CLIENT_LOGGERS = ("services.producer", "services.consumer", "fitpipe.kafka")
+
+
+def _configure_logs(verbose: bool) -> None:
+    """Warnings and errors of the producer and the consumer; with -v, their progress and librdkafka's detail."""
+    for name in ("services", "fitpipe"):
+        logs.configure(name, logging.INFO if verbose else logging.WARNING)
+    if verbose:
+        for name in _CLIENT_LOGGERS:
+            kafka_logs.show_detail(name)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.replay is None and (args.users < 1 or args.days < 1):
-        raise UserError("--users and --days must be at least 1")
+        raise UserError("--users and --days (or PRODUCER_USERS and PRODUCER_DAYS) must be whole numbers, at least 1")
+    _configure_logs(args.verbose)
     console = Console(stderr=True)
     with _terminate_as_interrupt():
         summary = run_demo(args, console)
@@ -264,17 +281,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if summary.produced == summary.landed + summary.dead_letters else 1
 
 
+def _from_environment(setting: str, default: int) -> int:
+    """A count's default from the producer's environment (`PRODUCER_USERS`, `PRODUCER_DAYS`), as `fitpipe produce`
+    takes it; a value that is not a whole number is reported by the check of --users and --days."""
+    text = os.environ.get(f"PRODUCER_{setting}", "").strip()
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="the whole pipeline in one command: Kafka, producer, consumer, lake, crawl, queries, report"
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out; lake in out/lake)")
-    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help=f"simulated users (default {DEFAULT_USERS})")
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"simulated days (default {DEFAULT_DAYS})")
+    users, days = _from_environment("USERS", DEFAULT_USERS), _from_environment("DAYS", DEFAULT_DAYS)
+    parser.add_argument("--users", type=int, default=users, help=f"users (default $PRODUCER_USERS or {DEFAULT_USERS})")
+    parser.add_argument("--days", type=int, default=days, help=f"days (default $PRODUCER_DAYS or {DEFAULT_DAYS})")
     parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
     parser.add_argument("--replay", type=Path, default=None, metavar="DIR", help="replay a Fitabase export instead")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of the topic (default 3)")
     parser.add_argument("--format", choices=("jsonl.gz", "jsonl", "parquet"), default="jsonl.gz", help="lake files")
     parser.add_argument("--bootstrap", default=None, help="use this Kafka broker instead of starting one")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print the producer's, the consumer's and librdkafka's log lines")  # fmt: skip
     parser.set_defaults(func=_run)

@@ -12,6 +12,9 @@ import csv
 import datetime as dt
 import decimal
 import json
+import shutil
+import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +26,8 @@ from services.common.names import GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
 from services.common.schema import FIELDS
 
 _INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
+#: DuckDB's names of the number types, right-aligned in a table.
+_NUMBER_TYPES: Final = _INTEGER_TYPES | {"INTEGER", "UINTEGER", "UBIGINT", "HUGEINT", "FLOAT", "DOUBLE"}
 
 
 @dataclass
@@ -141,21 +146,92 @@ def write_json(result: QueryResult, path: Path) -> None:
     Path(path).write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
 
 
-def print_table(result: QueryResult, title: str = "", max_rows: int = 50) -> None:
+#: Output formats of `fitpipe query`; `auto` is a table when it fits the terminal, vertical blocks when it does
+#: not, and CSV when the output goes to a pipe or a file.
+FORMATS: Final = ("auto", "table", "vertical", "csv", "json")
+
+
+def _text(value: Any) -> str:
+    return "NULL" if value is None else str(_plain(value))
+
+
+def table_width(result: QueryResult, max_rows: int) -> int:
+    """The width of the result drawn as a table with every name and value whole (rich's box: a border and a
+    space either side of each cell)."""
+    widths = [len(name) for name in result.columns]
+    for row in result.rows[:max_rows]:
+        widths = [max(w, len(_text(v))) for w, v in zip(widths, row, strict=True)]
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def choose_format(result: QueryResult, max_rows: int, is_terminal: bool, width: int) -> str:
+    """What `auto` means here: CSV into a pipe; on a terminal, a table when it fits, vertical blocks otherwise."""
+    if not is_terminal:
+        return "csv"
+    return "table" if table_width(result, max_rows) <= width else "vertical"
+
+
+def print_table(result: QueryResult, title: str = "", max_rows: int = 50, width: int | None = None) -> None:
+    """A table with every name and value whole: as wide as it needs, even beyond the terminal."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title or None, title_justify="left")
-    for name in result.columns:
-        table.add_column(name, overflow="fold")
+    for name, kind in zip(result.columns, result.types or [""] * len(result.columns), strict=True):
+        numeric = kind in _NUMBER_TYPES or kind.startswith("DECIMAL")
+        # The console is as wide as the table (below), so nothing is folded or cut.
+        table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
     for row in result.rows[:max_rows]:
-        table.add_row(*("NULL" if v is None else str(_plain(v)) for v in row))
-    console = Console()
-    console.print(table)
+        table.add_row(*(_text(v) for v in row))
+    console = Console(width=max(width or 0, table_width(result, max_rows)), highlight=False)
+    console.print(table, crop=False)
+    _print_count(result, max_rows)
+
+
+def print_vertical(result: QueryResult, title: str = "", max_rows: int = 50, width: int = 80) -> None:
+    """Each row as a block of `name: value` lines, as psql's expanded display does: fits any width."""
+    if title:
+        print(textwrap.fill(title, width=width, break_long_words=False, break_on_hyphens=False))
+    pad = max((len(name) for name in result.columns), default=0) + 1
+    for number, row in enumerate(result.rows[:max_rows], start=1):
+        print(f"-[ row {number} ]-")
+        for name, value in zip(result.columns, row, strict=True):
+            print(f"{name + ':':<{pad}} {_text(value)}")
+    _print_count(result, max_rows)
+
+
+def _print_count(result: QueryResult, max_rows: int) -> None:
     more = len(result.rows) - max_rows
-    console.print(
-        f"{len(result.rows)} row(s)" + (f", {more} not shown (--max-rows, --csv, --json)" if more > 0 else "")
-    )
+    print(f"{len(result.rows)} row(s)" + (f", {more} not shown (--max-rows, --format csv)" if more > 0 else ""))
+
+
+def print_csv(result: QueryResult, stream: Any = None) -> None:
+    """Every row as CSV with a header line (NULL as an empty field), for other tools."""
+    writer = csv.writer(stream or sys.stdout, lineterminator="\n")
+    writer.writerow(result.columns)
+    writer.writerows([["" if v is None else _plain(v) for v in row] for row in result.rows])
+
+
+def print_json(result: QueryResult, stream: Any = None) -> None:
+    """Every row as one JSON object per line (NULL as null), for other tools."""
+    out = stream or sys.stdout
+    for record in result.records():
+        out.write(json.dumps({k: _plain(v) for k, v in record.items()}) + "\n")
+
+
+def print_result(result: QueryResult, fmt: str = "auto", title: str = "", max_rows: int = 50) -> None:
+    """The result on stdout in `fmt` (one of FORMATS)."""
+    width = shutil.get_terminal_size().columns
+    if fmt == "auto":
+        fmt = choose_format(result, max_rows, sys.stdout.isatty(), width)
+    if fmt == "table":
+        print_table(result, title, max_rows, width)
+    elif fmt == "vertical":
+        print_vertical(result, title, max_rows, width)
+    elif fmt == "csv":
+        print_csv(result)
+    else:
+        print_json(result)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -176,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         write_csv(result, args.csv)
     if args.json:
         write_json(result, args.json)
-    print_table(result, title, args.max_rows)
+    print_result(result, args.format, title, args.max_rows)
     return 0
 
 
@@ -187,6 +263,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_lake_arguments(parser)
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the result as CSV")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON (a list of rows)")
-    parser.add_argument("--max-rows", type=int, default=50, help="rows printed (default 50; the files get them all)")
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="table; vertical (a name: value block per row, for wide results); csv; json (one "
+                        "object per line). Default auto: a table when it fits the terminal, vertical when it does "
+                        "not, csv into a pipe")  # fmt: skip
+    parser.add_argument("--max-rows", type=int, default=50,
+                        help="rows printed as a table or vertical blocks (default 50; csv, json and the files get "
+                        "them all)")  # fmt: skip
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL the query was translated to")
     parser.set_defaults(func=_run)

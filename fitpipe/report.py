@@ -18,6 +18,8 @@ from services.common.names import GLUE_DATABASE, GLUE_TABLE
 
 #: Rows of each table shown beneath the charts; the whole result is one `fitpipe query --csv` away.
 MAX_TABLE_ROWS: Final = 200
+#: Heart-rate axes start here, and say so: a resting heart rate, so that a few bpm do not fill a chart's height.
+HEART_RATE_BASELINE: Final = 40
 INTENSITY_NAMES: Final = {1: "light", 2: "fairly active", 3: "very active"}
 SLEEP_STAGE_NAMES: Final = {1.0: "asleep", 2.0: "restless", 3.0: "awake"}
 _COLORS: Final = {"light": "#9ecae1", "fairly active": "#4292c6", "very active": "#08519c",
@@ -48,8 +50,14 @@ def _per_day(fig):
     return fig.update_xaxes(type="category")
 
 
+def _heart_rate_axis(values) -> dict:
+    """A heart-rate axis from a stated baseline (HEART_RATE_BASELINE bpm), never zoomed onto the data's spread."""
+    top = max([float(v) for v in values if v == v] + [HEART_RATE_BASELINE + 60])  # NaN != NaN: skip no-data days
+    return {"range": [HEART_RATE_BASELINE, top * 1.05], "title_text": f"heart rate (bpm, from {HEART_RATE_BASELINE})"}
+
+
 def _daily_figure(results: dict[str, QueryResult]):
-    """Sedentary minutes and heart rate per day: the mean over the users recorded that day."""
+    """Sedentary minutes per day on one panel, heart rate on its own beneath: the mean over the users that day."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -60,20 +68,21 @@ def _daily_figure(results: dict[str, QueryResult]):
         .groupby("date", as_index=False)
         .agg(sedentary=("sedentary_minutes", "mean"), heartrate=("avg_heartrate", "mean"), users=("id", "nunique"))
     )
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.1)
     fig.add_trace(
         go.Bar(x=df["date"], y=df["sedentary"], name="sedentary minutes (outside sleep)", marker_color="#bdbdbd",
                customdata=df["users"], hovertemplate="%{x}: %{y:.0f} min, %{customdata} users<extra></extra>"),
-        secondary_y=False,
+        row=1, col=1,
     )  # fmt: skip
     fig.add_trace(
         go.Scatter(x=df["date"], y=df["heartrate"], name="mean heart rate", mode="lines+markers",
-                   line={"color": "#cb181d"}, connectgaps=True),
-        secondary_y=True,
+                   line={"color": "#cb181d"}, connectgaps=True, hovertemplate="%{x}: %{y:.1f} bpm<extra></extra>"),
+        row=2, col=1,
     )  # fmt: skip
-    fig.update_yaxes(title_text="sedentary minutes per user", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="heart rate (bpm)", secondary_y=True)
-    fig.update_layout(title="Sedentary minutes and heart rate per day (mean over users)")
+    fig.update_yaxes(title_text="sedentary (min per user)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(**_heart_rate_axis(df["heartrate"]), row=2, col=1)
+    fig.update_xaxes(title_text="date", row=2, col=1)
+    fig.update_layout(title="Sedentary minutes and heart rate per day (mean over users)", height=560)
     return _per_day(fig)
 
 
@@ -92,7 +101,7 @@ def _intensity_figure(results: dict[str, QueryResult]):
             per_user = minutes[intensity] / users.reindex(minutes.index)
             fig.add_trace(go.Bar(x=minutes.index, y=per_user, name=name, marker_color=_COLORS[name]))
     fig.update_layout(barmode="stack", title="Intensity distribution per day (active minutes per user)",
-                      yaxis_title="minutes per user", xaxis_title="date")  # fmt: skip
+                      yaxis_title="active minutes per user (min)", xaxis_title="date")  # fmt: skip
     return _per_day(fig)
 
 
@@ -100,8 +109,8 @@ def _sleep_figure(results: dict[str, QueryResult]):
     """Minutes in each sleep stage per night (a night is the date its sleep log ends), mean over sleepers."""
     import plotly.graph_objects as go
 
-    result = results["03_sleep_analysis"]
-    _require_columns(result, "03_sleep_analysis", ["id", "date", "sleep_value", "minutes"])
+    result = results["08_sleep_stages_per_night"]
+    _require_columns(result, "08_sleep_stages_per_night", ["id", "date", "sleep_value", "minutes"])
     df = result.to_pandas()
     sleepers = df.groupby("date")["id"].nunique()
     minutes = df.pivot_table(index="date", columns="sleep_value", values="minutes", aggfunc="sum", fill_value=0)
@@ -111,7 +120,8 @@ def _sleep_figure(results: dict[str, QueryResult]):
             fig.add_trace(go.Bar(x=minutes.index, y=minutes[stage] / sleepers.reindex(minutes.index), name=name,
                                  marker_color=_COLORS[name]))  # fmt: skip
     fig.update_layout(barmode="stack", title="Sleep stages per night (minutes per sleeping user)",
-                      yaxis_title="minutes", xaxis_title="night (the date the sleep log ends)")  # fmt: skip
+                      yaxis_title="minutes per sleeping user (min)",
+                      xaxis_title="night (the date the sleep log ends)")  # fmt: skip
     return _per_day(fig)
 
 
@@ -122,10 +132,12 @@ def _heart_rate_figure(results: dict[str, QueryResult]):
     result = results["05_heart_rate_by_intensity"]
     _require_columns(result, "05_heart_rate_by_intensity", ["id", "intensity", "avg_heartrate"])
     fig = go.Figure()
-    for user, rows in result.to_pandas().groupby("id"):
+    df = result.to_pandas()
+    for user, rows in df.groupby("id"):
         fig.add_trace(go.Scatter(x=rows["intensity"], y=rows["avg_heartrate"], mode="lines+markers", name=str(user)))
-    fig.update_layout(title="Heart rate by intensity (one line per user)", yaxis_title="mean heart rate (bpm)",
-                      xaxis={"title": "intensity", "tickvals": [0, 1, 2, 3],
+    fig.update_yaxes(**_heart_rate_axis(df["avg_heartrate"]))
+    fig.update_layout(title="Heart rate by intensity (one line per user)",
+                      xaxis={"title": "intensity (Fitbit's level)", "tickvals": [0, 1, 2, 3],
                              "ticktext": ["sedentary", "light", "fairly active", "very active"]})  # fmt: skip
     return fig
 
@@ -139,22 +151,22 @@ def _empty_figure(title: str, why: str):
     return fig
 
 
-def _figures(results: dict[str, QueryResult]) -> list[tuple[str, object]]:
+def figures(results: dict[str, QueryResult]) -> list[tuple[str, object]]:
     charts = [
         ("Sedentary minutes and heart rate per day", "04_daily_activity", _daily_figure),
         ("Intensity distribution per day", "02_intensity_distribution", _intensity_figure),
-        ("Sleep stages per night", "03_sleep_analysis", _sleep_figure),
+        ("Sleep stages per night", "08_sleep_stages_per_night", _sleep_figure),
         ("Heart rate by intensity", "05_heart_rate_by_intensity", _heart_rate_figure),
     ]
-    figures = []
+    drawn = []
     for title, source, build in charts:
         if source not in results or "04_daily_activity" not in results:
             raise UserError(f"the report needs the named query {source} in sql/")
         if not results[source].rows:
-            figures.append((title, _empty_figure(title, f"no rows: {source} returned nothing for this lake")))
+            drawn.append((title, _empty_figure(title, f"no rows: {source} returned nothing for this lake")))
         else:
-            figures.append((title, build(results)))
-    return figures
+            drawn.append((title, build(results)))
+    return drawn
 
 
 def _cell(value: object) -> str:
@@ -189,8 +201,8 @@ def render(results: dict[str, QueryResult], sql_dir: Path = SQL_DIR, subtitle: s
         f"generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. {html.escape(subtitle)}</p>",
         "<h2>Charts</h2>",
     ]
-    for index, (title, figure) in enumerate(_figures(results)):
-        figure.update_layout(height=430, margin={"t": 60, "b": 50}, template="plotly_white")
+    for index, (title, figure) in enumerate(figures(results)):
+        figure.update_layout(height=figure.layout.height or 430, margin={"t": 60, "b": 50}, template="plotly_white")
         div = pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"chart-{index}",
                           config={"displaylogo": False, "responsive": True})  # fmt: skip
         parts.append(f'<section class="chart" aria-label="{html.escape(title)}">{div}</section>')

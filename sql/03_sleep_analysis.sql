@@ -1,18 +1,10 @@
--- 03_sleep_analysis: minutes and mean heart rate per sleep stage (1 asleep, 2 restless, 3 awake) per user and night, a night being the date its sleep log ends.
-WITH sleep_minutes AS (
-    SELECT id,
-           "time",
-           sleep_value,
-           heartrate,
-           max("date") OVER (PARTITION BY id, logid) AS night
-    FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
-    WHERE sleep_value != 0.0
-)
+-- 03_sleep_analysis: minutes (avg_minutes, the design's name) and mean heart rate per sleep stage (1 asleep, 2 restless, 3 awake), per user and date of each minute: a sleep log across midnight counts on both dates.
 SELECT id,
-       night AS "date",
+       "date",
        sleep_value,
-       count("time") AS minutes,
+       count("time") AS avg_minutes,
        round(avg(heartrate), 2) AS avg_heartrate
-FROM sleep_minutes
-GROUP BY id, night, sleep_value
-ORDER BY id, night, sleep_value;
+FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+WHERE sleep_value != 0.0
+GROUP BY id, "date", sleep_value
+ORDER BY id, "date", sleep_value;

@@ -291,12 +291,14 @@ class LocalBroker:
     def _wait_ready(self, state: BrokerState, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient
 
+        from services.common.kafka_logs import client_logging
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise UserError(f"the broker exited at start (code {self._process.returncode}); see {self.log_file}")
             if _port_open(state.port):
-                admin = AdminClient({"bootstrap.servers": state.bootstrap, "log_level": 0})
+                admin = AdminClient({"bootstrap.servers": state.bootstrap, **client_logging("fitpipe.kafka")})
                 try:
                     metadata = admin.list_topics(timeout=5)
                     if metadata.brokers:

@@ -12,10 +12,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from fitpipe.errors import UserError
+from services.common import kafka_logs
 from services.common.settings import describe_error
 from services.consumer import logs
 from services.consumer.settings import ENV_PREFIX, ConsumerSettings
-from services.consumer.writer import ConsumerError, Summary, run
+from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, run
 
 
 def _local_broker() -> str | None:
@@ -54,11 +55,15 @@ def _settings(args: argparse.Namespace) -> ConsumerSettings:
 def _consume(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.verbose:
+        kafka_logs.show_detail(logs.LOGGER_NAME)
     try:
         if args.until_caught_up and sys.stderr.isatty():
             summary = _with_progress(settings)
         else:
             summary = run(settings, until_caught_up=args.until_caught_up)
+    except KafkaUnreachable as exc:
+        raise UserError(f"{exc}: start one with `fitpipe kafka start`, or pass --bootstrap HOST:PORT") from None
     except ConsumerError as exc:
         raise UserError(str(exc)) from None
     where = f"s3://{settings.s3_bucket}" if settings.sink == "s3" else str(settings.lake_dir)
@@ -105,5 +110,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="exit once every partition is landed and committed up to its end (otherwise run until Ctrl-C)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the consumer's log lines")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print the consumer's log lines and librdkafka's (or KAFKA_LOG_LEVEL=debug)")  # fmt: skip
     parser.set_defaults(func=_consume)

@@ -30,10 +30,11 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from services.common.kafka_logs import client_logging, last_failure
 from services.common.schema import InvalidRecord
 from services.consumer.formats import Format, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
-from services.consumer.logs import event
+from services.consumer.logs import LOGGER_NAME, event
 from services.consumer.naming import BatchRange, object_key
 from services.consumer.records import reasons_of, to_line
 from services.consumer.settings import MIB, ConsumerSettings
@@ -47,6 +48,10 @@ _POLL_TIMEOUT_S = 0.2
 
 class ConsumerError(Exception):
     """A problem with the setup (no such topic, no broker) that the operator must fix."""
+
+
+class KafkaUnreachable(ConsumerError):
+    """No broker answered at the bootstrap address."""
 
 
 class Abandoned(Exception):
@@ -167,7 +172,7 @@ class LakeWriter:
             # A watermark query waits behind the connection's long-polling fetch: keep that wait short, so the
             # idle flush and the caught-up check answer quickly.
             "fetch.wait.max.ms": 100,
-            "log_level": 3,
+            **client_logging(LOGGER_NAME),
             **s.kafka_security(),
         }
         if s.group_instance_id:
@@ -182,7 +187,7 @@ class LakeWriter:
                 "acks": "all",
                 "linger.ms": 5,
                 "compression.type": "lz4",
-                "log_level": 3,
+                **client_logging(LOGGER_NAME),
                 **self.settings.kafka_security(),
             }
         )
@@ -242,7 +247,8 @@ class LakeWriter:
         try:
             metadata = self.consumer.list_topics(self.topic, timeout=15)
         except KafkaException as exc:
-            raise ConsumerError(f"no Kafka broker answers at {self.settings.bootstrap_servers}: {exc}") from exc
+            reason = last_failure(LOGGER_NAME, self.consumer) or exc.args[0].str()
+            raise KafkaUnreachable(f"no Kafka broker answers at {self.settings.bootstrap_servers} ({reason})") from exc
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None:
             if required:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fitpipe.errors import UserError
-from services.common import logs
+from services.common import kafka_logs, logs
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.settings import ENV_PREFIX, ProducerSettings, describe_error
@@ -46,16 +46,18 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any]) -> ProducerSe
         raise UserError(describe_error(exc)) from None
 
 
-def _run(settings: ProducerSettings) -> int:
+def _run(settings: ProducerSettings, verbose: bool) -> int:
     from services.producer.run import run
 
     logs.configure("services.producer")
+    if verbose:
+        kafka_logs.show_detail("services.producer")
     try:
         summary = run(settings)
     except ReplayError as exc:
         raise UserError(str(exc)) from None
     except KafkaUnavailable as exc:
-        raise UserError(f"{exc}: start it with `fitpipe kafka start`, or pass --bootstrap HOST:PORT") from None
+        raise UserError(f"{exc}: start one with `fitpipe kafka start`, or pass --bootstrap HOST:PORT") from None
     except DeliveryFailed as exc:
         print(format_summary(exc.summary), file=sys.stderr)
         print(f"fitpipe produce: error: delivery failed: {exc.summary.first_error}", file=sys.stderr)
@@ -89,13 +91,13 @@ def _simulate(args: argparse.Namespace) -> int:
             "replay_dir": None,
         },
     )
-    return _run(settings)
+    return _run(settings, args.verbose)
 
 
 def _replay(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise UserError(f"{args.folder} is not a folder: give the folder of a Fitabase export (its CSV files)")
-    return _run(_settings(args, {**_common(args), "replay_dir": args.folder}))
+    return _run(_settings(args, {**_common(args), "replay_dir": args.folder}), args.verbose)
 
 
 def _date(text: str) -> dt.date:
@@ -125,6 +127,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, help="live mode: event minutes per wall-clock minute (default 1)")
     parser.add_argument("--compression", choices=("lz4", "zstd", "gzip", "snappy", "none"), help="default lz4")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar, log lines instead")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print librdkafka's log lines, retries included (or KAFKA_LOG_LEVEL=debug)")  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import signal
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
 from services.common.names import TOPIC
 from services.common.schema import Record, encode
@@ -33,7 +33,9 @@ _PROGRESS_EVERY: Final = 16384
 #: Without a terminal, a progress line goes to the log this often (seconds).
 _LOG_PROGRESS_S: Final = 10.0
 
-_log = EventLog("services.producer.kafka")
+#: The logger of the producer's events; librdkafka's own lines go to `services.producer.librdkafka`.
+SERVICE_LOGGER: Final = "services.producer"
+_log = EventLog(f"{SERVICE_LOGGER}.kafka")
 
 
 class KafkaUnavailable(RuntimeError):
@@ -88,7 +90,7 @@ def producer_config(bootstrap: str, compression: str = "lz4", **overrides: Any) 
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 512 * 1024,
         "delivery.report.only.error": True,
-        "logger": logging.getLogger("services.producer.librdkafka"),
+        **client_logging(SERVICE_LOGGER),
         **overrides,
     }
 
@@ -97,15 +99,13 @@ def ensure_topic(
     bootstrap: str, topic: str, partitions: int, timeout: float = 15.0, security: Mapping[str, str] | None = None
 ) -> bool:
     """Create `topic` with `partitions` unless it exists. True when it was created."""
-    logger = logging.getLogger("services.producer.librdkafka")
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logger, **(security or {})})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **client_logging(SERVICE_LOGGER), **(security or {})})
     log = _log.bind(topic=topic, bootstrap=bootstrap)
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s ({exc.args[0].str()})"
-        ) from exc
+        reason = last_failure(SERVICE_LOGGER, admin) or exc.args[0].str()
+        raise KafkaUnavailable(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s ({reason})") from exc
     existing = metadata.topics.get(topic)
     if existing is not None and existing.error is None:
         if len(existing.partitions) != partitions:

@@ -49,11 +49,13 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
         assert step in done.stderr
     assert "Where everything is" in done.stderr and str((out / "report.html").resolve()) in done.stderr
     assert "broker stopped" in done.stderr
+    assert "rdkafka" not in done.stdout + done.stderr, "librdkafka's lines only with -v"
     assert broker_processes(out / "kafka") == []
     assert_charts_drawn(out / "report.html", tmp_path)
 
     again = _demo(out, "--users", "4", "--days", "2")  # a second run starts clean: the records land once
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "rdkafka" not in again.stdout + again.stderr
     assert _rows_in_table(catalog) == expected
 
 

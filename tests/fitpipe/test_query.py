@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from fitpipe.catalog import default_catalog
 from fitpipe.errors import UserError
-from fitpipe.query import SQL_DIR, run, translate
+from fitpipe.query import SQL_DIR, read_named_query, run, translate
 from tests.sql.lake import crawled_golden_lake
 
 TABLE = '"fitness-data-kafka-database"."fitness_data_kafka_storage"'
@@ -92,6 +93,8 @@ def test_cli_runs_a_named_query_and_exports(lake: Path, tmp_path: Path) -> None:
         str(SQL_DIR / "02_intensity_distribution.sql"),
         "--lake",
         str(lake),
+        "--format",
+        "table",
         "--csv",
         str(out_csv),
         "--json",
@@ -116,9 +119,76 @@ def test_cli_runs_a_named_query_and_exports(lake: Path, tmp_path: Path) -> None:
 
 
 def test_cli_ad_hoc_sql(lake: Path) -> None:
-    done = _fitpipe("query", "--lake", str(lake), "-e", f"SELECT count(DISTINCT id) AS users FROM {TABLE}")
+    sql = f"SELECT count(DISTINCT id) AS users FROM {TABLE}"
+    done = _fitpipe("query", "--lake", str(lake), "--format", "table", "-e", sql)
     assert done.returncode == 0, done.stderr
-    assert "users" in done.stdout and "│ 3 " in done.stdout
+    assert "users" in done.stdout and "│     3 │" in done.stdout
+
+
+def _in_terminal(*args: str, columns: int = 80) -> str:
+    """What `fitpipe ARGS` prints on a terminal `columns` wide (a pseudo-terminal of that size)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen([sys.executable, "-m", "fitpipe", *args], stdin=subprocess.DEVNULL,
+                               stdout=secondary, stderr=secondary, env=env)  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the command has finished
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=60) == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_query_04_at_80_columns_keeps_every_name_and_value_whole(lake: Path, con) -> None:
+    query = SQL_DIR / "04_daily_activity.sql"
+    expected = run(con, read_named_query(query).sql)
+    assert len(expected.columns) > 8, "a result wider than 80 columns"
+
+    shown = _in_terminal("query", str(query), "--lake", str(lake), columns=80)
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    first = lines[lines.index("-[ row 1 ]-") + 1 :][: len(expected.columns)]
+    assert [line.split(":", 1)[0] for line in first] == expected.columns
+    assert [line.split(":", 1)[1].strip() for line in first] == [
+        "NULL" if v is None else str(v) for v in expected.rows[0]
+    ]
+
+
+def test_a_narrow_result_is_a_table_on_a_terminal(lake: Path) -> None:
+    shown = _in_terminal("query", "--lake", str(lake), "-e", f"SELECT count(DISTINCT id) AS users FROM {TABLE}")
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    assert "┃ users ┃" in plain and "│     3 │" in plain, "a count is right-aligned under its name"
+
+
+def test_piped_output_is_csv_and_json_on_request(lake: Path, con) -> None:
+    query = SQL_DIR / "04_daily_activity.sql"
+    expected = run(con, read_named_query(query).sql)
+    piped = _fitpipe("query", str(query), "--lake", str(lake), "--max-rows", "5")
+    assert piped.returncode == 0, piped.stderr
+    rows = list(csv.reader(piped.stdout.splitlines()))
+    assert rows[0] == expected.columns and len(rows) == 1 + len(expected.rows), "every row, whatever --max-rows"
+    as_json = _fitpipe("query", str(query), "--lake", str(lake), "--format", "json")
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(records) == len(expected.rows) and list(records[0]) == expected.columns
+    assert records[0]["total_steps"] == expected.rows[0][expected.columns.index("total_steps")]
+
+
+def test_vertical_on_request(lake: Path) -> None:
+    done = _fitpipe("query", "--lake", str(lake), "--format", "vertical", "-e", "SELECT 1 AS a, 'x' AS long_name")
+    assert done.stdout.splitlines() == ["-[ row 1 ]-", "a:         1", "long_name: x", "1 row(s)"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from fitpipe.catalog import default_catalog
 from fitpipe.query import named_queries, run_named_queries
-from fitpipe.report import write_report
+from fitpipe.report import HEART_RATE_BASELINE, figures, write_report
 from tests.conftest import require_tool
 from tests.sql.lake import crawled_golden_lake
 
@@ -55,6 +55,33 @@ def test_report_is_one_offline_file_with_charts_and_tables(report: Path) -> None
         assert f'<h3 id="{query.name}">' in text
     assert text.count('<table class="result">') == len(named_queries())
     assert "<td>1503960366</td>" in text
+
+
+def _axes(figure, letter: str) -> dict[str, object]:
+    """The figure's axes of one kind by their trace reference: {"y": layout.yaxis, "y2": layout.yaxis2, ...}."""
+    layout = figure.layout
+    return {name.replace("axis", ""): layout[name] for name in layout if name.startswith(f"{letter}axis")}
+
+
+def test_every_chart_names_its_axes_with_units_and_heart_rate_has_its_own_axis_from_a_baseline(lake: Path) -> None:
+    drawn = figures(run_named_queries(default_catalog(lake)))
+    assert len(drawn) == CHARTS
+    heart_rate_axes = 0
+    for title, figure in drawn:
+        y_axes = _axes(figure, "y")
+        for name, axis in y_axes.items():
+            assert re.search(r"\((min|bpm)\b", axis.title.text or ""), (title, name, axis.title.text)
+        titled_x = [axis.title.text for axis in _axes(figure, "x").values() if axis.title.text]
+        assert titled_x, f"{title}: the x axis has no title"
+        for trace in figure.data:
+            axis = y_axes[trace.yaxis or "y"]
+            if "bpm" in axis.title.text:
+                heart_rate_axes += 1
+                assert axis.range[0] == HEART_RATE_BASELINE, (title, axis.range)
+                assert f"from {HEART_RATE_BASELINE}" in axis.title.text
+                sharing = [t for t in figure.data if (t.yaxis or "y") == (trace.yaxis or "y") and t.type == "bar"]
+                assert not sharing, f"{title}: heart rate drawn against bars"
+    assert heart_rate_axes >= 2, "the daily chart and the heart-rate chart both draw heart rate"
 
 
 def test_cli_writes_the_report(lake: Path, tmp_path: Path) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from statistics import fmean
 from typing import Any
 
 import pytest
 
-from fitpipe.query import QueryResult, named_queries
+from fitpipe.catalog import default_catalog
+from fitpipe.query import SQL_DIR, QueryResult, connect, named_queries, read_named_query, run
 from services.common.names import PARTITION_COLUMN
 from services.common.schema import FIELD_NAMES, Record
-from tests.sql.lake import USERS
+from tests.sql.lake import USERS, crawled_golden_lake
+from tests.strategies import sample_record
 
 
 def _group(records: Iterable[Record], key: Callable[[Record], Any]) -> dict[Any, list[Record]]:
@@ -111,7 +115,25 @@ def test_02_intensity_distribution(results: dict[str, QueryResult], golden: list
     _assert_rows(results["02_intensity_distribution"], expected, {"total_calories": 2, "avg_heartrate": 2})
 
 
-def test_03_sleep_analysis_counts_a_log_toward_the_night_it_ends(
+def test_03_sleep_analysis_counts_each_minute_on_its_own_date(
+    results: dict[str, QueryResult], golden: list[Record]
+) -> None:
+    """The original design's query: sleep minutes grouped by id, the minute's own date and the stage."""
+    in_bed = [r for r in golden if r["sleep_value"] != 0.0]
+    expected = [
+        {
+            "id": key[0],
+            "date": key[1],
+            "sleep_value": key[2],
+            "avg_minutes": len(rows),
+            "avg_heartrate": _mean_heartrate(rows),
+        }
+        for key, rows in _group(in_bed, lambda r: (r["id"], r["date"], r["sleep_value"])).items()
+    ]
+    _assert_rows(results["03_sleep_analysis"], expected, {"avg_heartrate": 2})
+
+
+def test_08_sleep_stages_per_night_counts_a_log_toward_the_night_it_ends(
     results: dict[str, QueryResult], golden: list[Record]
 ) -> None:
     nights = _night_of(golden)
@@ -126,7 +148,22 @@ def test_03_sleep_analysis_counts_a_log_toward_the_night_it_ends(
         }
         for key, rows in _group(in_bed, lambda r: (r["id"], nights[(r["id"], r["logid"])], r["sleep_value"])).items()
     ]
-    _assert_rows(results["03_sleep_analysis"], expected, {"avg_heartrate": 2})
+    _assert_rows(results["08_sleep_stages_per_night"], expected, {"avg_heartrate": 2})
+
+
+def test_a_log_across_midnight_counts_on_both_dates_in_03_and_on_its_last_night_in_08(tmp_path: Path) -> None:
+    """One user, one sleep log from 23:50 to 00:19: 10 minutes on the first date, 20 on the next."""
+    start = dt.datetime(2016, 4, 12, 23, 50)
+    night = [
+        sample_record(id=USERS[0], date=m.date().isoformat(), time=m.time().isoformat(), intensity=0, steps=0,
+                      mets=10, sleep_value=1.0, logid=11_000_000_777, heartrate=55)
+        for m in (start + dt.timedelta(minutes=i) for i in range(30))
+    ]  # fmt: skip
+    with connect(default_catalog(crawled_golden_lake(tmp_path, night))) as con:
+        by_date = run(con, read_named_query(SQL_DIR / "03_sleep_analysis.sql").sql).records()
+        by_night = run(con, read_named_query(SQL_DIR / "08_sleep_stages_per_night.sql").sql).records()
+    assert [(r["date"], r["avg_minutes"]) for r in by_date] == [("2016-04-12", 10), ("2016-04-13", 20)]
+    assert [(r["date"], r["minutes"]) for r in by_night] == [("2016-04-13", 30)]
 
 
 def test_04_daily_activity_follows_fitbit(results: dict[str, QueryResult], golden: list[Record]) -> None:
