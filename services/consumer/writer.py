@@ -206,7 +206,11 @@ class LakeWriter:
         self._consumer = Consumer(self._consumer_config())
         self._dlq = self._new_dlq_producer()
         self._incarnations = Incarnations(
-            {"bootstrap.servers": self.settings.bootstrap_servers, "log_level": 3, **self.settings.kafka_security()}
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                **client_logging(LOGGER_NAME),
+                **self.settings.kafka_security(),
+            }
         )
         event(logging.INFO, "consumer starting", topic=self.topic, group=self.settings.group_id,
               lake=self.sink.description, format=self.settings.format)  # fmt: skip
