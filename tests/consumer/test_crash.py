@@ -1,12 +1,14 @@
 """Crashes (a soak test): 200,000 records; the consumer (`python -m services.consumer`) is killed with SIGKILL while
-it writes, and restarted each time; afterwards the lake holds exactly the produced multiset of (id, date, time).
+it writes a batch, and restarted each time; afterwards the lake holds exactly the produced multiset of
+(id, date, time).
 
-Small batches (2,500 records over 4 event dates, so 4 objects per batch) make the consumer write all the time. Each
-kill is triggered by the consumer's own log: once it has logged a seeded number of "batch landed" lines, it is
-killed at once, while it writes the next batch, between a write and its commit, or while it recovers. No kill can
-land on an idle consumer: the kills together cover fewer batches than the topic holds. The test asserts that some
-kills hit a batch in flight (the next run wrote a range again). The consumer uses static group membership, so each
-restart takes the partitions back at once instead of waiting for the killed member's session to expire.
+Batches of 2,500 records over 16 event dates are 16 objects each, so writing a batch takes a while. Each kill is
+triggered by the lake itself, not by a clock: once it holds a seeded number of objects that falls inside a batch (a
+few whole batches on from where the run started, then a few objects into the next), the consumer is killed at once,
+while it writes the rest of that batch or before it commits it. No kill can land on an idle consumer: the kills
+together cover fewer batches than the topic holds. The test asserts that kills hit batches in flight: the next run
+wrote a range again. The consumer uses static group membership, so each restart takes the partitions back at once
+instead of waiting for the killed member's session to expire.
 
 The deterministic version of these crashes, one per protocol step, is `test_crash_matrix.py`.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from services.consumer.settings import ConsumerSettings
-from services.consumer.sinks import LocalSink, S3Sink
+from services.consumer.sinks import LocalSink, S3Sink, Sink
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import (
     create_topic,
@@ -36,31 +38,35 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RECORDS = 200_000
 RECORDS_PER_BATCH = 2500
+DATES = 16  # event dates, so objects per batch
 KILLS = 6
-#: Each run is killed after this many of its batches landed (drawn per run); all runs together stay well under the
-#: topic's 80 batches, so every kill lands on a consumer with work in hand.
-BATCHES_BEFORE_KILL = (1, 8)
+#: Each run is killed this many whole batches' worth of objects after it starts (drawn per run), plus a few objects
+#: into the next batch; all runs together stay well under the topic's 80 batches.
+BATCHES_BEFORE_KILL = (1, 6)
+OBJECTS_INTO_THE_BATCH = (1, DATES // 2)
 
 
-def _kill_after_batches(settings_env: dict[str, str], log_dir: Path, rng: random.Random) -> tuple[list[str], int]:
+def _kill_while_writing(
+    settings_env: dict[str, str], log_dir: Path, sink: Sink, rng: random.Random
+) -> tuple[list[str], int]:
     """Run and kill the consumer KILLS times; the outcome of each run, and how many ranges were written again."""
     outcomes = []
     replays = 0
     for n in range(KILLS):
         log = log_dir / f"run-{n}.log"
-        landed = rng.randint(*BATCHES_BEFORE_KILL)
+        target = len(list(sink.object_keys())) + rng.randint(*BATCHES_BEFORE_KILL) * DATES
+        target += rng.randint(*OBJECTS_INTO_THE_BATCH)
         process = start_consumer(settings_env, log)
         try:
-            hit = wait_until(lambda log=log, landed=landed: log.read_bytes().count(b"batch landed") >= landed,
-                             timeout=90, step=0.005)  # fmt: skip
-            assert hit, f"run {n} never landed {landed} batches:\n{log.read_text()[-2000:]}"
+            hit = wait_until(lambda target=target: len(list(sink.object_keys())) >= target, timeout=120, step=0.002)
+            assert hit, f"run {n} never wrote {target} objects:\n{log.read_text()[-2000:]}"
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(30)
         text = log.read_text()
         replays += text.count("writing again")
-        outcomes.append(f"run {n}: killed after {text.count('batch landed')} batches landed (trigger {landed}), "
-                        f"{text.count('writing again')} replays at its start")  # fmt: skip
+        outcomes.append(f"run {n}: killed at {target} objects in the lake, after {text.count('batch landed')} "
+                        f"batches landed; {text.count('writing again')} replays at its start")  # fmt: skip
     return outcomes, replays
 
 
@@ -68,7 +74,7 @@ def _crash_and_recover(
     kafka_bootstrap: str, topic: str, tmp_path: Path, sink_env: dict[str, str], sink, seed: int
 ) -> None:
     create_topic(kafka_bootstrap, topic, partitions=3)
-    records = make_records(RECORDS, seed=2026, users=33, days=4)
+    records = make_records(RECORDS, seed=2026, users=33, days=DATES)
     produce_records(kafka_bootstrap, topic, records)
     settings_env = {
         "CONSUMER_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -84,7 +90,7 @@ def _crash_and_recover(
         "CONSUMER_RETRY_INITIAL_S": "0.2",
         **sink_env,
     }
-    outcomes, replays = _kill_after_batches(settings_env, tmp_path, random.Random(seed))
+    outcomes, replays = _kill_while_writing(settings_env, tmp_path, sink, random.Random(seed))
     print("\n".join(outcomes))
 
     # Last restart: run until caught up, in-process, with the same static member id.
