@@ -121,16 +121,17 @@ class CrashingSink:
         self.trip = trip
         self.description = inner.description
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes) -> Any:
         self.trip.puts += 1
         self.trip.at(f"before put {self.trip.puts}")
-        self.inner.put(key, data)
+        result = self.inner.put(key, data)
         self.trip.at(f"after put {self.trip.puts}")
+        return result
 
-    def ranges(self, topic: str, partition: int, dt: str, min_start: int) -> list:
+    def ranges(self, topic: str, partition: int, *rest: Any) -> list:
         if partition == CRASHED:
             self.trip.reconciling()
-        return self.inner.ranges(topic, partition, dt, min_start)
+        return self.inner.ranges(topic, partition, *rest)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -190,8 +191,8 @@ class MatrixWriter(LakeWriter):
         super()._commit(partition, offset)
         self.trip.at("after commit")
 
-    def _reconcile(self, tp: TopicPartition) -> Any:
-        start, forced = super()._reconcile(tp)
+    def _reconcile(self, tp: TopicPartition, *rest: Any) -> Any:
+        start, forced = super()._reconcile(tp, *rest)
         # OFFSET_BEGINNING (negative) is offset 0 here: nothing was ever deleted from the source topic.
         self.starts[tp.partition] = (max(start, 0), [(r.start, r.end) for r in forced])
         return start, forced
