@@ -1,6 +1,6 @@
 """The state of a cosmic-ray session as text: counts, then each surviving mutant with its function, line and diff.
 
-    python tests/mutation/survivors.py SESSION.sqlite
+python tests/mutation/survivors.py SESSION.sqlite
 """
 
 from __future__ import annotations
