@@ -42,18 +42,39 @@ def line_ranges(module: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def annotation_spans(module: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations are: with `from __future__ import annotations` they are never evaluated,
+    so a mutant inside one (`int | None` to `int + None`) cannot change what the code does."""
+    spans = []
+    for node in ast.walk(ast.parse(module.read_text())):
+        annotations = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, ast.FunctionDef) and node.returns is not None:
+            annotations.append(node.returns)
+        for a in annotations:
+            spans.append(((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)))
+    return spans
+
+
 def main(session: str, module: str) -> None:
     ranges = line_ranges(Path(module)).values()
-    kept = skipped = 0
+    annotations = annotation_spans(Path(module))
+    kept = skipped = typed = 0
     with use_db(session, WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
-            if any(lo <= m.start_pos[0] <= hi for m in item.mutations for lo, hi in ranges):
+            if not any(lo <= m.start_pos[0] <= hi for m in item.mutations for lo, hi in ranges):
+                skipped += 1
+                reason = "outside the protocol and recovery functions"
+            elif all(any(a <= tuple(m.start_pos) < b for a, b in annotations) for m in item.mutations):
+                typed += 1
+                reason = "inside a type annotation, which is never evaluated"
+            else:
                 kept += 1
                 continue
-            skipped += 1
-            db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
-                                                  output="outside the protocol and recovery functions"))  # fmt: skip
-    print(f"{kept} mutants in the protocol and recovery functions; {skipped} others skipped")
+            db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason))
+    print(f"{kept} mutants in the protocol and recovery functions; {typed} in their type annotations and "
+          f"{skipped} elsewhere skipped")  # fmt: skip
 
 
 if __name__ == "__main__":

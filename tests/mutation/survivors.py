@@ -24,12 +24,12 @@ def main(session: str) -> None:
     survivors = []
     for item, result in done:
         if result.worker_outcome == WorkerOutcome.SKIPPED:
-            outcomes["skipped (outside the scope)"] += 1
+            outcomes[f"skipped ({result.output})"] += 1
             continue
         if result.worker_outcome != WorkerOutcome.NORMAL:
             outcomes[f"worker {result.worker_outcome}"] += 1
             continue
-        outcomes[str(result.test_outcome)] += 1
+        outcomes[result.test_outcome.value if result.test_outcome else "no outcome"] += 1
         if result.test_outcome == TestOutcome.SURVIVED:
             survivors.append((item, result))
     print(f"pending: {pending}; " + "; ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())))
