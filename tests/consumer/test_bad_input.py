@@ -73,6 +73,9 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
     assert summary.dead_letters == len(corpus)
     assert summary.records_out == len(good)
     assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(good)
+    keys = list(LocalSink(tmp_path).object_keys())
+    assert summary.files_written == len(keys), "with no crash, each object is written once"
+    assert summary.bytes_written == sum(len(LocalSink(tmp_path).get(key)) for key in keys)
 
     letters = _read_topic(kafka_bootstrap, settings.dlq_topic, len(corpus))
     assert len(letters) == len(corpus), "each bad message is dead-lettered once"
