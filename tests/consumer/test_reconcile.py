@@ -1,21 +1,42 @@
-"""Where a consumer resumes a partition: the lake's ranges against the committed offset, on a real folder lake.
+"""Where a consumer resumes a partition: the lake's ranges against the committed offset, on a real folder lake;
+and when a replayed range may be written.
 
 No broker is needed: reconciliation only lists the lake. The objects are empty stand-ins under real names.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, TopicPartition
 
-from services.consumer.naming import object_key
+from services.consumer.logs import LOGGER_NAME
+from services.consumer.naming import BatchRange, object_key
 from services.consumer.sinks import LocalSink
-from services.consumer.writer import LakeWriter
+from services.consumer.writer import Batch, LakeWriter
 from tests.consumer.conftest import settings_for
 
 TOPIC = "fitness-data"
+
+
+@pytest.fixture(autouse=True)
+def no_errors_unless_expected(caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest):
+    """Reconciling a sound lake logs no error; only the overlap test expects one."""
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    logger = logging.getLogger(LOGGER_NAME)
+    attach = not logger.propagate  # once `logs.configure` ran in this process, records stop at this logger
+    if attach:
+        logger.addHandler(caplog.handler)
+    try:
+        yield
+    finally:
+        if attach:
+            logger.removeHandler(caplog.handler)
+    errors = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    expected = 1 if "overlapping" in request.node.name else 0
+    assert len(errors) == expected, errors
 
 
 def _resume(tmp_path: Path, committed: int, ranges: list[tuple[int, int]], partition: int = 0):
@@ -53,3 +74,11 @@ def test_without_a_committed_offset_the_last_range_is_written_again(tmp_path: Pa
 
 def test_without_a_committed_offset_or_a_lake_reading_starts_at_the_beginning(tmp_path: Path) -> None:
     assert _resume(tmp_path, OFFSET_INVALID, []) == (OFFSET_BEGINNING, [])
+
+
+def test_a_replayed_range_is_complete_only_once_read_past_its_end() -> None:
+    replay = Batch(10, 0.0, forced=BatchRange(10, 19))
+    assert [replay.complete(p) for p in (None, 10, 19, 20, 21)] == [False, False, False, True, True]
+    assert replay.bounds() == (10, 19)
+    fresh = Batch(10, 0.0, forced=None)
+    assert fresh.complete(None) and fresh.complete(11)
