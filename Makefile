@@ -14,7 +14,7 @@ DEBIAN_TOOLS := kcat shellcheck chromium
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: demo test setup demo-env python-env cdk-cli kafka-jars debian-tools lint synth clean
+.PHONY: demo test setup demo-env python-env cdk-cli kafka-jars debian-tools lint synth mutation clean
 
 demo: demo-env kafka-jars
 	$(BIN)/fitpipe demo $(DEMO_ARGS)
@@ -55,6 +55,11 @@ debian-tools:
 lint: python-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Mutation testing of the consumer's protocol and recovery functions (cosmic-ray): an hour or more, so not part of
+# `make test` or CI. It goes on where it stopped; `rm -r out/mutation` starts afresh. Survivors: docs/mutation.md.
+mutation: python-env kafka-jars $(VENV)/.installed-mutation
+	bash tests/mutation/run.sh
 
 synth: python-env cdk-cli
 	npx cdk synth --quiet

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -39,8 +40,16 @@ def fitabase_dir() -> Path:
     """The real Fitabase export: $FITABASE_DIR, or ../shared/data/fitabase beside the repository."""
     path = Path(os.environ.get("FITABASE_DIR") or REPO_ROOT.parent / "shared" / "data" / "fitabase")
     if not (path / "minuteStepsWide_merged.csv").exists():
-        pytest.skip(f"the Fitabase export is not at {path}; set FITABASE_DIR to its folder")
+        missing(f"the Fitabase export is not at {path}; set FITABASE_DIR to its folder")
     return path
+
+
+def missing(message: str) -> NoReturn:
+    """Something a test needs is absent: a skip on a workstation, a failure in CI (`CI` set), where a skip would
+    let the run go green without the tests that need it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(message)
 
 
 def require_tool(name: str) -> str:
@@ -50,10 +59,7 @@ def require_tool(name: str) -> str:
 
     path = shutil.which(name)
     if path is None:
-        message = f"`{name}` is not installed (make test installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"`{name}` is not installed (make test installs it)")
     return path
 
 

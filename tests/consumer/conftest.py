@@ -19,14 +19,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common.schema import Record, encode
 from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import Sink
 from services.consumer.writer import LakeWriter, Summary
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, missing
 from tests.strategies import sample_record
 
 
@@ -39,7 +39,7 @@ def free_port() -> int:
 def moto_server_command(port: int) -> list[str]:
     exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if exe is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+        missing("moto_server is not installed (pip install 'moto[server]')")
     return [exe, "-H", "127.0.0.1", "-p", str(port)]
 
 
@@ -150,6 +150,30 @@ def produce(
     assert producer.flush(60) == 0
     assert not errors, errors[:3]
     return count
+
+
+def produce_with_offsets(
+    bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]
+) -> list[tuple[int, int]]:
+    """Produce (key, value) messages; the (partition, offset) of each, in order, from the delivery reports."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    reports: list[tuple[int, int] | str | None] = [None] * len(messages)
+
+    def delivered(n: int, err: object, msg: Message) -> None:
+        reports[n] = str(err) if err is not None else (msg.partition(), msg.offset())
+
+    for n, (key, value) in enumerate(messages):
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=lambda err, msg, n=n: delivered(n, err, msg))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    errors = [r for r in reports if not isinstance(r, tuple)]
+    assert not errors, errors[:3]
+    return reports  # type: ignore[return-value]
 
 
 def produce_records(bootstrap: str, topic: str, records: list[Record]) -> None:

@@ -17,11 +17,14 @@ from tests.consumer.conftest import (
     identity_multiset,
     lake_records,
     make_records,
-    produce,
+    produce_with_offsets,
     settings_for,
 )
 
 pytestmark = pytest.mark.integration
+
+#: A dead letter is cut to this many bytes (the dead-letter producer's messages must stay under 1 MB).
+DEAD_LETTER_LIMIT = 900_000
 
 
 def _read_topic(bootstrap: str, topic: str, expected: int) -> list:
@@ -46,14 +49,23 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
     corpus = bad_messages()
     assert len({kind for kind, _, _ in corpus}) >= 15
     good = make_records(3000, seed=3)
-    # Mix: the bad messages at random places among the good ones, each with a key naming its kind.
-    stream = [(str(r["id"]).encode(), encode(r)) for r in good]
+    # Mix: the bad messages at random places among the good ones, each with a key naming its kind but one, which
+    # has no key.
+    stream: list[tuple[str | None, bytes | None, bytes | None]] = [
+        (None, str(r["id"]).encode(), encode(r)) for r in good
+    ]
     rng = random.Random(11)
     for kind, value, _ in corpus:
-        stream.insert(rng.randrange(len(stream) + 1), (f"bad:{kind}".encode(), value))
+        key = None if kind == "JSON null" else f"bad:{kind}".encode()
+        stream.insert(rng.randrange(len(stream) + 1), (kind, key, value))
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-    produce(kafka_bootstrap, topic_name, (v for _, v in stream), (k for k, _ in stream))
+    positions = produce_with_offsets(kafka_bootstrap, topic_name, [(k, v) for _, k, v in stream])
+    # Where each bad message was stored, from the producer's delivery reports.
+    sent = {
+        position: (kind, key, value) for position, (kind, key, value) in zip(positions, stream, strict=True) if kind
+    }
+    assert len(sent) == len(corpus)
 
     settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=700)
     summary = LakeWriter(settings).run(until_caught_up=True)
@@ -61,18 +73,29 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
     assert summary.dead_letters == len(corpus)
     assert summary.records_out == len(good)
     assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(good)
+    keys = list(LocalSink(tmp_path).object_keys())
+    assert summary.files_written == len(keys), "with no crash, each object is written once"
+    assert summary.bytes_written == sum(len(LocalSink(tmp_path).get(key)) for key in keys)
 
     letters = _read_topic(kafka_bootstrap, settings.dlq_topic, len(corpus))
-    by_kind = {m.key().decode().removeprefix("bad:"): m for m in letters}
     assert len(letters) == len(corpus), "each bad message is dead-lettered once"
-    for kind, value, fragment in corpus:
-        letter = by_kind[kind]
+    fragments = {kind: fragment for kind, _, fragment in corpus}
+    found = set()
+    for letter in letters:
         headers = {k: v.decode() for k, v in letter.headers()}
-        assert (letter.value() or b"") == (value or b""), kind
-        assert fragment in headers["reason"], (kind, headers["reason"])
+        position = (int(headers["source.partition"]), int(headers["source.offset"]))
+        assert position in sent, f"a dead letter names {position}, where no bad message is"
+        kind, key, value = sent[position]
+        found.add(position)
+        assert letter.key() == key, kind
         assert headers["source.topic"] == topic_name
-        assert int(headers["source.partition"]) in (0, 1)
-        assert int(headers["source.offset"]) >= 0
-    positions = {(int(h["source.partition"]), int(h["source.offset"]))
-                 for h in ({k: v.decode() for k, v in m.headers()} for m in letters)}  # fmt: skip
-    assert len(positions) == len(corpus), "each dead letter names its own source offset"
+        assert fragments[kind] in headers["reason"], (kind, headers["reason"])
+        if value is not None and len(value) > DEAD_LETTER_LIMIT:
+            assert len(value) > 900_000 + 1000, "the corpus's huge message is well over the limit"
+            assert letter.value() == value[:DEAD_LETTER_LIMIT], kind
+            assert headers["truncated.from.bytes"] == str(len(value))
+        else:
+            assert (letter.value() or b"") == (value or b""), kind
+            assert "truncated.from.bytes" not in headers, kind
+    assert found == set(sent), "each bad message has its own dead letter, naming its exact source offset"
+    assert any(len(v or b"") > DEAD_LETTER_LIMIT for _, _, v in sent.values()), "the corpus has a message to cut"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from services.consumer.incarnation import topic_incarnation
 from services.consumer.settings import ConsumerSettings
@@ -87,9 +89,22 @@ def settings(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> ConsumerS
     return settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
 
 
+def _high_watermarks(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watermarks-{topic}"})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
+    finally:
+        consumer.close()
+
+
 def _recover_replaying_one_range(settings: ConsumerSettings, stream: list) -> None:
+    """The same group recovers: it reads exactly from its committed offsets on and writes one range again."""
+    committed = committed_offsets(settings.bootstrap_servers, settings.group_id, settings.topic, 2)
+    high = _high_watermarks(settings.bootstrap_servers, settings.topic, 2)
+    assert sum(high) == len(stream)
     summary = LakeWriter(settings).run(until_caught_up=True)
     assert summary.batches_replayed == 1
+    assert summary.records_in == sum(h - max(c, 0) for h, c in zip(high, committed, strict=True))
     assert identity_multiset(lake_records(LocalSink(settings.lake_dir))) == identity_multiset(stream)
 
 
@@ -117,9 +132,55 @@ def test_crash_during_recovery_then_recovery_again(tmp_path, stream, settings) -
 def test_lost_committed_offsets_are_rebuilt_from_the_lake(topic_name, tmp_path, stream, settings) -> None:
     """A new group (or expired offsets) over an existing lake resumes after the lake's last range, not at zero."""
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=10)))
+    # Batches are exactly 1000 records: the last range of each partition starts at a multiple of 1000, at or before
+    # the old group's committed offset, and the new group reads from there (writing that range again), not from 0.
+    committed = committed_offsets(settings.bootstrap_servers, settings.group_id, topic_name, 2)
+    high = _high_watermarks(settings.bootstrap_servers, topic_name, 2)
+    sink = LocalSink(tmp_path)
+    last_starts = [max((r.start for r in batch_ranges(sink, topic_name, p)), default=0) for p in range(2)]
+    had_ranges = [bool(batch_ranges(sink, topic_name, p)) for p in range(2)]
+    for start, done in zip(last_starts, committed, strict=True):
+        assert start % 1000 == 0 and start <= max(done, 0)
+    assert sum(last_starts) > 0, "the crash leaves the lake beyond the first batch"
     fresh_group = settings.model_copy(update={"group_id": f"other-{topic_name}"})
-    LakeWriter(fresh_group).run(until_caught_up=True)
-    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(stream)
+    summary = LakeWriter(fresh_group).run(until_caught_up=True)
+    assert summary.records_in == sum(h - s for h, s in zip(high, last_starts, strict=True))
+    assert summary.batches_replayed == sum(had_ranges), "each partition's last range is written again"
+    assert identity_multiset(lake_records(sink)) == identity_multiset(stream)
+
+
+def test_a_new_group_resumes_from_the_lake_when_the_topic_start_was_deleted(kafka_bootstrap: str, topic_name: str,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    """The topic's first records are deleted (retention) before a new group starts: reading from the topic's start
+    would cut batches at other boundaries than the lake's, and land records twice."""
+    create_topic(kafka_bootstrap, topic_name, partitions=1)
+    records = make_records(6000, seed=22, days=4)
+    produce_records(kafka_bootstrap, topic_name, records)
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=1000)
+    # 4 objects per batch: put 10 is the 2nd object of the 3rd batch (offsets 2000-2999); 0-1999 are committed.
+    _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=10)))
+    assert committed_offsets(kafka_bootstrap, settings.group_id, topic_name, 1) == [2000]
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    futures = admin.delete_records([TopicPartition(topic_name, 0, 1500)])
+    for future in futures.values():
+        future.result(30)
+    low, _high = _low_high(kafka_bootstrap, topic_name)
+    assert low == 1500
+
+    fresh_group = settings.model_copy(update={"group_id": f"other-{topic_name}"})
+    summary = LakeWriter(fresh_group).run(until_caught_up=True)
+    assert summary.records_in == 6000 - 2000, "the new group starts at the lake's last range, 2000"
+    assert summary.batches_replayed == 1, "and writes that range (2000-2999) again"
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(records)
+
+
+def _low_high(bootstrap: str, topic: str) -> tuple[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watermarks-{topic}"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        consumer.close()
 
 
 def test_rebalances_while_records_flow(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:

@@ -196,7 +196,7 @@ def test_vertical_on_request(lake: Path) -> None:
     [
         ([], "give a SQL file"),
         (["sql/nope.sql"], "no SQL file"),
-        (["-e", "SELECT nosuch FROM x.y"], ""),
+        (["-e", "SELECT nosuch FROM x.y"], "Column 'nosuch' could not be resolved"),
     ],
 )
 def test_cli_mistakes_are_one_line(lake: Path, args: list[str], message: str) -> None:

@@ -6,15 +6,13 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
-import orjson
 import pytest
 
 from services.common.schema import decode, encode
+from services.producer import simulator
 from services.producer.encoding import encode_day
 from services.producer.run import backfill_pairs
 from services.producer.settings import ProducerSettings
-
-simulator = pytest.importorskip("services.producer.simulator")
 
 
 def test_a_simulated_day_encodes_to_the_schemas_bytes() -> None:
@@ -39,6 +37,8 @@ def test_a_day_of_another_shape_is_refused() -> None:
 
 def test_backfill_pairs_follow_the_simulator() -> None:
     settings = ProducerSettings(users=4, days=2, seed=9, start_date="2016-04-20")
-    expected = [(k, v) for k, v in simulator.simulate_encoded(4, dt.date(2016, 4, 20), 2, 9)]
-    assert list(backfill_pairs(settings)) == expected
-    assert orjson.loads(expected[0][1])["date"] == "2016-04-20"
+    # The slow path, record by record through the schema's own encoder, with the settings' users, start, days, seed.
+    records = list(simulator.simulate(4, dt.date(2016, 4, 20), 2, seed=9))
+    assert len(records) == 4 * 2 * 1440
+    assert list(backfill_pairs(settings)) == [(str(r["id"]).encode(), encode(r)) for r in records]
+    assert {r["date"] for r in records} == {"2016-04-20", "2016-04-21"}

