@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.producer.realism_cli",
     "services.consumer.cli",
     "fitpipe.catalog",
+    "fitpipe.compact",
     "fitpipe.query",
     "fitpipe.report",
     "fitpipe.demo",

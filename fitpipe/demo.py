@@ -1,8 +1,9 @@
 """`fitpipe demo`: the whole pipeline on one machine, in one command.
 
 It starts a real Kafka broker, backfills a simulated cohort (or replays a Fitabase export) through the producer,
-lands the stream in a local lake with the consumer until it has caught up, crawls the lake, runs every named query
-with DuckDB, writes the HTML report, and stops the broker, also on an error or Ctrl-C.
+lands the stream in a local lake with the consumer until it has caught up, crawls the lake, compacts it into the
+curated Iceberg table, runs every named query with DuckDB, writes the HTML report, and stops the broker, also on an
+error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
 from services.common import kafka_logs, logs
 from services.common.named_queries import PER_USER_ID
-from services.common.names import GLUE_DATABASE, GLUE_TABLE, TOPIC
+from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, TOPIC
 
 if TYPE_CHECKING:
     from services.producer.settings import ProducerSettings
@@ -144,13 +145,15 @@ def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: s
 
 
 def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
+    from fitpipe.compact import compact_lake
+    from fitpipe.compact import print_summary as print_compaction
     from fitpipe.kafka import LocalBroker
     from fitpipe.query import named_queries, run_named_queries, write_csv
     from fitpipe.report import write_report
 
     paths = DemoPaths(args.out)
     summary = DemoSummary(paths)
-    steps = _Steps(console, summary, total=6 if args.bootstrap else 7)
+    steps = _Steps(console, summary, total=7 if args.bootstrap else 8)
     broker = None
     try:
         with steps.step("set-up"):
@@ -200,6 +203,10 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
             print_result(crawled)
             summary.partitions, summary.drift = len(crawled.partitions), crawled.drift.lines()
 
+        with steps.step("compact into the curated table"):
+            compacted = compact_lake(paths.lake, show_progress=console.is_terminal)
+            print_compaction(compacted, paths.lake, console.print)
+
         with steps.step("run the named queries"):
             results = run_named_queries(paths.catalog)
             table = Table("named query", "rows", "CSV")
@@ -228,6 +235,7 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     table.add_row("report", str(paths.report.resolve()))
     table.add_row("lake", f"{paths.lake.resolve()} ({summary.landed:,} records, {summary.partitions} partitions)")
     table.add_row("catalog", f'{paths.catalog.resolve()} ("{GLUE_DATABASE}"."{GLUE_TABLE}")')
+    table.add_row("curated table", f'{paths.lake.resolve()} ("{GLUE_DATABASE}"."{CURATED_TABLE}", Iceberg)')
     table.add_row("query results", f"{paths.results.resolve()} ({len(summary.queries)} CSV files)")
     if paths.kafka_home.exists():
         table.add_row("broker logs", str((paths.kafka_home / "logs").resolve()))

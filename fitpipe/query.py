@@ -22,7 +22,7 @@ from typing import Any, Final
 from fitpipe.catalog import add_lake_arguments, default_catalog
 from fitpipe.errors import UserError
 from services.common.named_queries import SQL_DIR, named_queries, read_named_query
-from services.common.names import GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
+from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
 from services.common.schema import FIELDS
 
 _INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
@@ -46,9 +46,10 @@ class QueryResult:
 
 
 def table_schema() -> dict[str, dict[str, dict[str, str]]]:
-    """The catalog as sqlglot's optimizer sees it: the Glue types of the table's columns and its partition."""
+    """The catalog as sqlglot's optimizer sees it: the Glue types of the tables' columns and their partition (the raw
+    and the curated table have the same columns)."""
     columns = {f.name: f.type for f in FIELDS} | {PARTITION_COLUMN: "string"}
-    return {GLUE_DATABASE: {GLUE_TABLE: columns}}
+    return {GLUE_DATABASE: {GLUE_TABLE: columns, CURATED_TABLE: columns}}
 
 
 def translate(sql: str) -> str:
@@ -85,13 +86,12 @@ def translate(sql: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def connect(catalog: Path):
-    """A read-only connection to the catalog that `fitpipe crawl` wrote."""
-    import duckdb
+def connect(catalog: Path, lake: Path | None = None):
+    """A connection that sees the raw table (the catalog `fitpipe crawl` wrote) and the curated table (of the lake,
+    by default the catalog's folder); see fitpipe.tables."""
+    from fitpipe.tables import connect_tables
 
-    if not Path(catalog).exists():
-        raise UserError(f"no catalog at {catalog}: run `fitpipe crawl --lake LAKE` first")
-    return duckdb.connect(str(catalog), read_only=True)
+    return connect_tables(Path(catalog), Path(lake) if lake is not None else Path(catalog).parent)
 
 
 def run(con, sql: str) -> QueryResult:
@@ -246,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
         sql, title = args.execute, ""
     if args.show_sql:
         print(translate(sql))
-    with connect(args.catalog or default_catalog(args.lake)) as con:
+    with connect(args.catalog or default_catalog(args.lake), args.lake) as con:
         result = run(con, sql)
     if args.csv:
         write_csv(result, args.csv)

@@ -4,7 +4,7 @@ WITH intensity_per_minute AS (
            "date",
            count("time") AS total_sedentary_minutes,
            round(avg(heartrate), 2) AS avg_heartrate
-    FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+    FROM "fitness-data-kafka-database"."fitness_data_curated"
     WHERE id = 1503960366 AND intensity = 0 AND sleep_value = 0.0
     GROUP BY id, "date"
 )

@@ -6,7 +6,7 @@ SELECT id,
        sum(steps) AS total_steps,
        round(sum(calories), 2) AS total_calories,
        round(avg(heartrate), 2) AS avg_heartrate
-FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+FROM "fitness-data-kafka-database"."fitness_data_curated"
 WHERE intensity IN (1, 2, 3)
 GROUP BY id, "date", intensity
 ORDER BY id, "date", intensity;

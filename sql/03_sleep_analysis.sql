@@ -4,7 +4,7 @@ SELECT id,
        sleep_value,
        count("time") AS avg_minutes,
        round(avg(heartrate), 2) AS avg_heartrate
-FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+FROM "fitness-data-kafka-database"."fitness_data_curated"
 WHERE sleep_value != 0.0
 GROUP BY id, "date", sleep_value
 ORDER BY id, "date", sleep_value;

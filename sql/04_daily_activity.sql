@@ -10,6 +10,6 @@ SELECT id,
        round(sum(calories), 2) AS calories,
        round(avg(heartrate), 2) AS avg_heartrate,
        count("time") AS minutes_recorded
-FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+FROM "fitness-data-kafka-database"."fitness_data_curated"
 GROUP BY id, "date"
 ORDER BY id, "date";

@@ -6,7 +6,7 @@ SELECT id,
        min(heartrate) AS min_heartrate,
        max(heartrate) AS max_heartrate,
        sum(steps) / count(heartrate) AS steps_per_minute
-FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+FROM "fitness-data-kafka-database"."fitness_data_curated"
 WHERE heartrate IS NOT NULL
 GROUP BY id, intensity
 ORDER BY id, intensity;

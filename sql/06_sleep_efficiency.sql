@@ -4,7 +4,7 @@ WITH sleep_minutes AS (
            logid,
            sleep_value,
            max("date") OVER (PARTITION BY id, logid) AS night
-    FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+    FROM "fitness-data-kafka-database"."fitness_data_curated"
     WHERE logid != 0
 ),
 nights AS (

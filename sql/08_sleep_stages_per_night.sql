@@ -5,7 +5,7 @@ WITH sleep_minutes AS (
            sleep_value,
            heartrate,
            max("date") OVER (PARTITION BY id, logid) AS night
-    FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"
+    FROM "fitness-data-kafka-database"."fitness_data_curated"
     WHERE sleep_value != 0.0
 )
 SELECT id,

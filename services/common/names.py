@@ -12,11 +12,16 @@ CONSUMER_GROUP = "fitness-lake-writer"
 #: The Glue database and table that Athena (and the local DuckDB catalog) query.
 GLUE_DATABASE = "fitness-data-kafka-database"
 GLUE_TABLE = "fitness_data_kafka_storage"
+#: The curated Apache Iceberg table in the same database: the raw table's records, one row per (id, date, time),
+#: one Parquet file per day, written only by the compactor.
+CURATED_TABLE = "fitness_data_curated"
 #: The Hive-style partition column: the record's event date, `YYYY-MM-DD`.
 PARTITION_COLUMN = "dt"
 
 #: Where the table's data lives inside the lake (an S3 bucket or a local folder).
 LAKE_DATA_PREFIX = f"data/{GLUE_TABLE}/"
+#: Where the curated table's data and metadata live inside the lake.
+LAKE_CURATED_PREFIX = f"curated/{CURATED_TABLE}/"
 #: Where records the consumer quarantines are kept, beside the table's data but outside it.
 LAKE_QUARANTINE_PREFIX = "quarantine/"
 

@@ -45,7 +45,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     with open(out / "results" / "07_partition_freshness.csv") as f:
         assert sum(int(row["records"]) for row in csv.DictReader(f)) == expected
 
-    for step in ("start Kafka", "produce", "consume until caught up", "crawl", "run the named queries", "report"):
+    steps = ("start Kafka", "produce", "consume until caught up", "crawl", "compact", "run the named queries", "report")
+    for step in steps:
         assert step in done.stderr
     assert "Where everything is" in done.stderr and str((out / "report.html").resolve()) in done.stderr
     assert "broker stopped" in done.stderr

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fitpipe.catalog import crawl
+from fitpipe.compact import compact_lake
 from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
 from services.common.schema import FIELDS, Record, partition_of, validate
 from tests.strategies import sample_record
@@ -98,7 +99,9 @@ def write_lake(lake: Path, records: list[Record]) -> Path:
 
 
 def crawled_golden_lake(folder: Path, records: list[Record] | None = None) -> Path:
-    """The golden records (or `records`) written as `folder/lake` and crawled into the lake's default catalog."""
+    """The golden records (or `records`) written as `folder/lake`, crawled into the lake's default catalog and
+    compacted into its curated table."""
     lake = write_lake(folder / "lake", golden_records() if records is None else records)
     crawl(lake)
+    compact_lake(lake)
     return lake

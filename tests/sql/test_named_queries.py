@@ -244,6 +244,8 @@ def test_07_partition_freshness(results: dict[str, QueryResult], golden: list[Re
             "users": len({r["id"] for r in rows}),
             "oldest_event": min(f"{r['date']} {r['time']}" for r in rows),
             "newest_event": max(f"{r['date']} {r['time']}" for r in rows),
+            "raw_records": len(rows),
+            "raw_newest_event": max(f"{r['date']} {r['time']}" for r in rows),
         }
         for day, rows in _group(golden, lambda r: r["date"]).items()
     ]
