@@ -78,3 +78,18 @@ def connect_tables(catalog: Path, lake: Path):
     con.execute(f'CREATE VIEW "{GLUE_DATABASE}"."{GLUE_TABLE}" AS {raw}')
     con.execute(f'CREATE VIEW "{GLUE_DATABASE}"."{CURATED_TABLE}" AS {curated_view_sql(files, lake)}')
     return con
+
+
+def on_table(sql: str, table: str, instead_of: str = CURATED_TABLE) -> str:
+    """Athena SQL with every reference to the table `instead_of` pointed at `table` (in the same database): a
+    named query asked of the raw table, for the minutes the compactor has not folded in yet."""
+    import sqlglot
+    from sqlglot import exp
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name == instead_of:
+            node = node.copy()
+            node.set("this", exp.to_identifier(table, quoted=True))
+        return node
+
+    return sqlglot.parse_one(sql, read="athena").transform(swap).sql(dialect="athena")

@@ -85,12 +85,10 @@ def due_days(days: list[RawDay], state: dict[str, str]) -> list[RawDay]:
 def curate(records: pa.Table, day: str) -> pa.Table:
     """One row per (id, date, time), the first in raw order, sorted by user and minute, with the day column."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     indexed = records.append_column("__row", pa.array(range(records.num_rows), pa.int64()))
     first = indexed.group_by(list(ROW_KEY), use_threads=False).aggregate([("__row", "min")])
-    kept = records.take(pc.sort_indices(first["__row_min"]))
-    kept = kept.sort_by([(name, "ascending") for name in SORT_KEY])
+    kept = records.take(first["__row_min"]).sort_by([(name, "ascending") for name in SORT_KEY])
     kept = kept.append_column(PARTITION_COLUMN, pa.array([day] * kept.num_rows, pa.string()))
     return kept.cast(arrow_schema())
 
