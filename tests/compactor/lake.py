@@ -8,11 +8,12 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from services.common.named_queries import PER_USER_ID
 from services.common.names import TOPIC
 from services.common.schema import Record, encode
 from services.consumer.formats import get_format
 from services.consumer.naming import object_key
-from services.producer.simulator import simulate
+from services.producer.simulator import simulate, user_ids
 
 START = dt.date(2016, 4, 12)
 
@@ -64,6 +65,7 @@ def land(
 
 def host_like_lake(lake: Path, users: int = 33, days: int = 7, seed: int = 0, **options) -> int:
     """A simulated cohort landed in small files like the host's; the number of records."""
-    records = list(simulate(users, START, days, seed))
+    ids = [PER_USER_ID, *user_ids(users, seed)[1:]]  # the cohort includes the user of the one-user query
+    records = list(simulate(ids, START, days, seed))
     land(lake, records, **options)
     return len(records)
