@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from fitpipe.sample_lake import START, land
 from fitpipe.tables import connect_tables
 from services.common.names import CURATED_TABLE, GLUE_DATABASE
 from services.common.schema import Record
 from services.compactor.compactor import DAY, ROWS, compact
 from services.producer.simulator import simulate
 from tests.compactor.conftest import load_table, local_settings
-from tests.compactor.lake import START, land
 from tests.conftest import REPO_ROOT
 
 _COUNTS = f"""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from fitpipe.sample_lake import START, land
 from services.common.names import LAKE_CURATED_PREFIX, LAKE_DATA_PREFIX, PARTITION_COLUMN
 from services.common.schema import FIELD_NAMES, Record
 from services.compactor.compactor import DAY, FOLDED, RAW_DIGEST, RAW_OBJECTS, RAW_RANGES, ROWS, compact
@@ -19,7 +20,6 @@ from services.compactor.raw import LocalRawZone, RawDay, RawObject
 from services.compactor.table import iceberg_schema
 from services.producer.simulator import simulate
 from tests.compactor.conftest import load_table, local_settings
-from tests.compactor.lake import START, land
 
 USERS = 3
 DAYS = 2

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from fitpipe.sample_lake import START, land
 from services.common.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from services.compactor.compactor import DAY, FOLDED
 from services.compactor.settings import CompactorSettings
 from services.compactor.table import IDENTIFIER, open_catalog
 from services.producer.simulator import simulate
-from tests.compactor.lake import START, land
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
