@@ -45,6 +45,10 @@ class PipelineConfig:
     data_snapshot_retention_days: int = 7
     #: Raising it replaces the host (a new instance takes Kafka's data volume over), e.g. after a lost instance.
     host_generation: int = 1
+    #: Minutes between two runs of the compactor, which folds new raw files into the curated Iceberg table.
+    compact_every_minutes: int = 15
+    #: Days the curated table keeps replaced snapshots, and unreferenced files, before Glue removes them.
+    curated_retention_days: int = 1
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
@@ -59,6 +63,8 @@ class PipelineConfig:
             "lake_noncurrent_version_days": (1, 3650),
             "data_snapshot_retention_days": (1, 365),
             "host_generation": (1, 1_000_000),
+            "compact_every_minutes": (1, 24 * 60),
+            "curated_retention_days": (1, 365),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)

@@ -12,6 +12,7 @@ from services.common import names
 from stacks.config import PipelineConfig
 from stacks.constructs.analytics import Analytics
 from stacks.constructs.catalog import Catalog
+from stacks.constructs.curated_table import CuratedTable
 from stacks.constructs.lake import Lake
 
 
@@ -30,6 +31,13 @@ class DataStack(Stack):
             noncurrent_version_days=config.lake_noncurrent_version_days,
         )
         self.catalog = Catalog(self, "Catalog", lake=self.lake.bucket, destroy_data=config.destroy_data)
+        self.curated = CuratedTable(
+            self,
+            "Curated",
+            lake=self.lake.bucket,
+            database=self.catalog.database,
+            retention_days=config.curated_retention_days,
+        )
         self.analytics = Analytics(
             self,
             "Analytics",
@@ -61,6 +69,12 @@ class DataStack(Stack):
             "LakeDataLocation",
             value=f"s3://{self.lake.bucket.bucket_name}/{names.LAKE_DATA_PREFIX}",
             description="Where the consumer lands the table's files, one dt=YYYY-MM-DD/ folder per day",
+        )
+        CfnOutput(
+            self,
+            "CuratedTableLocation",
+            value=self.curated.location,
+            description="The curated Iceberg table's data and metadata, written by the compactor",
         )
         CfnOutput(
             self,

@@ -20,6 +20,14 @@ PARTITION_COLUMN = "dt"
 
 #: Where the table's data lives inside the lake (an S3 bucket or a local folder).
 LAKE_DATA_PREFIX = f"data/{GLUE_TABLE}/"
+#: The curated table's partition field (identity on `dt`: one partition per event day), and its write properties:
+#: Parquet with zstd, a data file cut at 128 MiB.
+CURATED_PARTITION_FIELD_ID = 1000
+CURATED_TABLE_PROPERTIES = {
+    "write.format.default": "parquet",
+    "write.parquet.compression-codec": "zstd",
+    "write.target-file-size-bytes": str(128 * 1024 * 1024),
+}
 #: Where the curated table's data and metadata live inside the lake.
 LAKE_CURATED_PREFIX = f"curated/{CURATED_TABLE}/"
 #: Where records the consumer quarantines are kept, beside the table's data but outside it.

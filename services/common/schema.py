@@ -85,6 +85,21 @@ def glue_columns() -> list[dict[str, str]]:
     return [{"name": f.name, "type": f.type, "comment": f.comment} for f in FIELDS]
 
 
+#: The Iceberg type of each kind of field (the curated table's columns).
+_ICEBERG_TYPES: Final = {"bigint": "long", "int": "int", "double": "double", "string": "string"}
+
+
+def iceberg_fields() -> list[dict[str, Any]]:
+    """The curated Iceberg table's columns: the record's fields with ids 1..n in record order, required unless
+    nullable, then the day partition column `dt` (a string, like the raw table's partition)."""
+    fields = [
+        {"id": i, "name": f.name, "type": _ICEBERG_TYPES[f.type], "required": not f.nullable, "doc": f.comment}
+        for i, f in enumerate(FIELDS, start=1)
+    ]
+    day = {"id": len(FIELDS) + 1, "name": "dt", "type": "string", "required": True, "doc": "event date, yyyy-MM-dd"}
+    return [*fields, day]
+
+
 def duckdb_columns() -> dict[str, str]:
     """Column name to DuckDB type, for `read_json(columns=...)` over the lake."""
     return {f.name: f.duckdb_type for f in FIELDS}

@@ -9,8 +9,15 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Final
 
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELDS
+from services.common.names import (
+    CURATED_PARTITION_FIELD_ID,
+    CURATED_TABLE,
+    CURATED_TABLE_PROPERTIES,
+    GLUE_DATABASE,
+    LAKE_CURATED_PREFIX,
+    PARTITION_COLUMN,
+)
+from services.common.schema import FIELDS, iceberg_fields
 from services.compactor.settings import CompactorSettings
 
 if TYPE_CHECKING:
@@ -37,21 +44,23 @@ def arrow_schema() -> pa.Schema:
 
 
 def iceberg_schema():
-    """The table's Iceberg schema, with field ids 1..n in record order (a Glue-declared table numbers them so)."""
+    """The table's Iceberg schema (services.common.schema.iceberg_fields: the record's fields, then `dt`)."""
     from pyiceberg.schema import Schema
     from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
 
-    types = {"bigint": LongType(), "int": IntegerType(), "double": DoubleType(), "string": StringType()}
-    fields = [NestedField(i, f.name, types[f.type], required=not f.nullable) for i, f in enumerate(FIELDS, start=1)]
-    fields.append(NestedField(len(FIELDS) + 1, PARTITION_COLUMN, StringType(), required=True))
-    return Schema(*fields)
+    types = {"long": LongType(), "int": IntegerType(), "double": DoubleType(), "string": StringType()}
+    return Schema(
+        *(
+            NestedField(f["id"], f["name"], types[f["type"]], required=f["required"], doc=f["doc"])
+            for f in iceberg_fields()
+        )
+    )
 
 
 def table_properties(settings: CompactorSettings) -> dict[str, str]:
     return {
         "format-version": "2",
-        "write.format.default": "parquet",
-        "write.parquet.compression-codec": "zstd",
+        **CURATED_TABLE_PROPERTIES,
         "write.target-file-size-bytes": str(settings.target_file_bytes),
     }
 
@@ -100,7 +109,12 @@ def ensure_table(catalog: Catalog, settings: CompactorSettings) -> Table:
             catalog.create_namespace(GLUE_DATABASE)
         schema = iceberg_schema()
         spec = PartitionSpec(
-            PartitionField(schema.find_field(PARTITION_COLUMN).field_id, 1000, IdentityTransform(), PARTITION_COLUMN)
+            PartitionField(
+                schema.find_field(PARTITION_COLUMN).field_id,
+                CURATED_PARTITION_FIELD_ID,
+                IdentityTransform(),
+                PARTITION_COLUMN,
+            )
         )
         return catalog.create_table(
             IDENTIFIER,

@@ -113,6 +113,7 @@ class KafkaHost(Construct):
             "agent needs.",
         )
         self._grant_lake_access(lake)
+        self._grant_compaction(lake)
         self.ca_certificate_parameter = KAFKA_CA_PARAMETER
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -210,6 +211,7 @@ class KafkaHost(Construct):
             "CONSUMER_STOP_GRACE_S": str(config.consumer_stop_grace_seconds),
             "KAFKA_STOP_GRACE_S": str(KAFKA_STOP_GRACE_SECONDS),
             "PIPELINE_STOP_TIMEOUT_S": str(config.host_stop_timeout_seconds),
+            "COMPACT_EVERY_MINUTES": str(config.compact_every_minutes),
         }
         self.instance.apply_cloud_formation_init(
             self._init(settings, logical_id=cfn_instance.logical_id),
@@ -260,6 +262,45 @@ class KafkaHost(Construct):
                 ),
                 "apply": ec2.InitConfig([ec2.InitCommand.shell_command(SETUP_COMMAND)]),
             },
+        )
+
+    def _grant_compaction(self, lake: s3.IBucket) -> None:
+        """The compactor reads the raw prefix (granted above, with the consumer's rights), writes new files under the
+        curated table's prefix (never deletes: Glue's optimizers do that) and updates that one table in Glue."""
+        stack = Stack.of(self)
+        prefix = names.LAKE_CURATED_PREFIX
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteTheCuratedTablesFiles",
+                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                resources=[lake.arn_for_objects(f"{prefix}*")],
+            )
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{rendered(self, lake.bucket_arn)}/{prefix}*]",
+            "The compactor writes data and metadata files with generated names under the curated table's prefix only.",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListTheCuratedTablesPrefix",
+                actions=["s3:ListBucket"],
+                resources=[lake.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CommitToTheCuratedTable",
+                actions=["glue:GetTable", "glue:UpdateTable"],
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
+                    stack.format_arn(
+                        service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}"
+                    ),
+                ],
+            )
         )
 
     def _grant_lake_access(self, lake: s3.IBucket) -> None:

@@ -15,7 +15,7 @@ readonly CONFIG_DIR=/etc/fitness-pipeline
 : "${AWS_REGION:?}" "${SOURCE_URL:?}" "${LAKE_BUCKET:?}" "${DATA_VOLUME_ID:?}" "${KAFKA_CA_PARAMETER:?}"
 : "${TOPIC:?}" "${DEAD_LETTER_TOPIC:?}" "${CONSUMER_GROUP:?}" "${SIMULATED_USERS:?}" "${FLUSH_INTERVAL_S:?}"
 : "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
-: "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}"
+: "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}" "${COMPACT_EVERY_MINUTES:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
 readonly BUILDX_VERSION=v0.29.1
@@ -136,8 +136,19 @@ cat >/etc/systemd/system/fitness-pipeline.service.d/stop-timeout.conf <<UNIT
 [Service]
 TimeoutStopSec=$PIPELINE_STOP_TIMEOUT_S
 UNIT
+# The compactor: a timer runs its container every COMPACT_EVERY_MINUTES minutes, counted from the end of the
+# previous run (the drop-in replaces the unit's default interval).
+install -m 0644 "$HOST_FILES/fitness-compactor.service" /etc/systemd/system/fitness-compactor.service
+install -m 0644 "$HOST_FILES/fitness-compactor.timer" /etc/systemd/system/fitness-compactor.timer
+install -d -m 0755 /etc/systemd/system/fitness-compactor.timer.d
+cat >/etc/systemd/system/fitness-compactor.timer.d/interval.conf <<UNIT
+[Timer]
+OnUnitInactiveSec=
+OnUnitInactiveSec=${COMPACT_EVERY_MINUTES}min
+UNIT
 systemctl daemon-reload
-systemctl enable fitness-pipeline-data.service fitness-pipeline.service
+systemctl enable fitness-pipeline-data.service fitness-pipeline.service fitness-compactor.timer
+systemctl restart fitness-compactor.timer
 
 # A replacement host: the host it replaces still holds the data volume until CloudFormation deletes it, which
 # happens only once this host has reported. Queue the start (the data unit waits for the volume, then Kafka carries

@@ -13,7 +13,7 @@ from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.constructs import catalog, kafka_data, kafka_host
+from stacks.constructs import catalog, curated_table, kafka_data, kafka_host
 from tests.stacks.conftest import synthesize
 
 
@@ -47,7 +47,7 @@ def test_every_acknowledgement_has_a_reason(synthesis):
 def test_every_acknowledgement_is_needed(synthesis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
     acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(synthesis.outdir)}
-    for module in (catalog, kafka_data, kafka_host):
+    for module in (catalog, curated_table, kafka_data, kafka_host):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synthesize(tmp_path)

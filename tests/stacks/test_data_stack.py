@@ -17,9 +17,20 @@ PER_USER_ID_LITERAL = str(PER_USER_ID)
 DATA = "FitnessPipelineData"
 
 
+def raw_table(synthesis) -> dict:
+    """The raw table (the stack also declares the curated Iceberg table, tested in test_curated_table.py)."""
+    tables = [
+        t
+        for t in synthesis.resources(DATA, "AWS::Glue::Table").values()
+        if t["Properties"]["TableInput"]["Name"] == names.GLUE_TABLE
+    ]
+    assert len(tables) == 1
+    return tables[0]
+
+
 def lake_bucket(synthesis) -> tuple[str, dict]:
     """The bucket the Glue table's location points at."""
-    table = synthesis.only(DATA, "AWS::Glue::Table")
+    table = raw_table(synthesis)
     location = table["Properties"]["TableInput"]["StorageDescriptor"]["Location"]
     bucket_ref = next(part for part in location["Fn::Join"][1] if isinstance(part, dict))
     logical_id = bucket_ref["Ref"]
@@ -27,7 +38,7 @@ def lake_bucket(synthesis) -> tuple[str, dict]:
 
 
 def test_glue_columns_are_the_schemas(synthesis):
-    table = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]
+    table = raw_table(synthesis)["Properties"]
     assert table["DatabaseName"] == names.GLUE_DATABASE
     assert table["TableInput"]["Name"] == names.GLUE_TABLE
     assert table["TableInput"]["StorageDescriptor"]["Columns"] == [
@@ -38,7 +49,7 @@ def test_glue_columns_are_the_schemas(synthesis):
 
 
 def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_prefix(synthesis):
-    table_input = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]["TableInput"]
+    table_input = raw_table(synthesis)["Properties"]["TableInput"]
     assert table_input["PartitionKeys"] == [
         {"Name": names.PARTITION_COLUMN, "Type": "string", "Comment": "event date, yyyy-MM-dd"}
     ]
