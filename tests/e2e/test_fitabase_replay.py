@@ -1,4 +1,5 @@
-"""Real data end to end: the Fitabase export through producer, Kafka, consumer, lake, crawl and the named queries.
+"""Real data end to end: the Fitabase export through producer, Kafka, consumer, lake, crawl, compaction and the
+named queries.
 
 The per-user-day totals of steps and of minutes at each intensity that the queries return equal those computed
 here straight from the source CSV files; so do every night's sleep, every hour's calories and every minute's heart
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from fitpipe.catalog import crawl
+from fitpipe.compact import compact_lake
 from fitpipe.query import QueryResult, connect, run, run_named_queries
 from services.consumer import ConsumerSettings
 from services.consumer import run as consume
@@ -65,7 +67,10 @@ def replayed_lake(fitabase_dir: Path, kafka_bootstrap: str, tmp_path_factory: py
 
 @pytest.fixture(scope="module")
 def crawled(replayed_lake: Path):
-    return crawl(replayed_lake)
+    """The raw table crawled, and the curated table (which the named queries read) compacted from it."""
+    result = crawl(replayed_lake)
+    compact_lake(replayed_lake)
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +98,14 @@ def test_fitabase_replay_lands_the_source_totals(crawled, results: dict[str, Que
     }
     assert by_intensity == {key: n for key, n in minutes.items() if key[2] in (1, 2, 3)}
 
-    with connect(crawled.catalog) as con:  # every intensity, sedentary included, in Athena SQL
-        counted = run(
-            con,
-            'SELECT id, "date", intensity, count(*) AS minutes '
-            'FROM "fitness-data-kafka-database"."fitness_data_kafka_storage" GROUP BY id, "date", intensity',
-        )
-    assert Counter({(r["id"], r["date"], r["intensity"]): r["minutes"] for r in counted.records()}) == minutes
+    for table in ("fitness_data_kafka_storage", "fitness_data_curated"):
+        with connect(crawled.catalog) as con:  # every intensity, sedentary included, in Athena SQL
+            counted = run(
+                con,
+                'SELECT id, "date", intensity, count(*) AS minutes '
+                f'FROM "fitness-data-kafka-database"."{table}" GROUP BY id, "date", intensity',
+            )
+        assert Counter({(r["id"], r["date"], r["intensity"]): r["minutes"] for r in counted.records()}) == minutes
     assert sum(minutes.values()) == 1_298_700  # the wide files' 21,645 user-hours
 
 
