@@ -17,6 +17,8 @@ from services.consumer.naming import object_key
 from services.producer.simulator import simulate, user_ids
 
 START = dt.date(2016, 4, 12)
+#: The topic's id in the object names (Kafka's form: 22 characters of URL-safe base64).
+INCARNATION = "Zm9vYmFyYmF6cXV4MTIzNA"
 
 
 def partition_of(user: int, partitions: int) -> int:
@@ -31,6 +33,7 @@ def land(
     fmt: str = "jsonl.gz",
     first_offsets: dict[int, int] | None = None,
     topic: str = TOPIC,
+    incarnation: str = INCARNATION,
 ) -> dict[int, int]:
     """Write `records` as the consumer would: by user id onto `partitions` partitions, cut into ranges of
     `records_per_file` offsets, each range one object per event date it holds. Returns each partition's next offset
@@ -47,7 +50,7 @@ def land(
         for record in batch:
             by_date.setdefault(record["date"], []).append(encode(record) + b"\n")
         for date, lines in by_date.items():
-            path = lake / object_key(date, topic, partition, start, end, form.ext)
+            path = lake / object_key(date, topic, partition, incarnation, start, end, form.ext)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(form.encode(b"".join(lines)))
         next_offset[partition] = end + 1

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 #: The data files the consumer writes, by how their names end.
 EXTENSIONS: Final = (".json.gz", ".json", ".parquet")
 DAY_FOLDER: Final = f"{PARTITION_COLUMN}="
-#: An object name that ends with a Kafka partition and an offset range (`...+<partition>+<start>-<end>.<ext>`).
-_RANGE = re.compile(r"^(?P<source>.*\+\d+)\+(?P<start>\d+)-(?P<end>\d+)\.")
+#: An object name that ends with an offset range (`<topic>+<partition>[+<topic id>]+<start>-<end>.<ext>`); what
+#: comes before the range names its source.
+_RANGE = re.compile(r"^(?P<source>.+)\+(?P<start>\d+)-(?P<end>\d+)\.")
 
 _ARROW_TYPES: Final = {"bigint": "int64", "int": "int32", "double": "float64", "string": "string"}
 

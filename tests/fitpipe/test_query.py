@@ -15,7 +15,7 @@ import pytest
 
 from fitpipe.catalog import default_catalog
 from fitpipe.errors import UserError
-from fitpipe.query import SQL_DIR, read_named_query, run, translate
+from fitpipe.query import SQL_DIR, connect, read_named_query, run, translate
 from tests.sql.lake import crawled_golden_lake
 
 TABLE = '"fitness-data-kafka-database"."fitness_data_kafka_storage"'
@@ -28,7 +28,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def con(lake: Path):
-    with duckdb.connect(str(default_catalog(lake)), read_only=True) as con:
+    with connect(default_catalog(lake)) as con:  # the raw table and the curated one
         yield con
 
 
