@@ -69,7 +69,7 @@ def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_pref
 def test_table_and_crawler_read_every_object_of_a_day_whatever_its_name(synthesis):
     """Objects named with the topic's incarnation and those named before it are read alike: the table and the
     crawler select by the day's folder alone, and no name is one Athena skips as hidden (`_...` or `.`...)."""
-    table_input = synthesis.only(DATA, "AWS::Glue::Table")["Properties"]["TableInput"]
+    table_input = raw_table(synthesis)["Properties"]["TableInput"]
     assert table_input["Parameters"]["storage.location.template"]["Fn::Join"][1][-1].endswith("=${dt}/")
     assert not {"skip.header.line.count", "input.regex"} & table_input["Parameters"].keys()
     crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
