@@ -348,3 +348,19 @@ def test_a_new_host_waits_for_the_old_one_to_release_the_volume_then_attaches_it
 def test_the_set_up_learns_which_other_host_holds_the_volume(tmp_path: Path, held: int, holder: str):
     result = run_data_script(tmp_path, "holder", held=held)
     assert (result.returncode, result.stdout) == (0, holder)
+
+
+def test_every_one_shot_step_is_awaited_by_a_long_running_service(docker_config: Path):
+    """`docker compose up --wait` (the unit's start) counts an exited container as a failure unless a running service
+    depends on it with `service_completed_successfully`: the set-up steps must each be awaited so."""
+    services = json.loads(compose_config(docker_config, HOST_ENV).stdout)["services"]
+    one_shot = {name for name, service in services.items() if service.get("restart") != "unless-stopped"}
+    assert one_shot == {"kafka-users", "kafka-access"}
+    for step in one_shot:
+        awaited_by = [
+            name
+            for name, service in services.items()
+            if name not in one_shot
+            and service.get("depends_on", {}).get(step, {}).get("condition") == "service_completed_successfully"
+        ]
+        assert awaited_by, f"no long-running service waits for {step}"
