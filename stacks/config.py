@@ -45,6 +45,8 @@ class PipelineConfig:
     data_snapshot_retention_days: int = 7
     #: Raising it replaces the host (a new instance takes Kafka's data volume over), e.g. after a lost instance.
     host_generation: int = 1
+    #: A CloudTrail trail records every read and write of the lake's objects (S3 data events).
+    audit_trail: bool = True
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
