@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.query",
     "fitpipe.report",
     "fitpipe.demo",
+    "fitpipe.status",
 )
 
 
