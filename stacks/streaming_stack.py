@@ -18,6 +18,7 @@ from services.common import kafka_access
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_data import KafkaDataVolume
 from stacks.constructs.kafka_host import KafkaHost
+from stacks.constructs.observability import Observability
 from stacks.defaults import removal_policy
 from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
 
@@ -137,6 +138,8 @@ class StreamingStack(Stack):
             destroy_data=config.destroy_data,
             key=self.key,
         )
+        # The log groups and the agent's configuration exist before the host, whose settings name them.
+        self.observability = Observability(self, "Observability", config=config, key=self.key)
         self.host = KafkaHost(
             self,
             "Host",
@@ -150,6 +153,7 @@ class StreamingStack(Stack):
             source_root=source_root,
             config=config,
             key=self.key,
+            host_settings=self.observability.host_settings(),
         )
 
         # Session Manager sessions on the host are logged, encrypted, to a log group of their own: the shell output
@@ -201,6 +205,7 @@ class StreamingStack(Stack):
             "SSM agent check that the session log group is encrypted.",
         )
         self.kafka_data.grant_attach(self.host.role, self.host.instance)
+        self.observability.watch(self.host.instance, self.host.role)
 
         CfnOutput(
             self,
@@ -243,6 +248,20 @@ class StreamingStack(Stack):
             "KafkaDataVolumeId",
             value=self.kafka_data.volume.volume_id,
             description="The EBS volume holding Kafka's data and cluster id; it outlives the host (docs/runbook.md)",
+        )
+        assert self.observability.dashboard is not None
+        CfnOutput(
+            self,
+            "Dashboard",
+            value=Fn.join("", ["https://console.aws.amazon.com/cloudwatch/home?region=", self.region,
+                               "#dashboards:name=", self.observability.dashboard.dashboard_name]),
+            description="The pipeline's CloudWatch dashboard: throughput, lag, freshness, dead letters, host",
+        )  # fmt: skip
+        CfnOutput(
+            self,
+            "AlarmTopic",
+            value=self.observability.topic.topic_arn,
+            description="SNS topic the alarms send to; subscribe with -c alarmEmail=... or aws sns subscribe",
         )
         CfnOutput(self, "AthenaWorkgroup", value=workgroup_name, description="The Athena workgroup")
 

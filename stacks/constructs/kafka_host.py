@@ -89,6 +89,7 @@ class KafkaHost(Construct):
         source_root: Path,
         config: PipelineConfig,
         key: kms.IKey,
+        host_settings: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -266,6 +267,7 @@ class KafkaHost(Construct):
             "PIPELINE_STOP_TIMEOUT_S": str(config.host_stop_timeout_seconds),
             # The Kafka users' secrets, which the set-up reads with the instance role.
             **{f"KAFKA_{user.upper()}_SECRET": secret.secret_arn for user, secret in self.user_secrets.items()},
+            **(host_settings or {}),
         }
         self.instance.apply_cloud_formation_init(
             self._init(settings, logical_id=cfn_instance.logical_id),

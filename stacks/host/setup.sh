@@ -17,6 +17,8 @@ readonly CONFIG_DIR=/etc/fitness-pipeline
 : "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
 : "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}"
 : "${KAFKA_ADMIN_SECRET:?}" "${KAFKA_PRODUCER_SECRET:?}" "${KAFKA_CONSUMER_SECRET:?}"
+: "${KAFKA_LOG_GROUP:?}" "${PRODUCER_LOG_GROUP:?}" "${CONSUMER_LOG_GROUP:?}" "${PRODUCER_METRICS_PORT:?}"
+: "${CONSUMER_METRICS_PORT:?}" "${CW_AGENT_CONFIG_PARAMETER:?}" "${CW_SCRAPE_CONFIG_PARAMETER:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
 readonly BUILDX_VERSION=v0.29.1
@@ -55,7 +57,14 @@ install_plugin() {
   mv "$plugin.download" "$plugin"
 }
 
-dnf install -y docker iptables-nft openssl unzip
+dnf install -y docker iptables-nft openssl unzip amazon-cloudwatch-agent
+
+# The CloudWatch agent: the host's memory and disk, and the services' Prometheus metrics, configured (again, after a
+# deploy that changes them) from the two parameters the stack writes.
+cw_agent=/opt/aws/amazon-cloudwatch-agent
+aws ssm get-parameter --region "$AWS_REGION" --name "$CW_SCRAPE_CONFIG_PARAMETER" --query Parameter.Value \
+  --output text >"$cw_agent/etc/prometheus.yaml"
+"$cw_agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -s -c "ssm:$CW_AGENT_CONFIG_PARAMETER"
 
 case "$(uname -m)" in
   x86_64) compose_arch=x86_64 buildx_arch=amd64 ;;
@@ -140,6 +149,11 @@ KAFKA_STOP_GRACE_S=$KAFKA_STOP_GRACE_S
 KAFKA_ADMIN_PASSWORD=$kafka_admin_password
 KAFKA_PRODUCER_PASSWORD=$kafka_producer_password
 KAFKA_CONSUMER_PASSWORD=$kafka_consumer_password
+KAFKA_LOG_GROUP=$KAFKA_LOG_GROUP
+PRODUCER_LOG_GROUP=$PRODUCER_LOG_GROUP
+CONSUMER_LOG_GROUP=$CONSUMER_LOG_GROUP
+PRODUCER_METRICS_PORT=$PRODUCER_METRICS_PORT
+CONSUMER_METRICS_PORT=$CONSUMER_METRICS_PORT
 ENV
 chmod 0600 "$CONFIG_DIR/pipeline.env"
 echo "CONSUMER_ADDRESS=$CONSUMER_ADDRESS" >"$CONFIG_DIR/imds-guard.env"

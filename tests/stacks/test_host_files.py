@@ -38,6 +38,11 @@ HOST_ENV = {
     "KAFKA_ADMIN_PASSWORD": "adminPassword0123456789",
     "KAFKA_PRODUCER_PASSWORD": "producerPassword0123456789",
     "KAFKA_CONSUMER_PASSWORD": "consumerPassword0123456789",
+    "KAFKA_LOG_GROUP": "/FitnessPipelineStreaming/kafka",
+    "PRODUCER_LOG_GROUP": "/FitnessPipelineStreaming/producer",
+    "CONSUMER_LOG_GROUP": "/FitnessPipelineStreaming/consumer",
+    "PRODUCER_METRICS_PORT": "9101",
+    "CONSUMER_METRICS_PORT": "9102",
 }
 
 
@@ -141,6 +146,16 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     assert consumer_env["CONSUMER_SINK"] == "s3"
     assert consumer_env["CONSUMER_S3_BUCKET"] == HOST_ENV["LAKE_BUCKET"]
     assert services["kafka"]["restart"] == "unless-stopped"
+    for name in ("kafka", "producer", "consumer"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "awslogs"
+        assert logging["options"]["awslogs-group"] == HOST_ENV[f"{name.upper()}_LOG_GROUP"]
+        assert logging["options"]["awslogs-region"] == HOST_ENV["AWS_REGION"]
+    for name, prefix in (("producer", "PRODUCER"), ("consumer", "CONSUMER")):
+        port = HOST_ENV[f"{prefix}_METRICS_PORT"]
+        assert services[name]["environment"][f"{prefix}_METRICS_PORT"] == port
+        (published,) = services[name]["ports"]
+        assert (published["host_ip"], published["published"], published["target"]) == ("127.0.0.1", port, int(port))
 
 
 def test_compose_config_refuses_a_missing_setting(docker_config: Path):

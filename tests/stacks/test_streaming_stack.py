@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from services.common import names
 from stacks.constructs.kafka_host import HOST_DIR, KAFKA_CA_PARAMETER, KAFKA_PORT
+from stacks.constructs.observability import AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER
 from tests.conftest import REPO_ROOT
 
 STREAMING = "FitnessPipelineStreaming"
@@ -279,12 +280,24 @@ def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis
 
 
 def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    reads = {"ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter", "ssm:GetParameterHistory"}
     ssm = [
         statement
-        for statement in synthesis.role_statements(STREAMING, host_role_id(synthesis))
-        if any(action.startswith("ssm:") or action == "*" for action in as_list(statement["Action"]))
-    ]
+        for statement in statements
+        if any((action.startswith("ssm:") and action not in reads) or action == "*"
+               for action in as_list(statement["Action"]))
+    ]  # fmt: skip
     assert len(ssm) == 1
+    # What it may read: the CloudWatch agent's two configuration parameters, and nothing else.
+    read = [s for s in statements if set(as_list(s["Action"])) & reads]
+    assert all(set(as_list(s["Action"])) <= reads for s in read)
+    resources = [r for s in read for r in as_list(s["Resource"])]
+    names = {
+        synthesis.templates[STREAMING]["Resources"][r["Fn::Join"][1][-1]["Ref"]]["Properties"]["Name"]
+        for r in resources
+    }
+    assert len(resources) == 2 and names == {AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER}
     (statement,) = ssm
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["ssm:PutParameter"]
