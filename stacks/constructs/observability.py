@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
@@ -29,6 +29,7 @@ from constructs import Construct
 
 from services.common import metric_names as m
 from stacks.config import PipelineConfig
+from stacks.defaults import removal_policy
 from stacks.nag import acknowledge
 
 #: The containers whose logs go to CloudWatch Logs, one log group each; `metrics` holds what the agent scrapes.
@@ -161,7 +162,7 @@ class Observability(Construct):
             "Key",
             description="Encrypts the fitness pipeline's logs and alarm notifications.",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN if not config.destroy_data else RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(destroy_data=config.destroy_data),
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -195,7 +196,7 @@ class Observability(Construct):
                 log_group_name=log_group_name(stack_name, service),
                 retention=getattr(logs.RetentionDays, _RETENTION_NAMES[config.log_retention_days]),
                 encryption_key=self.key,
-                removal_policy=RemovalPolicy.RETAIN if not config.destroy_data else RemovalPolicy.DESTROY,
+                removal_policy=removal_policy(destroy_data=config.destroy_data),
             )
         self.agent_config = agent_config(log_group_name(stack_name, METRICS_LOG_GROUP))
         self.agent_config_parameter = ssm.StringParameter(
