@@ -143,8 +143,8 @@ class Observability(Construct):
     """`log_groups` (by service), the agent's configuration parameters, `topic`; once `watch` has been given the
     host, `dashboard` and `alarms` (by name).
 
-    `key` encrypts the log groups and the topic; without one, a key of this construct's own is made (pass the
-    project's key once there is one)."""
+    `key` encrypts the log groups and the topic (the streaming stack passes its own key); without one, a key of this
+    construct's own is made, for a construct used alone."""
 
     def __init__(
         self,
