@@ -14,7 +14,7 @@ DEBIAN_TOOLS := kcat shellcheck chromium
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: demo test setup demo-env python-env cdk-cli kafka-jars debian-tools lint synth mutation clean
+.PHONY: demo test setup demo-env python-env checkov-env cdk-cli kafka-jars debian-tools lint synth mutation clean
 
 demo: demo-env kafka-jars
 	$(BIN)/fitpipe demo $(DEMO_ARGS)
@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: python-env cdk-cli kafka-jars debian-tools
+setup: python-env checkov-env cdk-cli kafka-jars debian-tools
 
 # The demo needs only the services and the local analytics; the tests need the CDK and the test tools too.
 demo-env: $(VENV)/.installed-local
@@ -33,6 +33,18 @@ $(VENV)/.installed-%: pyproject.toml
 	[ -x $(BIN)/python ] || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
+
+# checkov scans the synthesized templates in the tests. It pins boto3 and packaging below what the project needs,
+# so it cannot share the project's environment: it gets one of its own, and the tests find it there.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION := 3.2.533
+checkov-env: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	[ -x $(CHECKOV_VENV)/bin/python ] || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
 cdk-cli: node_modules/.installed

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, DefaultStackSynthesizer, Tags, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from services.common import names
 from services.common.named_queries import NamedQueryError
@@ -52,6 +52,7 @@ def build_app(
         config=config,
         lake_bucket_name_export=data.lake_bucket_name_export,
         lake_bucket_arn_export=data.lake_bucket_arn_export,
+        lake_key_arn_export=data.lake_key_arn_export,
         workgroup_name=names.ATHENA_WORKGROUP,
         source_root=source_root,
         synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
@@ -59,7 +60,7 @@ def build_app(
     )
     streaming.node.add_dependency(data)
     Tags.of(app).add("project", "fitness-pipeline")
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app))
     return app
 
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.query",
     "fitpipe.report",
     "fitpipe.demo",
+    "fitpipe.status",
 )
 
 

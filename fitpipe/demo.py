@@ -28,6 +28,7 @@ from rich.table import Table
 
 from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
+from fitpipe.kafka.broker import free_port
 from services.common import kafka_logs, logs
 from services.common.named_queries import PER_USER_ID
 from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, TOPIC
@@ -107,6 +108,10 @@ def _fresh(paths: DemoPaths) -> None:
     paths.out.mkdir(parents=True, exist_ok=True)
 
 
+def metrics_url(port: int | None) -> str:
+    return f"http://127.0.0.1:{port}/metrics"
+
+
 def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSettings:
     """The producer's backfill of the simulated cohort, or of the replayed export."""
     from pydantic import ValidationError
@@ -115,7 +120,7 @@ def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSett
     from services.producer.simulator import user_ids
 
     given = {"bootstrap_servers": bootstrap, "topic": TOPIC, "partitions": args.partitions, "mode": "backfill",
-             "progress": True, "replay_dir": args.replay}  # fmt: skip
+             "progress": True, "replay_dir": args.replay, "metrics_port": free_port()}  # fmt: skip
     if args.replay is None:
         ids = user_ids(args.users, args.seed)
         if PER_USER_ID not in ids:
@@ -130,7 +135,9 @@ def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSett
 def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):
     from services.consumer import ConsumerSettings, run
 
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt)
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt,
+                                metrics_port=free_port())  # fmt: skip
+    console.print(f"consumer metrics at {metrics_url(settings.metrics_port)} while it runs")
     columns = (SpinnerColumn(), TextColumn("landing in the lake"), BarColumn(), MofNCompleteColumn(),
                TextColumn("lag {task.fields[lag]}"), TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=False) as progress:
@@ -177,6 +184,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
         source = f"replay of {args.replay}" if args.replay else f"{args.users} simulated users x {args.days} days"
         with steps.step(f"produce ({source})"):
             settings = _producer_settings(args, summary.bootstrap)
+            console.print(f"producer metrics at {metrics_url(settings.metrics_port)} while it runs")
             with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
                 try:
                     produced = produce(settings, stop)

@@ -13,6 +13,9 @@ CONSUMER_WRITE_AND_COMMIT_SECONDS = 30
 KAFKA_STOP_GRACE_SECONDS = 60
 #: What systemd allows beyond the containers' own grace periods (compose itself, Docker's network teardown).
 STOP_MARGIN_SECONDS = 30
+#: The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,24 @@ class PipelineConfig:
     compact_every_minutes: int = 15
     #: Days the curated table keeps replaced snapshots, and unreferenced files, before Glue removes them.
     curated_retention_days: int = 1
+    #: A CloudTrail trail records every read and write of the lake's objects (S3 data events).
+    audit_trail: bool = True
+    #: Days the services' logs stay in CloudWatch Logs (one of the retention periods CloudWatch offers).
+    log_retention_days: int = 30
+    #: An email address the alarms' SNS topic sends to (it must confirm the subscription); none when empty.
+    alarm_email: str = ""
+    #: Alarm when the oldest record not yet landed is older than this many seconds.
+    lag_alarm_seconds: int = 900
+    #: Alarm when the newest landed event is older than this many seconds (the producer runs live).
+    freshness_alarm_seconds: int = 1800
+    #: Alarm when no object reaches the lake for this many flush intervals while the producer produces.
+    stale_lake_flush_intervals: int = 5
+    #: Alarm when at least this many dead letters arrive within five minutes.
+    dead_letter_alarm_count: int = 1
+    #: Alarm when at least this many compaction runs fail within an hour.
+    compactor_failure_alarm_count: int = 1
+    #: Alarm when a file system of the host is fuller than this, in per cent.
+    disk_alarm_percent: int = 80
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
@@ -65,11 +86,24 @@ class PipelineConfig:
             "host_generation": (1, 1_000_000),
             "compact_every_minutes": (1, 24 * 60),
             "curated_retention_days": (1, 365),
+            "lag_alarm_seconds": (60, 7 * 86400),
+            "freshness_alarm_seconds": (60, 7 * 86400),
+            "stale_lake_flush_intervals": (2, 100),
+            "dead_letter_alarm_count": (1, 1_000_000),
+            "compactor_failure_alarm_count": (1, 1000),
+            "disk_alarm_percent": (10, 99),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{_CONTEXT_KEYS[name]} must be between {low} and {high}, got {value}")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigError(
+                f"logRetentionDays must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS))}), "
+                f"got {self.log_retention_days}"
+            )
+        if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            raise ConfigError(f"alarmEmail {self.alarm_email!r} is not an email address such as ops@example.com")
 
     @property
     def consumer_stop_grace_seconds(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 #: Uploads that never complete still cost storage; they are aborted after this many days.
@@ -30,6 +31,12 @@ def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:
     }
     props.update(overrides)
     return props
+
+
+def kms_bucket_props(key: kms.IKey) -> dict[str, Any]:
+    """Overrides for a bucket of health data: SSE-KMS with the project's key, and an S3 bucket key, so S3 asks KMS
+    for a data key per bucket and period rather than per object (far fewer KMS requests, far lower cost)."""
+    return {"encryption": s3.BucketEncryption.KMS, "encryption_key": key, "bucket_key_enabled": True}
 
 
 def lifecycle_rule(

@@ -3,6 +3,11 @@
 The broker's jars come from Maven Central through `mvn` and the pom beside this file, and are cached outside the
 repository. The broker runs on the machine's Java (17 or newer) in KRaft mode, as one combined broker and
 controller bound to 127.0.0.1.
+
+`secure=True` gives it the AWS host's security inside the host: every listener (the controller's too) takes only
+SASL/SCRAM-SHA-512 sign-ins, the users of `services.common.kafka_access` are created with random passwords when the
+storage is formatted (kept in `credentials.json`, mode 0600, in the broker's home), the `StandardAuthorizer` denies
+whatever no ACL allows, and the topics and ACLs of the services are in place before `start` returns.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -132,6 +138,7 @@ class BrokerState:
     pid: int
     port: int
     controller_port: int
+    secure: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -141,9 +148,10 @@ class BrokerState:
 class LocalBroker:
     """One KRaft broker+controller whose config, data and logs live in `home`."""
 
-    def __init__(self, home: Path | None = None, cache_dir: Path | None = None):
+    def __init__(self, home: Path | None = None, cache_dir: Path | None = None, secure: bool = False):
         self.home = Path(home or default_home()).resolve()
         self.cache_dir = cache_dir
+        self.secure = secure
         self._process: subprocess.Popen[bytes] | None = None
 
     # -- paths ---------------------------------------------------------------------------------------------------
@@ -158,6 +166,50 @@ class LocalBroker:
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials.json"
+
+    # -- users (secure mode) ---------------------------------------------------------------------------------------
+    def passwords(self) -> dict[str, str]:
+        """Each Kafka user's password, made once per home (the storage keeps the users from its first format)."""
+        from services.common.kafka_access import USERS
+
+        try:
+            known = json.loads(self.credentials_file.read_text())
+        except FileNotFoundError:
+            known = {}
+        if set(known) != set(USERS):
+            if (self.data_dir / "meta.properties").exists():
+                raise UserError(f"{self.home} holds a broker formatted without these users; use another --home")
+            known = {user: secrets.token_urlsafe(24) for user in USERS}
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(known, out)
+        return known
+
+    def client_settings(self, user: str) -> dict[str, str]:
+        """The services' settings (`*_SECURITY_PROTOCOL`, `*_SASL_*`) that sign in to this broker as `user`."""
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_username": user,
+            "sasl_password": self.passwords()[user],
+        }
+
+    def client_config(self, user: str) -> dict[str, str]:
+        """The librdkafka settings of a client that signs in as `user` (a secure broker; PLAINTEXT otherwise)."""
+        if not self.secure:
+            return {"security.protocol": "plaintext"}
+        from services.common.settings import SASL_MECHANISM
+
+        return {
+            "security.protocol": "sasl_plaintext",
+            "sasl.mechanisms": SASL_MECHANISM,
+            "sasl.username": user,
+            "sasl.password": self.passwords()[user],
+        }
 
     # -- state ---------------------------------------------------------------------------------------------------
     def _read_state(self) -> BrokerState | None:
@@ -188,6 +240,30 @@ class LocalBroker:
         return state
 
     # -- start and stop ------------------------------------------------------------------------------------------
+    def _security_properties(self) -> list[str]:
+        """SASL/SCRAM on both listeners, the broker signing in as the admin user, and ACLs that deny by default."""
+        if not self.secure:
+            return ["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"]
+        from services.common.kafka_access import ADMIN_USER, principal
+        from services.common.settings import SASL_MECHANISM
+
+        password = self.passwords()[ADMIN_USER]
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}";'
+        )
+        return [
+            "listener.security.protocol.map=PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={SASL_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={SASL_MECHANISM}",
+            f"sasl.mechanism.controller.protocol={SASL_MECHANISM}",
+            f"listener.name.plaintext.{SASL_MECHANISM.lower()}.sasl.jaas.config={jaas}",
+            f"listener.name.controller.{SASL_MECHANISM.lower()}.sasl.jaas.config={jaas}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users={principal(ADMIN_USER)}",
+        ]
+
     def _write_config(self, port: int, controller_port: int) -> Path:
         config = self.home / "server.properties"
         config.write_text(
@@ -199,7 +275,7 @@ class LocalBroker:
                     f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    *self._security_properties(),
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
@@ -253,6 +329,11 @@ class LocalBroker:
         cmd = self._java_cmd(
             java, libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(config)
         )
+        if self.secure:
+            from services.common.settings import SASL_MECHANISM
+
+            for user, password in self.passwords().items():
+                cmd += ["--add-scram", f"{SASL_MECHANISM}=[name={user},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise UserError(f"formatting KRaft storage in {self.data_dir} failed: {result.stderr.strip()[-300:]}")
@@ -263,6 +344,9 @@ class LocalBroker:
         if running:
             if port and port != running.port:
                 raise UserError(f"a broker is already running from {self.home} on port {running.port}; stop it first")
+            if running.secure != self.secure:
+                kind = "with" if running.secure else "without"
+                raise UserError(f"a broker {kind} --secure is already running from {self.home}; stop it first")
             return running.bootstrap
         java = require_java()
         libs = fetch_jars(self.cache_dir)
@@ -283,10 +367,40 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 cwd=self.home, start_new_session=True,
             )  # fmt: skip
-        state = BrokerState(pid=self._process.pid, port=port, controller_port=controller_port)
+        state = BrokerState(pid=self._process.pid, port=port, controller_port=controller_port, secure=self.secure)
         self.state_file.write_text(json.dumps(state.__dict__))
         self._wait_ready(state, timeout)
+        if self.secure:
+            self._apply_access(state)
         return state.bootstrap
+
+    def admin_client(self, bootstrap: str | None = None):
+        """An AdminClient signed in as the admin user (plain on a broker without security)."""
+        from confluent_kafka.admin import AdminClient
+
+        from services.common.kafka_access import ADMIN_USER
+        from services.common.kafka_logs import client_logging
+
+        state = self.status()
+        bootstrap = bootstrap or (state.bootstrap if state else "")
+        config = {"bootstrap.servers": bootstrap, **client_logging("fitpipe.kafka"), **self.client_config(ADMIN_USER)}
+        return AdminClient(config)
+
+    def _apply_access(self, state: BrokerState) -> None:
+        from confluent_kafka import KafkaException
+
+        from services.common import kafka_access
+
+        try:
+            kafka_access.apply(self.admin_client(state.bootstrap))
+        except (KafkaException, RuntimeError) as exc:
+            self.stop()
+            raise UserError(f"could not set up the topics and ACLs: {exc}; see {self.log_file}") from None
+
+    def _ready_config(self) -> dict[str, str]:
+        from services.common.kafka_access import ADMIN_USER
+
+        return self.client_config(ADMIN_USER)
 
     def _wait_ready(self, state: BrokerState, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient
@@ -298,7 +412,9 @@ class LocalBroker:
             if self._process is not None and self._process.poll() is not None:
                 raise UserError(f"the broker exited at start (code {self._process.returncode}); see {self.log_file}")
             if _port_open(state.port):
-                admin = AdminClient({"bootstrap.servers": state.bootstrap, **client_logging("fitpipe.kafka")})
+                admin = AdminClient(
+                    {"bootstrap.servers": state.bootstrap, **client_logging("fitpipe.kafka"), **self._ready_config()}
+                )
                 try:
                     metadata = admin.list_topics(timeout=5)
                     if metadata.brokers:

@@ -21,13 +21,16 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    broker = LocalBroker(args.home)
+    broker = LocalBroker(args.home, secure=args.secure)
     running = broker.status()
     if running is None:
         check_prerequisites()
-        _err(f"starting Apache Kafka {kafka_version()} (KRaft) from {broker.home} ...")
+        how = "SASL/SCRAM sign-in and ACLs" if args.secure else "no authentication"
+        _err(f"starting Apache Kafka {kafka_version()} (KRaft, {how}) from {broker.home} ...")
     bootstrap = broker.start(port=args.port, timeout=args.timeout)
     _err(f"broker {'was already running' if running else 'ready'}; logs in {broker.log_file}")
+    if args.secure:
+        _err(f"users and passwords in {broker.credentials_file}; `fitpipe produce|consume` sign in by themselves")
     print(bootstrap)
     return 0
 
@@ -43,7 +46,7 @@ def _status(args: argparse.Namespace) -> int:
     if state is None:
         print("stopped")
         return 1
-    print(f"running pid={state.pid} bootstrap={state.bootstrap}")
+    print(f"running pid={state.pid} bootstrap={state.bootstrap}{' secure' if state.secure else ''}")
     return 0
 
 
@@ -59,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--port", type=int, default=None, help="listener port (default: the last one, or a free one)")
     start.add_argument("--home", type=Path, default=None, help=home_help)
     start.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the broker to answer")
+    start.add_argument(
+        "--secure",
+        action="store_true",
+        help="as on the AWS host: SASL/SCRAM-SHA-512 users (producer, consumer, admin), ACLs that deny by default, "
+        "and the services' topics made beforehand",
+    )
     start.set_defaults(func=_start)
 
     stop = actions.add_parser("stop", help="stop the broker")

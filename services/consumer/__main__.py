@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from services.common.settings import describe_error
+from services.common.settings import KafkaCredentialsError, describe_error
 from services.consumer import logs
 from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, run
@@ -17,8 +17,12 @@ def main() -> int:
     logs.configure()
     try:
         settings = ConsumerSettings()
+        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
         logs.event(logging.ERROR, f"bad setting: {describe_error(exc, ENV_PREFIX)}")
+        return 2
+    except KafkaCredentialsError as exc:
+        logs.event(logging.ERROR, str(exc))
         return 2
     try:
         run(settings)

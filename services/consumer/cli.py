@@ -13,18 +13,23 @@ from pydantic import ValidationError
 
 from fitpipe.errors import UserError
 from services.common import kafka_logs
-from services.common.settings import describe_error
+from services.common.settings import KafkaCredentialsError, describe_error
 from services.consumer import logs
 from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, run
 
 
-def _local_broker() -> str | None:
-    """The bootstrap address of the broker `fitpipe kafka start` runs, if any."""
+def _local_broker() -> dict[str, str] | None:
+    """The settings that reach the broker `fitpipe kafka start` runs, if any (as the consumer user when it runs with
+    --secure)."""
     from fitpipe.kafka import LocalBroker
+    from services.common.kafka_access import CONSUMER_USER
 
     state = LocalBroker().status()
-    return state.bootstrap if state else None
+    if state is None:
+        return None
+    sign_in = LocalBroker(secure=True).client_settings(CONSUMER_USER) if state.secure else {}
+    return {"bootstrap_servers": state.bootstrap, **sign_in}
 
 
 def _settings(args: argparse.Namespace) -> ConsumerSettings:
@@ -42,13 +47,17 @@ def _settings(args: argparse.Namespace) -> ConsumerSettings:
     if args.s3_bucket:
         overrides["sink"] = "s3"
     if overrides["bootstrap_servers"] is None and "CONSUMER_BOOTSTRAP_SERVERS" not in os.environ:
-        overrides["bootstrap_servers"] = _local_broker()
-        if overrides["bootstrap_servers"] is None:
+        local = _local_broker()
+        if local is None:
             raise UserError("no Kafka broker: start one with `fitpipe kafka start` or pass --bootstrap HOST:PORT")
+        overrides |= local
     try:
         settings = ConsumerSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
         raise UserError(describe_error(exc, ENV_PREFIX)) from None
+    except KafkaCredentialsError as exc:
+        raise UserError(str(exc)) from None
     return settings
 
 

@@ -27,3 +27,16 @@ def to_line(value: bytes | None) -> tuple[str, bytes]:
 
 def reasons_of(exc: InvalidRecord) -> str:
     return "; ".join(exc.reasons)
+
+
+#: The kinds of bad message, the `reason` label of the dead-letter metric (a bounded set, unlike the reasons).
+REASON_KINDS = ("empty", "not_utf8", "not_json", "not_an_object", "invalid_fields")
+
+
+def reason_kind(exc: InvalidRecord) -> str:
+    first = exc.reasons[0] if exc.reasons else ""
+    for prefix, kind in (("empty message", "empty"), ("not UTF-8", "not_utf8"), ("not JSON", "not_json"),
+                         ("expected a JSON object", "not_an_object")):  # fmt: skip
+        if first.startswith(prefix):
+            return kind
+    return "invalid_fields"

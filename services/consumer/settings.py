@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common.metrics import MetricsSettings
 from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
 from services.common.settings import KafkaClientSettings
 
@@ -16,7 +17,7 @@ MIB = 1024 * 1024
 ENV_PREFIX = "CONSUMER_"
 
 
-class ConsumerSettings(KafkaClientSettings):
+class ConsumerSettings(KafkaClientSettings, MetricsSettings):
     """Where to read, where to land, and when to cut a file."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")

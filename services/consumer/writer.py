@@ -18,25 +18,29 @@ Exactly-once rests on three rules (the argument is in docs/consumer.md):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
+import re
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from services.common.kafka_logs import client_logging, last_failure
+from services.common.metrics import LibrdkafkaStats
 from services.common.schema import InvalidRecord
+from services.consumer import metrics
 from services.consumer.formats import Format, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
 from services.consumer.logs import LOGGER_NAME, event
 from services.consumer.naming import BatchRange, object_key
-from services.consumer.records import reasons_of, to_line
+from services.consumer.records import reason_kind, reasons_of, to_line
 from services.consumer.settings import MIB, ConsumerSettings
 from services.consumer.sinks import ObjectConflict, Sink, batch_ranges, make_sink
 
@@ -44,6 +48,8 @@ from services.consumer.sinks import ObjectConflict, Sink, batch_ranges, make_sin
 DEAD_LETTER_MAX_BYTES = 900_000
 _CONSUME_BATCH = 2000
 _POLL_TIMEOUT_S = 0.2
+#: A lake line's event time (lines are written in schema order by `records.to_line`).
+_EVENT_TIME = re.compile(rb'"time":"(\d\d:\d\d:\d\d)"')
 
 
 class ConsumerError(Exception):
@@ -68,6 +74,9 @@ class Summary:
     batches_replayed: int = 0
     storage_retries: int = 0
     seconds: float = 0.0
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)  # by `records.reason_kind`
+    newest_event: float | None = None  # event time of the newest record landed, Unix seconds (UTC)
+    last_commit: float | None = None  # Unix time of the last successful commit
 
 
 @dataclass
@@ -75,12 +84,13 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+    kind: str = "invalid_fields"
 
 
 class Batch:
     """The open batch of one partition: lines per event date, and the dead letters of the same offsets."""
 
-    __slots__ = ("bytes", "created", "dead", "end", "forced", "lines", "records", "start")
+    __slots__ = ("bytes", "created", "dead", "end", "first_timestamp", "forced", "lines", "records", "start")
 
     def __init__(self, start: int, created: float, forced: BatchRange | None):
         self.start = start
@@ -91,6 +101,7 @@ class Batch:
         self.records = 0
         self.bytes = 0
         self.dead: list[DeadLetter] = []
+        self.first_timestamp = time.time()  # Kafka time of the batch's first message (for the lag in seconds)
 
     def add(self, dt: str, line: bytes) -> int:
         """Append one line of event date `dt`; the bytes it adds. `LakeWriter._drain` has this inlined."""
@@ -113,7 +124,7 @@ class Batch:
 
 
 class PartitionState:
-    __slots__ = ("batch", "forced", "incarnation", "partition", "position")
+    __slots__ = ("batch", "forced", "incarnation", "landed_at", "partition", "position")
 
     def __init__(self, partition: int, incarnation: str, position: int | None, forced: deque[BatchRange]):
         self.partition = partition
@@ -121,6 +132,7 @@ class PartitionState:
         self.position = position  # the next offset to read; None until the first message when starting from 0
         self.forced = forced
         self.batch: Batch | None = None
+        self.landed_at = time.time()  # when everything read so far was last landed and committed
 
 
 class LakeWriter:
@@ -150,6 +162,8 @@ class LakeWriter:
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
         self._incarnations: Incarnations | None = None
+        self.stats = LibrdkafkaStats()
+        self.metrics_server: metrics.MetricsServer | None = None
 
     # -- Kafka clients -------------------------------------------------------------------------------------------
     def _consumer_config(self) -> dict[str, Any]:
@@ -177,6 +191,8 @@ class LakeWriter:
         }
         if s.group_instance_id:
             config["group.instance.id"] = s.group_instance_id
+        if s.metrics_port is not None:
+            config.update(self.stats.config(s.statistics_interval_ms))
         return config
 
     def _new_dlq_producer(self) -> Producer:
@@ -212,6 +228,7 @@ class LakeWriter:
                 **self.settings.kafka_security(),
             }
         )
+        self.metrics_server = metrics.serve(self)
         event(logging.INFO, "consumer starting", topic=self.topic, group=self.settings.group_id,
               lake=self.sink.description, format=self.settings.format)  # fmt: skip
         try:
@@ -231,6 +248,8 @@ class LakeWriter:
                 self._dlq.flush(10)
                 self._incarnations = None  # no request of its is pending any more
                 restore()
+                if self.metrics_server is not None:
+                    self.metrics_server.close()
         event(logging.INFO, "consumer stopped", **self.summary.__dict__)
         return self.summary
 
@@ -370,6 +389,9 @@ class LakeWriter:
                       start=skipped.start, end=skipped.end)  # fmt: skip
             forced = state.forced.popleft() if state.forced else None
             batch = state.batch = Batch(forced.start if forced else offset, time.monotonic(), forced)
+            kafka_ms = message.timestamp()[1]
+            if kafka_ms > 0:
+                batch.first_timestamp = kafka_ms / 1000
         self.summary.records_in += 1
         if isinstance(parsed, tuple):
             self._buffered += batch.add(*parsed)
@@ -396,7 +418,7 @@ class LakeWriter:
         if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
             headers.append(("truncated.from.bytes", str(len(value)).encode()))
             value = value[:DEAD_LETTER_MAX_BYTES]
-        return DeadLetter(message.key(), value, headers)
+        return DeadLetter(message.key(), value, headers, reason_kind(exc))
 
     # -- flushing ------------------------------------------------------------------------------------------------
     def _flush_due(self, now: float) -> None:
@@ -446,9 +468,41 @@ class LakeWriter:
         self.summary.dead_letters += len(batch.dead)
         if batch.forced is not None:
             self.summary.batches_replayed += 1
+        self._note_landed(state, batch)
         level = logging.INFO if self.settings.log_batches else logging.DEBUG
         event(level, "batch landed", topic=self.topic, partition=state.partition, start=start, end=end,
               records=batch.records, dead_letters=len(batch.dead), files=len(batch.lines))  # fmt: skip
+
+    def _note_landed(self, state: PartitionState, batch: Batch) -> None:
+        """What the metrics read of a landed batch: once per batch, never per record."""
+        s = self.summary
+        s.last_commit = state.landed_at = time.time()
+        for letter in batch.dead:
+            s.dead_letters_by_reason[letter.kind] = s.dead_letters_by_reason.get(letter.kind, 0) + 1
+        if batch.lines:
+            day = max(batch.lines)
+            newest = max(_EVENT_TIME.findall(batch.lines[day]), default=b"00:00:00").decode()
+            stamp = dt.datetime.fromisoformat(f"{day}T{newest}").replace(tzinfo=dt.UTC).timestamp()
+            s.newest_event = stamp if s.newest_event is None else max(s.newest_event, stamp)
+
+    def lag_by_partition(self, now: float) -> tuple[dict[int, int], dict[int, float]]:
+        """Per assigned partition: records not yet landed and committed (librdkafka's consumer_lag, from its
+        statistics), and the age of the oldest of them. That age is exact when the record is in the open batch;
+        when none is open it is counted from the partition's last commit (or its assignment)."""
+        records: dict[int, int] = {}
+        seconds: dict[int, float] = {}
+        stats = self.stats.partitions(self.topic)
+        for partition, state in list(self._parts.items()):
+            lag = stats.get(partition, {}).get("consumer_lag", -1)
+            if lag < 0:
+                continue  # not known yet (no commit and no fetch since the assignment)
+            records[partition] = lag
+            batch = state.batch
+            if batch is not None:
+                seconds[partition] = max(0.0, now - batch.first_timestamp)
+            else:
+                seconds[partition] = max(0.0, now - state.landed_at) if lag else 0.0
+        return records, seconds
 
     def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         assert self._dlq is not None

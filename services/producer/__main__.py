@@ -7,6 +7,7 @@ import sys
 from pydantic import ValidationError
 
 from services.common import logs
+from services.common.settings import KafkaCredentialsError
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.run import run
@@ -21,8 +22,12 @@ def main() -> int:
     log = logs.EventLog("services.producer")
     try:
         settings = ProducerSettings()
+        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
         print(f"producer: error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_SETTINGS
+    except KafkaCredentialsError as exc:
+        print(f"producer: error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     try:
         summary = run(settings)

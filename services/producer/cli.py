@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from fitpipe.errors import UserError
 from services.common import kafka_logs, logs
+from services.common.settings import KafkaCredentialsError
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.settings import ENV_PREFIX, ProducerSettings, describe_error
@@ -21,12 +22,17 @@ from services.producer.settings import ENV_PREFIX, ProducerSettings, describe_er
 EXIT_DELIVERY_FAILED = 1
 
 
-def _local_broker() -> str | None:
-    """The bootstrap address of the local broker `fitpipe kafka start` runs, if any."""
+def _local_broker() -> dict[str, str] | None:
+    """The settings that reach the local broker `fitpipe kafka start` runs, if any (as the producer user when it runs
+    with --secure)."""
     from fitpipe.kafka import LocalBroker
+    from services.common.kafka_access import PRODUCER_USER
 
     state = LocalBroker().status()
-    return state.bootstrap if state else None
+    if state is None:
+        return None
+    sign_in = LocalBroker(secure=True).client_settings(PRODUCER_USER) if state.secure else {}
+    return {"bootstrap_servers": state.bootstrap, **sign_in}
 
 
 def _settings(args: argparse.Namespace, overrides: dict[str, Any]) -> ProducerSettings:
@@ -39,11 +45,15 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any]) -> ProducerSe
             raise UserError(
                 "no Kafka broker given: start one with `fitpipe kafka start`, or pass --bootstrap HOST:PORT"
             )
-        given["bootstrap_servers"] = local
+        given = {**local, **given}
     try:
-        return ProducerSettings(**given)
+        settings = ProducerSettings(**given)
+        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
         raise UserError(describe_error(exc)) from None
+    except KafkaCredentialsError as exc:
+        raise UserError(str(exc)) from None
+    return settings
 
 
 def _run(settings: ProducerSettings, verbose: bool) -> int:

@@ -25,6 +25,7 @@ from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
 from services.common.names import TOPIC
 from services.common.schema import Record, encode
+from services.producer.metrics import ProducerMetrics
 
 COMPRESSIONS: Final = ("lz4", "zstd", "gzip", "snappy", "none")
 #: How often the loop serves librdkafka's callbacks, and the progress display is refreshed, in records.
@@ -151,15 +152,17 @@ class StopRequest:
 
 
 class _Deliveries:
-    """The delivery callback: counts failures and keeps the first."""
+    """The delivery callback: counts failures (in all, and by reason) and keeps the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_reason: dict[str, int] | None = None) -> None:
         self.errors = 0
+        self.by_reason = {} if by_reason is None else by_reason
         self.first: KafkaError | None = None
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
             self.errors += 1
+            self.by_reason[error.name()] = self.by_reason.get(error.name(), 0) + 1
             if self.first is None:
                 self.first = error
                 _log.error(
@@ -292,13 +295,14 @@ def produce(
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
     security: Mapping[str, str] | None = None,
+    metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
 
     `speed` paces the records by event time (live mode: 1.0 is real time); None sends them as fast as possible
     (backfill). `stop` (installed as the SIGTERM/SIGINT handler by the caller, or here when None and on the main
     thread) ends the run early; what was produced until then is flushed. Raises `DeliveryFailed` when any record
-    was not delivered, `KafkaUnavailable` when the brokers do not answer.
+    was not delivered, `KafkaUnavailable` when the brokers do not answer. `metrics` receives the run's figures.
     """
 
     def pairs(producer: Producer, stop_request: StopRequest) -> Pairs:
@@ -306,7 +310,7 @@ def produce(
 
     mode = f"live x{speed:g}" if speed else "backfill"
     return _run(pairs, bootstrap, topic, partitions, progress, total, mode, compression, create_topic, stop,
-                flush_timeout, config, security)  # fmt: skip
+                flush_timeout, config, security, metrics)  # fmt: skip
 
 
 def produce_encoded(
@@ -323,10 +327,11 @@ def produce_encoded(
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
     security: Mapping[str, str] | None = None,
+    metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
     return _run(lambda producer, stop_request: pairs, bootstrap, topic, partitions, progress, total, "backfill",
-                compression, create_topic, stop, flush_timeout, config, security)  # fmt: skip
+                compression, create_topic, stop, flush_timeout, config, security, metrics)  # fmt: skip
 
 
 def _run(
@@ -343,9 +348,11 @@ def _run(
     flush_timeout: float,
     config: dict[str, Any] | None,
     security: Mapping[str, str] | None,
+    metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     stop_request = stop or StopRequest()
-    deliveries = _Deliveries()
+    live = metrics or ProducerMetrics()
+    deliveries = _Deliveries(live.errors_by_reason)
     log = _log.bind(topic=topic)
     with contextlib.ExitStack() as stack:
         if stop is None:
@@ -355,12 +362,14 @@ def _run(
         producer = Producer(
             producer_config(
                 bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal,
-                **(security or {}), **(config or {}),
+                **(security or {}), **(live.client_config() if metrics else {}), **(config or {}),
             )
         )  # fmt: skip
         log.info("producing", bootstrap=bootstrap, mode=mode, total=total)
+        # Paced records are few: their counts reach the metrics at once; a backfill's at each poll.
+        report_every = 1 if mode.startswith("live") else _POLL_EVERY
         summary = _loop(pairs_for(producer, stop_request), producer, deliveries, topic, progress, total,
-                        stop_request, flush_timeout)  # fmt: skip
+                        stop_request, flush_timeout, live, report_every)  # fmt: skip
     if summary.errors or summary.first_error:
         log.error("produce failed", **summary.fields())
         raise DeliveryFailed(summary)
@@ -377,8 +386,11 @@ def _loop(
     total: int | None,
     stop: StopRequest,
     flush_timeout: float,
+    live: ProducerMetrics,
+    report_every: int = _POLL_EVERY,
 ) -> ProduceSummary:
-    """The hot loop: hand every pair to librdkafka, serve its callbacks now and then, flush at the end."""
+    """The hot loop: hand every pair to librdkafka, serve its callbacks now and then, flush at the end. `live`
+    gets the counts every `report_every` records (a divisor of 1,024)."""
     produce_one = producer.produce
     poll = producer.poll
     count = 0
@@ -400,17 +412,22 @@ def _loop(
                         continue
             count += 1
             size += len(value)
-            if count % _POLL_EVERY == 0:
-                poll(0)
-                if count % _PROGRESS_EVERY == 0:
-                    bar.update(count)
+            if count % report_every == 0:
+                live.records, live.bytes = count, size
+                if count % _POLL_EVERY == 0:
+                    poll(0)
+                    if count % _PROGRESS_EVERY == 0:
+                        bar.update(count)
         bar.update(count)
+        live.records, live.bytes = count, size
         if stop.requested:
             _log.info("stopping: flushing what was produced", topic=topic, signal=stop.signal_name, records=count)
         remaining = producer.flush(flush_timeout)
     summary = ProduceSummary(topic=topic, records=count, bytes=size, stopped=stop.requested)
     summary.seconds = time.perf_counter() - started
     summary.errors = deliveries.errors + remaining
+    if remaining:
+        deliveries.by_reason["_MSG_TIMED_OUT"] = deliveries.by_reason.get("_MSG_TIMED_OUT", 0) + remaining
     summary.delivered = count - deliveries.errors - remaining
     if deliveries.first is not None:
         summary.first_error = deliveries.first.str()

@@ -6,9 +6,11 @@ import datetime as dt
 import itertools
 import sys
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from services.common.schema import Record
 from services.producer.kafka_producer import ProduceSummary, StopRequest, produce, produce_encoded
+from services.producer.metrics import ProducerMetrics
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 MINUTES_PER_DAY = 24 * 60
@@ -60,7 +62,7 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
     """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable, ReplayError or SimulationError."""
     progress = sys.stderr.isatty() if settings.progress is None else settings.progress
-    common = {
+    common: dict[str, Any] = {
         "bootstrap": settings.bootstrap_servers,
         "topic": settings.topic,
         "partitions": settings.partitions,
@@ -69,9 +71,18 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
         "stop": stop,
         "security": settings.kafka_security(),
     }
-    if settings.mode == "backfill" and settings.replay_dir is None:
-        return produce_encoded(backfill_pairs(settings), total=settings.user_count * settings.days * MINUTES_PER_DAY,
-                               **common)  # fmt: skip
-    records, total = records_for(settings)
-    speed = settings.speed if settings.mode == "live" else None
-    return produce(records, total=total, speed=speed, **common)
+    server = None
+    if settings.metrics_port is not None:
+        metrics = ProducerMetrics(settings.statistics_interval_ms)
+        server = metrics.serve(settings.metrics_port, settings.metrics_address)
+        common["metrics"] = metrics
+    try:
+        if settings.mode == "backfill" and settings.replay_dir is None:
+            total = settings.user_count * settings.days * MINUTES_PER_DAY
+            return produce_encoded(backfill_pairs(settings), total=total, **common)
+        records, total = records_for(settings)
+        speed = settings.speed if settings.mode == "live" else None
+        return produce(records, total=total, speed=speed, **common)
+    finally:
+        if server is not None:
+            server.close()

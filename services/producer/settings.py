@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.common import settings as common_settings
+from services.common.metrics import MetricsSettings
 from services.common.names import TOPIC
 from services.common.settings import KafkaClientSettings
 
@@ -19,7 +20,7 @@ DEFAULT_BACKFILL_START: Final = dt.date(2016, 4, 12)
 ENV_PREFIX: Final = "PRODUCER_"
 
 
-class ProducerSettings(KafkaClientSettings):
+class ProducerSettings(KafkaClientSettings, MetricsSettings):
     """Every setting of a producer run. Environment: the upper-case name with the `PRODUCER_` prefix."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import aws_athena as athena
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names
 from services.common.named_queries import PER_USER_QUERY, named_queries, prepared_statement_text
-from stacks.defaults import bucket_props, lifecycle_rule
+from stacks.defaults import bucket_props, kms_bucket_props, lifecycle_rule
+from stacks.nag import acknowledge_single_region_bucket
 
 #: Query results are working files, not data: they expire.
 RESULTS_EXPIRE_AFTER_DAYS = 30
@@ -28,6 +30,7 @@ class Analytics(Construct):
         access_logs: s3.IBucket,
         query_cutoff_gb: int,
         destroy_data: bool,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -39,8 +42,10 @@ class Analytics(Construct):
                 server_access_logs_bucket=access_logs,
                 server_access_logs_prefix="athena-results/",
                 lifecycle_rules=[lifecycle_rule("expire-query-results", expire_after_days=RESULTS_EXPIRE_AFTER_DAYS)],
+                **kms_bucket_props(key),
             ),
         )
+        acknowledge_single_region_bucket(self.results_bucket)
 
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -61,7 +66,7 @@ class Analytics(Construct):
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=f"s3://{self.results_bucket.bucket_name}/results/",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option="SSE_S3"
+                        encryption_option="SSE_KMS", kms_key=key.key_arn
                     ),
                 ),
             ),

@@ -12,8 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names, schema
-from stacks.defaults import removal_policy
-from stacks.nag import acknowledge, rendered
+from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new
 #: day is queryable the minute its first file lands, with no crawler run or `MSCK REPAIR TABLE`.
@@ -36,7 +35,7 @@ CRAWLER_CONFIGURATION = {
 class Catalog(Construct):
     """`database` and `table` (`fitness-data-kafka-database.fitness_data_kafka_storage`), and `crawler`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, lake: s3.IBucket, destroy_data: bool) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, lake: s3.IBucket, key: kms.Key) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         data_location = f"s3://{lake.bucket_name}/{names.LAKE_DATA_PREFIX}"
@@ -89,17 +88,12 @@ class Catalog(Construct):
         )
         self.table.node.add_dependency(self.database)
 
-        # The crawler's logs are encrypted with a key of their own, usable only by CloudWatch Logs for Glue's
-        # crawler log groups in this account and region.
-        self.log_key = kms.Key(
-            self,
-            "CrawlerLogKey",
-            description="Encrypts the Glue crawler's CloudWatch logs for the fitness data lake.",
-            enable_key_rotation=True,
-            removal_policy=removal_policy(destroy_data=destroy_data),
-        )
+        # The crawler's logs are encrypted with the lake's key, which CloudWatch Logs may use only for Glue's crawler
+        # log groups in this account and region.
+        self.log_key = key
         self.log_key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchLogsOfTheCrawler",
                 principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],
@@ -203,11 +197,26 @@ class Catalog(Construct):
                 )
             },
         )
+        acknowledge_compliance(
+            role,
+            "IAMNoInlinePolicy",
+            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
+            "same rights be attached to other principals.",
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="EncryptTheCrawlerLogs",
                 actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[self.log_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"logs.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTheTablesEncryptedData",
+                actions=["kms:Decrypt"],
+                resources=[self.log_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
         )
         acknowledge(

@@ -11,11 +11,12 @@ from __future__ import annotations
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from services.common import names, schema
-from stacks.nag import acknowledge, rendered
+from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: The log groups Glue's Iceberg optimizers write to.
 OPTIMIZER_LOG_GROUPS = ("iceberg-retention", "iceberg-orphan-file-deletion")
@@ -32,6 +33,7 @@ class CuratedTable(Construct):
         lake: s3.IBucket,
         database: glue.CfnDatabase,
         retention_days: int,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -80,7 +82,8 @@ class CuratedTable(Construct):
             service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}"
         )
 
-        self.optimizer_role = self._optimizer_role(lake)
+        self.optimizer_role = self._optimizer_role(lake, key)
+        self._writes_only_through_a_vpc_endpoint_or_by_glue(lake)
         self.optimizers = [
             glue.CfnTableOptimizer(
                 self,
@@ -122,9 +125,28 @@ class CuratedTable(Construct):
         for optimizer in self.optimizers:  # the role comes first by its ARN; the table by name only
             optimizer.node.add_dependency(self.table)
 
-    def _optimizer_role(self, lake: s3.IBucket) -> iam.Role:
+    def _writes_only_through_a_vpc_endpoint_or_by_glue(self, lake: s3.IBucket) -> None:
+        """Like the raw zone's data, the curated table's files are written only from inside a VPC (the compactor on
+        the host, through the S3 gateway endpoint), or by Glue's optimizers with their own role, which run outside
+        any VPC. Deletes are not concerned, so `cdk destroy` can still empty the bucket."""
+        lake.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CuratedWritesOnlyThroughAVpcEndpointOrByTheOptimizers",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[lake.arn_for_objects(f"{names.LAKE_CURATED_PREFIX}*")],
+                conditions={
+                    "Null": {"aws:SourceVpce": "true"},
+                    "ArnNotEquals": {"aws:PrincipalArn": self.optimizer_role.role_arn},
+                },
+            )
+        )
+
+    def _optimizer_role(self, lake: s3.IBucket, key: kms.IKey) -> iam.Role:
         """What Glue's retention and orphan-file optimizers need on this one table: read and update its metadata,
-        read, write and delete under its prefix (expired and orphan files), and write their own logs."""
+        read, write and delete under its prefix (expired and orphan files), and write their own logs. The files are
+        encrypted with the lake's key, which the role may use only through S3."""
         stack = Stack.of(self)
         prefix = names.LAKE_CURATED_PREFIX
         log_groups = [
@@ -141,6 +163,13 @@ class CuratedTable(Construct):
             inline_policies={
                 "maintain-curated-table": iam.PolicyDocument(
                     statements=[
+                        iam.PolicyStatement(
+                            sid="EncryptTheTablesFiles",
+                            # GenerateDataKey to write a metadata file; Decrypt to read the table's files.
+                            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                            resources=[key.key_arn],
+                            conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+                        ),
                         iam.PolicyStatement(
                             sid="MaintainTheTablesFiles",
                             actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
@@ -175,6 +204,12 @@ class CuratedTable(Construct):
                     ]
                 )
             },
+        )
+        acknowledge_compliance(
+            role,
+            "IAMNoInlinePolicy",
+            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
+            "same rights be attached to other principals.",
         )
         acknowledge(
             role,

@@ -12,10 +12,11 @@ from aws_cdk import CfnTag, Size, Stack, Tags
 from aws_cdk import aws_dlm as dlm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.defaults import removal_policy
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, acknowledge_compliance
 
 #: Kafka's log, its committed offsets, the dead letters and the cluster id. A week of 33 users is a few hundred MB;
 #: gp3's baseline (3,000 IOPS, 125 MB/s) does not grow with the size.
@@ -38,6 +39,7 @@ class KafkaDataVolume(Construct):
         availability_zone: str,
         snapshot_retention_days: int,
         destroy_data: bool,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -49,9 +51,17 @@ class KafkaDataVolume(Construct):
             size=Size.gibibytes(DATA_VOLUME_GB),
             volume_type=ec2.EbsDeviceVolumeType.GP3,
             encrypted=True,
+            # The streaming key; its snapshots are encrypted with it too.
+            encryption_key=key,
             removal_policy=removal_policy(destroy_data=destroy_data),
         )
         Tags.of(self.volume).add(SNAPSHOT_TAG, stack.stack_name)
+        acknowledge_compliance(
+            self.volume,
+            "EC2EBSInBackupPlan",
+            "The volume is backed up by Data Lifecycle Manager's daily snapshots (DailySnapshots below), not an AWS "
+            "Backup plan: a plain EBS snapshot restores with one create-volume, and no vault blocks `cdk destroy`.",
+        )
 
         # Data Lifecycle Manager rather than AWS Backup: the snapshots are plain EBS snapshots (a volume is restored
         # from one with a single `aws ec2 create-volume`), and there is no backup vault whose recovery points would

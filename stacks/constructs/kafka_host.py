@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, IgnoreMode, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from services.common import names
+from services.common import kafka_access, names
 from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
-from stacks.nag import acknowledge, rendered
+from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
 
 #: The host's files: compose file, set-up script, systemd units, the data-volume script and the compose wrapper.
 HOST_DIR = Path(__file__).resolve().parent.parent / "host"
@@ -54,7 +57,8 @@ def host_file(name: str) -> str:
 
 class KafkaHost(Construct):
     """`instance`, its `role` and `security_group`; `bootstrap_servers` is the TLS address VPC clients use, and
-    `ca_certificate_parameter` the SSM parameter that holds the CA certificate they verify it with.
+    `ca_certificate_parameter` the SSM parameter that holds the CA certificate they verify it with; `user_secrets`
+    the Secrets Manager secret of each Kafka user (`{"username": ..., "password": ...}`).
 
     A deploy updates the host in place. The user-data is fixed: it only runs cfn-init, which applies the instance's
     `AWS::CloudFormation::Init` metadata (the stack's settings, the source asset's address and the set-up script).
@@ -81,8 +85,11 @@ class KafkaHost(Construct):
         public_ip: bool,
         lake: s3.IBucket,
         data_volume: ec2.IVolume,
+        lake_key_arn: str,
         source_root: Path,
         config: PipelineConfig,
+        key: kms.IKey,
+        host_settings: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -96,7 +103,7 @@ class KafkaHost(Construct):
             allow_all_outbound=True,
         )
         self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(KAFKA_PORT), "Kafka clients inside the VPC, over TLS"
+            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(KAFKA_PORT), "Kafka clients inside the VPC, SASL over TLS"
         )
 
         self.role = iam.Role(
@@ -106,13 +113,19 @@ class KafkaHost(Construct):
             description="The streaming host: Session Manager, the source asset, and writes under the lake's prefixes",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
         )
+        acknowledge_compliance(
+            self.role,
+            "IAMNoInlinePolicy",
+            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
+            "same rights be attached to other principals.",
+        )
         acknowledge(
             self.role,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
             "Session Manager is the only shell access to the host; this AWS-maintained policy is exactly what its "
             "agent needs.",
         )
-        self._grant_lake_access(lake)
+        self._grant_lake_access(lake, lake_key_arn)
         self._grant_compaction(lake)
         self.ca_certificate_parameter = KAFKA_CA_PARAMETER
         self.role.add_to_principal_policy(
@@ -132,19 +145,47 @@ class KafkaHost(Construct):
             exclude=list(SOURCE_EXCLUDE),
             ignore_mode=IgnoreMode.DOCKER,
         )
-        source.grant_read(self.role)
-        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Action::{action}]",
-                "Read-only access to the CDK asset bucket, from Asset.grant_read, to fetch the services' source.",
+        # The one object the host fetches, not the whole asset bucket (which Asset.grant_read would give).
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheServicesSource",
+                actions=["s3:GetObject"],
+                resources=[
+                    stack.format_arn(
+                        service="s3",
+                        region="",
+                        account="",
+                        resource=source.s3_bucket_name,
+                        resource_name=source.s3_object_key,
+                    )
+                ],
             )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
-            "<AWS::Region>/*]",
-            "The CDK asset bucket's objects, read-only: the source asset's key is known only at deploy time.",
         )
+
+        # One Kafka user per service (and the brokers' admin), each password generated at deploy, kept encrypted
+        # with the streaming key, and read by the host at first boot.
+        self.user_secrets: dict[str, secretsmanager.Secret] = {}
+        for user in kafka_access.USERS:
+            secret = secretsmanager.Secret(
+                self,
+                f"KafkaUser{user.capitalize()}",
+                description=f"Kafka SASL/SCRAM-SHA-512 user {user!r} of the fitness pipeline's broker",
+                encryption_key=key,
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template=json.dumps({"username": user}),
+                    generate_string_key="password",
+                    password_length=40,
+                    exclude_punctuation=True,  # the password sits in a JAAS line and an environment file
+                ),
+            )
+            no_rotation = (
+                "The broker stores the SCRAM credential when its storage is formatted at first boot: rotating the "
+                "secret alone would lock the services out. A new password comes with a new host."
+            )
+            acknowledge(secret, "AwsSolutions-SMG4", no_rotation)
+            acknowledge_compliance(secret, "SecretsManagerRotationEnabled", no_rotation)
+            secret.grant_read(self.role)
+            self.user_secrets[user] = secret
 
         instance_type = ec2.InstanceType(config.instance_type)
         arch = instance_type.architecture
@@ -174,7 +215,7 @@ class KafkaHost(Construct):
                 ec2.BlockDevice(
                     device_name="/dev/xvda",
                     volume=ec2.BlockDeviceVolume.ebs(
-                        ROOT_VOLUME_GB, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
+                        ROOT_VOLUME_GB, encrypted=True, kms_key=key, volume_type=ec2.EbsDeviceVolumeType.GP3
                     ),
                 )
             ],
@@ -184,10 +225,24 @@ class KafkaHost(Construct):
         # The logical id names the host's generation and nothing else, so only a new generation (or a new image)
         # brings a new instance. CloudFormation cannot recreate an instance it believes exists; a new generation can.
         cfn_instance.override_logical_id(f"HostInstanceGeneration{config.host_generation}")
-        # IMDSv2 only. Hop limit 2 so the containers (one network hop further) can reach the instance role.
+        # IMDSv2 only. Hop limit 2 so a container (one network hop further) can reach the instance role at all; the
+        # host's firewall (host/imds-guard.sh) then lets only the consumer's and the compactor's containers through.
         cfn_instance.metadata_options = ec2.CfnInstance.MetadataOptionsProperty(
             http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
         )
+        acknowledge_compliance(
+            self.instance,
+            "EC2InstancesInVPC",
+            "A false positive: the instance is in the VPC's subnet, which CDK declares under its NetworkInterfaces, "
+            "not the top-level SubnetId that the rule reads.",
+        )
+        if public_ip:
+            public_address = (
+                "With natGateways=0 (the cheap default) the host needs a public address to reach package and image "
+                "registries. Nothing can connect to it: the only inbound rule is Kafka's port from the VPC's CIDR."
+            )
+            acknowledge_compliance(self.instance, "EC2InstanceNoPublicIp", public_address)
+            skip_checkov(self.instance, "CKV_AWS_88", public_address)
         acknowledge(
             self.instance,
             "AwsSolutions-EC29",
@@ -212,6 +267,9 @@ class KafkaHost(Construct):
             "KAFKA_STOP_GRACE_S": str(KAFKA_STOP_GRACE_SECONDS),
             "PIPELINE_STOP_TIMEOUT_S": str(config.host_stop_timeout_seconds),
             "COMPACT_EVERY_MINUTES": str(config.compact_every_minutes),
+            # The Kafka users' secrets, which the set-up reads with the instance role.
+            **{f"KAFKA_{user.upper()}_SECRET": secret.secret_arn for user, secret in self.user_secrets.items()},
+            **(host_settings or {}),
         }
         self.instance.apply_cloud_formation_init(
             self._init(settings, logical_id=cfn_instance.logical_id),
@@ -266,7 +324,8 @@ class KafkaHost(Construct):
 
     def _grant_compaction(self, lake: s3.IBucket) -> None:
         """The compactor reads the raw prefix (granted above, with the consumer's rights), writes new files under the
-        curated table's prefix (never deletes: Glue's optimizers do that) and updates that one table in Glue."""
+        curated table's prefix (never deletes: Glue's optimizers do that) and updates that one table in Glue. Its
+        files are encrypted with the lake's key, which the grant above already lets the role use through S3."""
         stack = Stack.of(self)
         prefix = names.LAKE_CURATED_PREFIX
         self.role.add_to_principal_policy(
@@ -303,8 +362,18 @@ class KafkaHost(Construct):
             )
         )
 
-    def _grant_lake_access(self, lake: s3.IBucket) -> None:
-        """Write (and read back) only under the table's data prefix and the quarantine; list only those; no delete."""
+    def _grant_lake_access(self, lake: s3.IBucket, lake_key_arn: str) -> None:
+        """Write (and read back) only under the table's data prefix and the quarantine; list only those; no delete.
+        The objects are encrypted with the lake's key: the role may use it only through S3."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptTheLakesObjects",
+                # GenerateDataKey to write an object; Decrypt to complete a multipart upload and read one back.
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[lake_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+            )
+        )
         prefixes = (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX)
         objects = [lake.arn_for_objects(f"{prefix}*") for prefix in prefixes]
         self.role.add_to_principal_policy(

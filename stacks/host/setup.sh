@@ -1,7 +1,7 @@
 #!/bin/bash
 # The streaming host's set-up: install Docker with the Compose and Buildx plugins, fetch the services' source, make
-# Kafka's TLS certificates and publish the CA's, write the pipeline's settings, and bring Kafka, the producer and
-# the consumer up under systemd on Kafka's data volume.
+# Kafka's TLS certificates and publish the CA's, read the Kafka users' passwords from Secrets Manager, write the
+# pipeline's settings, and bring Kafka, the producer and the consumer up under systemd on Kafka's data volume.
 #
 # cfn-init runs it at first boot, and cfn-hup runs it again whenever a deploy changes the instance's metadata (the
 # source, this script or a setting), so it is safe to run any number of times: it installs what is missing, keeps
@@ -16,6 +16,9 @@ readonly CONFIG_DIR=/etc/fitness-pipeline
 : "${TOPIC:?}" "${DEAD_LETTER_TOPIC:?}" "${CONSUMER_GROUP:?}" "${SIMULATED_USERS:?}" "${FLUSH_INTERVAL_S:?}"
 : "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
 : "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}" "${COMPACT_EVERY_MINUTES:?}"
+: "${KAFKA_ADMIN_SECRET:?}" "${KAFKA_PRODUCER_SECRET:?}" "${KAFKA_CONSUMER_SECRET:?}"
+: "${KAFKA_LOG_GROUP:?}" "${PRODUCER_LOG_GROUP:?}" "${CONSUMER_LOG_GROUP:?}" "${PRODUCER_METRICS_PORT:?}"
+: "${CONSUMER_METRICS_PORT:?}" "${CW_AGENT_CONFIG_PARAMETER:?}" "${CW_SCRAPE_CONFIG_PARAMETER:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
 readonly BUILDX_VERSION=v0.29.1
@@ -26,6 +29,10 @@ readonly DATA_DIR=/var/lib/fitness-pipeline
 readonly KAFKA_TLS_DIR=$CONFIG_DIR/tls # on the encrypted root volume; root only
 readonly KAFKA_UID=1000                # the apache/kafka image runs as appuser, uid 1000
 readonly SETTLE_SECONDS=60
+# The consumer's and the compactor's fixed addresses on the containers' network (compose.yaml): the only ones that
+# may reach IMDS.
+readonly CONSUMER_ADDRESS=172.28.0.12
+readonly COMPACTOR_ADDRESS=172.28.0.13
 
 # Download a file and check it against the SHA-256 its release publishes.
 fetch_verified() {
@@ -52,7 +59,14 @@ install_plugin() {
   mv "$plugin.download" "$plugin"
 }
 
-dnf install -y docker openssl unzip
+dnf install -y docker iptables-nft openssl unzip amazon-cloudwatch-agent
+
+# The CloudWatch agent: the host's memory and disk, and the services' Prometheus metrics, configured (again, after a
+# deploy that changes them) from the two parameters the stack writes.
+cw_agent=/opt/aws/amazon-cloudwatch-agent
+aws ssm get-parameter --region "$AWS_REGION" --name "$CW_SCRAPE_CONFIG_PARAMETER" --query Parameter.Value \
+  --output text >"$cw_agent/etc/prometheus.yaml"
+"$cw_agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -s -c "ssm:$CW_AGENT_CONFIG_PARAMETER"
 
 case "$(uname -m)" in
   x86_64) compose_arch=x86_64 buildx_arch=amd64 ;;
@@ -106,8 +120,19 @@ aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER" --type
   --description "CA certificate of the fitness pipeline's Kafka TLS listener (port 9092)" \
   --value "file://$KAFKA_TLS_DIR/ca.pem" >/dev/null
 
+# Kafka's users, one per service: their passwords were generated at deploy into Secrets Manager (encrypted with the
+# streaming key) and the instance role may read these three secrets only. They go into the root-only environment
+# file, from which compose gives each container its own user's password (the broker the admin's).
+kafka_password() {
+  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" --query SecretString --output text |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["password"])'
+}
+kafka_admin_password=$(kafka_password "$KAFKA_ADMIN_SECRET")
+kafka_producer_password=$(kafka_password "$KAFKA_PRODUCER_SECRET")
+kafka_consumer_password=$(kafka_password "$KAFKA_CONSUMER_SECRET")
+
 # What compose reads. The cluster id is not here: it lives on the data volume (cluster.env), with the data it names.
-umask 027
+umask 077
 cat >"$CONFIG_DIR/pipeline.env" <<ENV
 KAFKA_ADVERTISED_HOST=$private_dns
 KAFKA_DATA_DIR=$DATA_DIR/kafka
@@ -123,10 +148,21 @@ TOPIC_PARTITIONS=$TOPIC_PARTITIONS
 TOPIC_RETENTION_HOURS=$TOPIC_RETENTION_HOURS
 CONSUMER_STOP_GRACE_S=$CONSUMER_STOP_GRACE_S
 KAFKA_STOP_GRACE_S=$KAFKA_STOP_GRACE_S
+KAFKA_ADMIN_PASSWORD=$kafka_admin_password
+KAFKA_PRODUCER_PASSWORD=$kafka_producer_password
+KAFKA_CONSUMER_PASSWORD=$kafka_consumer_password
+KAFKA_LOG_GROUP=$KAFKA_LOG_GROUP
+PRODUCER_LOG_GROUP=$PRODUCER_LOG_GROUP
+CONSUMER_LOG_GROUP=$CONSUMER_LOG_GROUP
+PRODUCER_METRICS_PORT=$PRODUCER_METRICS_PORT
+CONSUMER_METRICS_PORT=$CONSUMER_METRICS_PORT
 ENV
+chmod 0600 "$CONFIG_DIR/pipeline.env"
+printf 'CONSUMER_ADDRESS=%s\nCOMPACTOR_ADDRESS=%s\n' "$CONSUMER_ADDRESS" "$COMPACTOR_ADDRESS" >"$CONFIG_DIR/imds-guard.env"
 umask 022
 
 install -m 0755 "$HOST_FILES/fitness-pipeline" /usr/local/bin/fitness-pipeline
+install -m 0755 "$HOST_FILES/imds-guard.sh" /usr/local/sbin/fitness-pipeline-imds-guard
 install -m 0755 "$HOST_FILES/kafka-data.sh" /usr/local/sbin/fitness-pipeline-data
 install -m 0644 "$HOST_FILES/fitness-pipeline-data.service" /etc/systemd/system/fitness-pipeline-data.service
 install -m 0644 "$HOST_FILES/fitness-pipeline.service" /etc/systemd/system/fitness-pipeline.service

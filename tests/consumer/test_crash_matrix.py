@@ -31,6 +31,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from services.common.schema import encode
+from services.consumer.incarnation import topic_incarnation
 from services.consumer.sinks import LocalSink, S3Sink, Sink, batch_ranges
 from services.consumer.writer import LakeWriter, Summary
 from tests.consumer.conftest import committed_offsets, create_topic, lake_records, settings_for
@@ -328,11 +329,12 @@ def test_crash_at_every_step(kafka_bootstrap: str, stream: Stream, sink_factory:
         state = _expected_after(plan, state)
         committed = committed_offsets(kafka_bootstrap, settings.group_id, stream.topic, len(LAYOUT))
         assert max(committed[CRASHED], 0) == state[0], f"committed offset after a crash at {plan}"
-        beyond = batch_ranges(sink, stream.topic, CRASHED, max(committed[CRASHED], 0))
+        incarnation = topic_incarnation({"bootstrap.servers": kafka_bootstrap}, stream.topic)
+        beyond = batch_ranges(sink, stream.topic, CRASHED, incarnation, max(committed[CRASHED], 0))
         assert sorted((r.start, r.end) for r in beyond) == ([state[1]] if state[1] else []), f"after {plan}"
         other = [p for p in LAYOUT if p != CRASHED]
         for p in other:  # the other partition is never left with a written, uncommitted range
-            assert not batch_ranges(sink, stream.topic, p, max(committed[p], 0))
+            assert not batch_ranges(sink, stream.topic, p, incarnation, max(committed[p], 0))
 
     # The recovery: a fresh consumer on the same group and lake.
     writer = MatrixWriter(settings, sink=sink, trip=Tripwire(None))

@@ -137,8 +137,10 @@ def test_lost_committed_offsets_are_rebuilt_from_the_lake(topic_name, tmp_path, 
     committed = committed_offsets(settings.bootstrap_servers, settings.group_id, topic_name, 2)
     high = _high_watermarks(settings.bootstrap_servers, topic_name, 2)
     sink = LocalSink(tmp_path)
-    last_starts = [max((r.start for r in batch_ranges(sink, topic_name, p)), default=0) for p in range(2)]
-    had_ranges = [bool(batch_ranges(sink, topic_name, p)) for p in range(2)]
+    incarnation = topic_incarnation({"bootstrap.servers": settings.bootstrap_servers}, topic_name)
+    lake = [batch_ranges(sink, topic_name, p, incarnation) for p in range(2)]
+    last_starts = [max((r.start for r in ranges), default=0) for ranges in lake]
+    had_ranges = [bool(ranges) for ranges in lake]
     for start, done in zip(last_starts, committed, strict=True):
         assert start % 1000 == 0 and start <= max(done, 0)
     assert sum(last_starts) > 0, "the crash leaves the lake beyond the first batch"

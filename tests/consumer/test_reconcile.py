@@ -19,6 +19,8 @@ from services.consumer.writer import Batch, LakeWriter
 from tests.consumer.conftest import settings_for
 
 TOPIC = "fitness-data"
+INCARNATION = "xeBkv2ZUR527rU5BKoPQAA"
+OTHER_INCARNATION = "AAAAAAAAAAAAAAAAAAAAAQ"
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +45,13 @@ def _resume(tmp_path: Path, committed: int, ranges: list[tuple[int, int]], parti
     sink = LocalSink(tmp_path)
     for n, (start, end) in enumerate(ranges):
         for dt in ("2016-04-12", "2016-04-13")[: 1 + n % 2]:  # some ranges over two dates: one object per date
-            sink.put(object_key(dt, TOPIC, partition, start, end, "json"), b"")
-    sink.put(object_key("2016-04-12", TOPIC, partition + 1, 5, 50, "json"), b"")  # another partition: not listed
+            sink.put(object_key(dt, TOPIC, partition, INCARNATION, start, end, "json"), b"")
+            # the same range of another incarnation of the topic: never listed
+            sink.put(object_key(dt, TOPIC, partition, OTHER_INCARNATION, start + 1000, end + 1000, "json"), b"")
+    # another partition: not listed
+    sink.put(object_key("2016-04-12", TOPIC, partition + 1, INCARNATION, 5, 50, "json"), b"")
     writer = LakeWriter(settings_for("127.0.0.1:9", TOPIC, lake_dir=tmp_path), sink=sink)
-    start, forced = writer._reconcile(TopicPartition(TOPIC, partition, committed))
+    start, forced = writer._reconcile(TopicPartition(TOPIC, partition, committed), INCARNATION)
     return start, [(r.start, r.end) for r in forced]
 
 

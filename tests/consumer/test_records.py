@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.schema import FIELD_NAMES, FIELDS, InvalidRecord, decode, encode, is_valid, validate
-from services.consumer.records import to_line
+from services.consumer.records import REASON_KINDS, reason_kind, to_line
 from tests.consumer.bad_messages import bad_messages
 from tests.strategies import records, sample_record
 
@@ -77,3 +77,17 @@ def test_several_faults_give_every_reason() -> None:
     with pytest.raises(InvalidRecord) as refused:
         to_line(orjson.dumps(sample_record(steps=-1, intensity=9)))
     assert len(refused.value.reasons) == 2
+
+
+def test_every_bad_message_has_a_reason_kind_for_the_dead_letter_metric() -> None:
+    expected = {"not UTF-8": "not_utf8", "not JSON": "not_json", "JSON array": "not_an_object",
+                "empty message": "empty", "tombstone (no value)": "empty", "extra field": "invalid_fields",
+                "impossible date": "invalid_fields"}  # fmt: skip
+    kinds = {}
+    for kind, value, _ in bad_messages():
+        try:
+            to_line(value)
+        except InvalidRecord as exc:
+            kinds[kind] = reason_kind(exc)
+    assert set(kinds.values()) == set(REASON_KINDS)
+    assert {k: kinds[k] for k in expected} == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert "Where everything is" in done.stderr and str((out / "report.html").resolve()) in done.stderr
     assert "broker stopped" in done.stderr
     assert "rdkafka" not in done.stdout + done.stderr, "librdkafka's lines only with -v"
+    for service in ("producer", "consumer"):
+        assert re.search(rf"{service} metrics at http://127\.0\.0\.1:\d+/metrics while it runs", done.stderr)
     assert broker_processes(out / "kafka") == []
     assert_charts_drawn(out / "report.html", tmp_path)
 

@@ -1,5 +1,5 @@
 """A lake landed partly before object names carried the topic's incarnation, and partly after, by two incarnations:
-the crawl and the named queries read every object, whatever its name."""
+the crawl, the compactor and the named queries read every object, whatever its name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from fitpipe.catalog import crawl
+from fitpipe.compact import compact_lake
 from fitpipe.query import SQL_DIR, connect, run, run_named_queries
 from services.common.named_queries import named_queries
 from services.common.schema import encode, partition_of
@@ -54,12 +55,17 @@ def test_legacy_and_incarnation_names_are_crawled_and_queried_alike(tmp_path: Pa
     assert sum(result.files.values()) == 9
     assert [p.files for p in result.partitions] == [3, 3, 3]
 
+    compact_lake(lake)
+
     per_day = Counter(partition_of(r) for r in records)
     freshness = {q.name: q for q in named_queries(SQL_DIR)}["07_partition_freshness"]
     with connect(result.catalog) as con:
-        rows = run(con, freshness.sql).rows
+        query = run(con, freshness.sql)
         total = run(con, 'SELECT count(*) FROM "fitness-data-kafka-database"."fitness_data_kafka_storage"').rows
-    assert {row[0]: row[1] for row in rows} == per_day
+    rows = query.records()
+    # The curated table and the raw one, side by side: every record of every kind of name in both.
+    assert {row["dt"]: row["records"] for row in rows} == per_day
+    assert {row["dt"]: row["raw_records"] for row in rows} == per_day
     assert total == [(len(records),)]
     # Every named query runs over the mixed lake.
     assert all(result.columns for result in run_named_queries(result.catalog).values())

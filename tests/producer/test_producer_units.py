@@ -87,6 +87,9 @@ README_SETTINGS = {
     "PRODUCER_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "PRODUCER_SECURITY_PROTOCOL": "PLAINTEXT",
     "PRODUCER_SSL_CA_LOCATION": "",
+    "PRODUCER_SASL_USERNAME": "",
+    "PRODUCER_SASL_PASSWORD": "",
+    "PRODUCER_SASL_SECRET_ARN": "",
     "PRODUCER_TOPIC": "fitness-data",
     "PRODUCER_PARTITIONS": "3",
     "PRODUCER_USERS": "33",
@@ -99,6 +102,9 @@ README_SETTINGS = {
     "PRODUCER_REPLAY_DIR": "",
     "PRODUCER_COMPRESSION": "lz4",
     "PRODUCER_PROGRESS": "",
+    "PRODUCER_METRICS_PORT": "",
+    "PRODUCER_METRICS_ADDRESS": "127.0.0.1",
+    "PRODUCER_STATISTICS_INTERVAL_MS": "10000",
 }
 
 
@@ -173,11 +179,14 @@ def test_live_pacing_stops_when_asked() -> None:
 
 
 class _Error:
-    def __init__(self, text: str, fatal: bool = False) -> None:
-        self.text, self._fatal = text, fatal
+    def __init__(self, text: str, fatal: bool = False, name: str = "MSG_SIZE_TOO_LARGE") -> None:
+        self.text, self._fatal, self._name = text, fatal, name
 
     def str(self) -> str:
         return self.text
+
+    def name(self) -> str:
+        return self._name
 
     def fatal(self) -> bool:
         return self._fatal
@@ -200,8 +209,9 @@ def test_the_delivery_callback_counts_failures_and_keeps_the_first() -> None:
     assert (deliveries.errors, deliveries.first) == (0, None)
     first = _Error("Broker: Message size too large")
     deliveries(first, _Message())
-    deliveries(_Error("Local: Message timed out"), _Message())
+    deliveries(_Error("Local: Message timed out", name="_MSG_TIMED_OUT"), _Message())
     assert deliveries.errors == 2
+    assert deliveries.by_reason == {"MSG_SIZE_TOO_LARGE": 1, "_MSG_TIMED_OUT": 1}
     assert deliveries.first is first
     deliveries.fatal(_Error("transient", fatal=False))
     assert deliveries.first is first

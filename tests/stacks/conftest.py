@@ -93,8 +93,19 @@ def destroy_data_synthesis(synthesize_with: Callable[..., Synthesis]) -> Synthes
 
 @pytest.fixture(scope="session")
 def retention_synthesis(synthesize_with: Callable[..., Synthesis]) -> Synthesis:
-    """The app with retention settings other than their defaults, shared by the tests that they take effect."""
-    return synthesize_with(context={"lakeNoncurrentVersionDays": "45", "dataSnapshotRetentionDays": "12"})
+    """The app with retention and alarm settings other than their defaults, shared by the tests that they take
+    effect."""
+    return synthesize_with(
+        context={
+            "lakeNoncurrentVersionDays": "45",
+            "dataSnapshotRetentionDays": "12",
+            "logRetentionDays": "90",
+            "alarmEmail": "ops@example.com",
+            "lagAlarmSeconds": "120",
+            "diskAlarmPercent": "70",
+            "staleLakeFlushIntervals": "3",
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The app passes cdk-nag's AwsSolutions pack and cfn-lint with nothing left over."""
+"""The app passes cdk-nag's AwsSolutions, HIPAA Security and NIST 800-53 rev 5 packs and cfn-lint with nothing left
+over."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
+from stacks import nag, streaming_stack
 from stacks.constructs import catalog, curated_table, kafka_data, kafka_host
+from tests.conftest import REPO_ROOT, require_tool
 from tests.stacks.conftest import synthesize
+
+#: The cdk-nag packs the app runs, by the prefix of their rule ids.
+PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+PACK_PREFIXES = tuple(f"{pack}-" for pack in PACKS)
 
 
 def acknowledgements(outdir: Path) -> dict[tuple[str, str], str]:
@@ -25,7 +32,11 @@ def acknowledgements(outdir: Path) -> dict[tuple[str, str], str]:
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
                     acknowledged.update(
-                        {(path, rule): reason for rule, reason in entry["data"].items() if "AwsSolutions-" in rule}
+                        {
+                            (path, rule): reason
+                            for rule, reason in entry["data"].items()
+                            if rule.removeprefix("Annotation::").startswith(PACK_PREFIXES)
+                        }
                     )
     return acknowledged
 
@@ -47,13 +58,14 @@ def test_every_acknowledgement_has_a_reason(synthesis):
 def test_every_acknowledgement_is_needed(synthesis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
     acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(synthesis.outdir)}
-    for module in (catalog, curated_table, kafka_data, kafka_host):
+    for module in (nag, catalog, curated_table, kafka_data, kafka_host, streaming_stack):
         monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synthesize(tmp_path)
     report = json.loads((tmp_path / "validation-report.json").read_text())
     findings = {v["ruleName"] for plugin in report["pluginReports"] for v in plugin.get("violations", [])}
     assert findings == acknowledged
+    assert {finding.split("-", 1)[0] for finding in findings} == set(PACKS), "all three packs run"
 
 
 def test_cdk_nag_fails_synth_on_an_insecure_resource(tmp_path: Path):
@@ -72,3 +84,33 @@ def test_cfn_lint_has_no_error_or_warning(synthesis):
     result = subprocess.run([cfn_lint, *map(str, templates)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
+
+
+def checkov_program() -> str:
+    """checkov from its own environment (`make checkov-env`: it pins boto3 below the project's), or the PATH."""
+    own = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+    return str(own) if own.exists() else require_tool("checkov")
+
+
+def test_checkov_reports_no_failed_check(synthesis):
+    """Every check passes or is skipped in the resource's own metadata, with the reason beside it."""
+    templates = sorted(synthesis.outdir.glob("*.template.json"))
+    command = [checkov_program(), "--framework", "cloudformation", "--skip-download", "--quiet", "--compact"]
+    command += ["--output", "json"]
+    for template in templates:
+        command += ["--file", str(template)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [
+        f"{check['check_id']} {check['resource']}: {check['check_name']}"
+        for report in reports
+        for check in report["results"]["failed_checks"]
+    ]
+    assert failed == [], "\n".join(failed)
+    assert sum(report["summary"]["failed"] for report in reports) == 0
+    passed = sum(report["summary"]["passed"] for report in reports)
+    assert passed > 50, "checkov read the templates"
+    for report in reports:
+        for check in report["results"].get("skipped_checks", []):
+            assert len(check["suppress_comment"]) > 40, f"{check['check_id']} {check['resource']}: say why"

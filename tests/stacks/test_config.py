@@ -38,6 +38,10 @@ def test_cli_strings_are_coerced():
         ({"lakeNoncurrentVersionDays": "a month"}, "lakeNoncurrentVersionDays must be a whole number"),
         ({"dataSnapshotRetentionDays": "366"}, "dataSnapshotRetentionDays must be between 1 and 365, got 366"),
         ({"hostGeneration": "0"}, "hostGeneration must be between 1 and 1000000, got 0"),
+        ({"logRetentionDays": "31"}, "logRetentionDays must be one of CloudWatch's periods"),
+        ({"alarmEmail": "ops"}, "alarmEmail 'ops' is not an email address"),
+        ({"diskAlarmPercent": "100"}, "diskAlarmPercent must be between 10 and 99"),
+        ({"staleLakeFlushIntervals": "1"}, "staleLakeFlushIntervals must be between 2"),
     ],
 )
 def test_bad_values_are_refused_with_what_to_pass(values, message):

@@ -11,6 +11,7 @@ import yaml
 from services.common import names, schema
 from stacks.config import PipelineConfig
 from tests.conftest import REPO_ROOT
+from tests.stacks.test_data_stack import lake_bucket, lake_key_arn
 from tests.stacks.test_host_files import stack_settings
 from tests.stacks.test_streaming_stack import STREAMING, as_list, host_role_id
 
@@ -77,6 +78,54 @@ def test_the_optimizers_role_deletes_only_under_the_curated_prefix(synthesis):
     assert [r["Fn::Join"][1][-1] for r in as_list(deletes[0]["Resource"])] == [f"/{names.LAKE_CURATED_PREFIX}*"]
     glue = [s for s in statements if any(a.startswith("glue:") for a in as_list(s["Action"]))]
     assert all(a in ("glue:GetTable", "glue:UpdateTable") for s in glue for a in as_list(s["Action"]))
+
+
+def _optimizer_role_id(synthesis) -> str:
+    optimizer = next(iter(synthesis.resources(DATA, "AWS::Glue::TableOptimizer").values()))
+    return optimizer["Properties"]["TableOptimizerConfiguration"]["RoleArn"]["Fn::GetAtt"][0]
+
+
+def test_the_optimizers_role_uses_the_lake_key_only_through_s3_and_trusts_glue_for_this_account_only(synthesis):
+    role_id = _optimizer_role_id(synthesis)
+    kms = [
+        s for s in synthesis.role_statements(DATA, role_id) if any(a.startswith("kms:") for a in as_list(s["Action"]))
+    ]
+    assert len(kms) == 1
+    assert sorted(as_list(kms[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms[0]["Resource"] == lake_key_arn(synthesis)
+    assert "s3." in json.dumps(kms[0]["Condition"]["StringEquals"]["kms:ViaService"])
+    (trust,) = synthesis.templates[DATA]["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "glue.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_lake_refuses_curated_writes_from_outside_a_vpc_endpoint_but_those_of_the_optimizers(synthesis):
+    """The compactor on the host writes through the VPC's S3 gateway endpoint (every route table has it: see the
+    streaming stack's tests); Glue's optimizers run outside any VPC, so their role alone is let through."""
+    lake_id, _ = lake_bucket(synthesis)
+    (policy,) = [
+        p
+        for p in synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": lake_id}
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s.get("Sid") == "CuratedWritesOnlyThroughAVpcEndpointOrByTheOptimizers"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "s3:PutObject", "deletes stay possible, so `cdk destroy` can empty the bucket"
+    assert deny["Resource"]["Fn::Join"][1][-1] == f"/{names.LAKE_CURATED_PREFIX}*"
+    assert deny["Condition"] == {
+        "Null": {"aws:SourceVpce": "true"},
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [_optimizer_role_id(synthesis), "Arn"]}},
+    }
+
+
+def test_the_host_uses_the_lake_key_only_through_s3(synthesis):
+    """The curated table's files are under the lake key like the raw zone's: the host's one kms grant covers both."""
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"])) and "s3." in json.dumps(s)]
+    assert len(kms) == 1
+    assert sorted(as_list(kms[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert "LakeKeyArn" in json.dumps(kms[0]["Resource"])
 
 
 def test_the_host_may_commit_to_the_curated_table_only(synthesis):

@@ -153,7 +153,7 @@ def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthes
     assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
     assert configuration["BytesScannedCutoffPerQuery"] == 10 * 1024**3
     results = configuration["ResultConfiguration"]
-    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": lake_key_arn(synthesis)}
     results_bucket = next(part for part in results["OutputLocation"]["Fn::Join"][1] if isinstance(part, dict))["Ref"]
     rules = synthesis.templates[DATA]["Resources"][results_bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert any(rule.get("ExpirationInDays") for rule in rules), "query results must expire"
@@ -226,3 +226,94 @@ def test_named_queries_follow_whatever_sql_files_exist(synthesize_with, tmp_path
     statement = variant.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
     assert statement["QueryStatement"].endswith("WHERE id = ?")
     assert [q.name for q in named_queries(tmp_path)] == ["00_count", "01_sedentary_minutes_per_day"]
+
+
+def lake_key_arn(synthesis) -> dict:
+    (key_id,) = synthesis.resources(DATA, "AWS::KMS::Key")
+    return {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def sse(bucket: dict) -> dict:
+    return bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+
+
+def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawlers_logs(synthesis):
+    key_arn = lake_key_arn(synthesis)
+    (key,) = synthesis.resources(DATA, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain", "kept with the data it encrypts"
+    buckets = synthesis.resources(DATA, "AWS::S3::Bucket")
+    lake_id, _ = lake_bucket(synthesis)
+    workgroup = synthesis.only(DATA, "AWS::Athena::WorkGroup")["Properties"]
+    location = workgroup["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
+    results_id = next(part for part in location["Fn::Join"][1] if isinstance(part, dict))["Ref"]
+    for bucket_id in (lake_id, results_id):
+        rule = sse(buckets[bucket_id])
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+        assert rule["BucketKeyEnabled"] is True, "a bucket key keeps the KMS requests (and cost) low"
+    # The buckets that take server access logs or trail logs can only be SSE-S3 (S3's and CloudTrail's delivery);
+    # the trail's log files themselves are encrypted with the key.
+    others = {i: b for i, b in buckets.items() if i not in (lake_id, results_id)}
+    assert all(sse(b)["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256" for b in others.values())
+    assert synthesis.only(DATA, "AWS::CloudTrail::Trail")["Properties"]["KMSKeyId"] == key_arn
+    security = synthesis.only(DATA, "AWS::Glue::SecurityConfiguration")["Properties"]["EncryptionConfiguration"]
+    assert security["CloudWatchEncryption"]["KmsKeyArn"] == key_arn
+    # CloudWatch Logs may use it for the crawler's log groups only; CloudTrail for this account's trails only.
+    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    assert "/aws-glue/crawlers" in json.dumps(statements["CloudWatchLogsOfTheCrawler"]["Condition"])
+    trail = statements["CloudTrailEncryptsThisAccountsTrails"]
+    assert trail["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_crawler_decrypts_the_lake_only_through_s3_and_its_logs_only_through_cloudwatch(synthesis):
+    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
+    role_id = crawler["Role"]["Fn::GetAtt"][0]
+    kms = [
+        s
+        for s in synthesis.role_statements(DATA, role_id)
+        if any(a.startswith("kms:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    ]
+    assert kms and all(s["Resource"] == lake_key_arn(synthesis) for s in kms)
+    services = {json.dumps(s["Condition"]["StringEquals"]["kms:ViaService"]) for s in kms}
+    assert len(services) == 2 and any("s3." in v for v in services) and any("logs." in v for v in services)
+
+
+def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(synthesis):
+    lake_id, _ = lake_bucket(synthesis)
+    (policy,) = [
+        p
+        for p in synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": lake_id}
+    ]
+    (deny,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "DataWritesOnlyThroughAVpcEndpoint"
+    ]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "s3:PutObject", "deletes stay possible, so `cdk destroy` can empty the bucket"
+    assert deny["Condition"] == {"Null": {"aws:SourceVpce": "true"}}
+    prefixes = sorted(r["Fn::Join"][1][1] for r in deny["Resource"])
+    assert prefixes == sorted(f"/{p}*" for p in (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX))
+
+
+def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(synthesis):
+    lake_id, _ = lake_bucket(synthesis)
+    trail = synthesis.only(DATA, "AWS::CloudTrail::Trail")["Properties"]
+    assert trail["EnableLogFileValidation"] is True
+    assert trail["IsLogging"] is True
+    (selector,) = trail["EventSelectors"]
+    assert selector["ReadWriteType"] == "All"
+    assert selector["DataResources"] == [
+        {"Type": "AWS::S3::Object", "Values": [{"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, "/"]]}]}
+    ]
+    log_bucket = trail["S3BucketName"]["Ref"]
+    assert log_bucket != lake_id
+    assert "Audit" in log_bucket
+
+
+@pytest.mark.slow
+def test_the_audit_trail_can_be_turned_off(synthesize_with):
+    variant = synthesize_with(context={"auditTrail": "false"})
+    assert not variant.resources(DATA, "AWS::CloudTrail::Trail")

@@ -35,6 +35,14 @@ HOST_ENV = {
     "TOPIC_RETENTION_HOURS": "168",
     "CONSUMER_STOP_GRACE_S": "90",
     "KAFKA_STOP_GRACE_S": "60",
+    "KAFKA_ADMIN_PASSWORD": "adminPassword0123456789",
+    "KAFKA_PRODUCER_PASSWORD": "producerPassword0123456789",
+    "KAFKA_CONSUMER_PASSWORD": "consumerPassword0123456789",
+    "KAFKA_LOG_GROUP": "/FitnessPipelineStreaming/kafka",
+    "PRODUCER_LOG_GROUP": "/FitnessPipelineStreaming/producer",
+    "CONSUMER_LOG_GROUP": "/FitnessPipelineStreaming/consumer",
+    "PRODUCER_METRICS_PORT": "9101",
+    "CONSUMER_METRICS_PORT": "9102",
 }
 
 
@@ -44,7 +52,7 @@ def shellcheck(path: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("name", ["setup.sh", "kafka-data.sh", "fitness-pipeline", "kafka-tls.sh"])
+@pytest.mark.parametrize("name", ["setup.sh", "kafka-data.sh", "fitness-pipeline", "kafka-tls.sh", "imds-guard.sh"])
 def test_host_scripts_pass_shellcheck(name: str):
     result = shellcheck(HOST_DIR / name)
     assert result.returncode == 0, result.stdout
@@ -101,14 +109,16 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     assert result.returncode == 0, result.stderr
     project = json.loads(result.stdout)
     services = project["services"]
-    assert set(services) == {"kafka", "producer", "consumer"}
+    assert set(services) == {"kafka", "kafka-users", "kafka-access", "producer", "consumer"}
     assert services["kafka"]["image"] == "apache/kafka:4.3.1"
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert f"EXTERNAL://{HOST_ENV['KAFKA_ADVERTISED_HOST']}:9092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert services["kafka"]["volumes"][0]["source"] == HOST_ENV["KAFKA_DATA_DIR"]
     protocols = dict(pair.split(":") for pair in kafka_env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
-    assert protocols == {"INTERNAL": "PLAINTEXT", "EXTERNAL": "SSL", "CONTROLLER": "PLAINTEXT"}
+    assert protocols == {"INTERNAL": "SASL_PLAINTEXT", "EXTERNAL": "SASL_SSL", "CONTROLLER": "SASL_PLAINTEXT"}
+    assert kafka_env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka_env["KAFKA_SUPER_USERS"] == "User:admin"
     assert kafka_env["KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_TYPE"] == "PEM"
     (keystore,) = [v for v in services["kafka"]["volumes"] if v["source"].startswith(HOST_ENV["KAFKA_TLS_DIR"])]
     assert keystore["source"] == f"{HOST_ENV['KAFKA_TLS_DIR']}/broker.pem", "only the keystore, not the folder"
@@ -121,11 +131,31 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
         assert services[name]["build"]["context"] == str(repo_root)
         assert services[name]["build"]["dockerfile"] == f"services/{name}/Dockerfile"
         assert services[name]["restart"] == "unless-stopped"
-        assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+        # Each starts once the topics and ACLs are in place, and signs in as its own Kafka user.
+        assert services[name]["depends_on"]["kafka-access"]["condition"] == "service_completed_successfully"
+        environment = services[name]["environment"]
+        prefix = name.upper()
+        assert environment[f"{prefix}_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert environment[f"{prefix}_SASL_USERNAME"] == name
+        assert environment[f"{prefix}_SASL_PASSWORD"] == HOST_ENV[f"KAFKA_{prefix}_PASSWORD"]
+    assert services["kafka"]["depends_on"]["kafka-users"]["condition"] == "service_completed_successfully"
+    assert services["kafka-access"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["kafka-access"]["environment"]["KAFKA_ACCESS_SASL_USERNAME"] == "admin"
+    assert services["kafka-users"]["network_mode"] == "none"
     consumer_env = services["consumer"]["environment"]
     assert consumer_env["CONSUMER_SINK"] == "s3"
     assert consumer_env["CONSUMER_S3_BUCKET"] == HOST_ENV["LAKE_BUCKET"]
     assert services["kafka"]["restart"] == "unless-stopped"
+    for name in ("kafka", "producer", "consumer"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "awslogs"
+        assert logging["options"]["awslogs-group"] == HOST_ENV[f"{name.upper()}_LOG_GROUP"]
+        assert logging["options"]["awslogs-region"] == HOST_ENV["AWS_REGION"]
+    for name, prefix in (("producer", "PRODUCER"), ("consumer", "CONSUMER")):
+        port = HOST_ENV[f"{prefix}_METRICS_PORT"]
+        assert services[name]["environment"][f"{prefix}_METRICS_PORT"] == port
+        (published,) = services[name]["ports"]
+        assert (published["host_ip"], published["published"], published["target"]) == ("127.0.0.1", port, int(port))
 
 
 def test_compose_config_refuses_a_missing_setting(docker_config: Path):
@@ -147,6 +177,42 @@ def test_the_set_up_and_the_data_volume_write_every_setting_the_compose_file_rea
     wrapper = (HOST_DIR / "fitness-pipeline").read_text()
     assert "--env-file /etc/fitness-pipeline/pipeline.env" in wrapper
     assert "--env-file /var/lib/fitness-pipeline/cluster.env" in wrapper
+
+
+def test_only_the_consumers_and_the_compactors_addresses_may_reach_the_instance_metadata_service(docker_config: Path):
+    """The firewall rules (imds-guard.sh, run by the unit before the containers) let two addresses through: the ones
+    the compose file gives the consumer and the compactor. Kafka, the producer and the set-ups have other fixed
+    addresses."""
+    # The compactor's profile too: the timer runs it, `up` does not start it.
+    project = json.loads(compose_config(docker_config, {**HOST_ENV, "COMPOSE_PROFILES": "compactor"}).stdout)
+    addresses = {
+        name: service["networks"]["pipeline"]["ipv4_address"]
+        for name, service in project["services"].items()
+        if "pipeline" in service.get("networks", {})
+    }
+    assert set(addresses) == {"kafka", "kafka-access", "producer", "consumer", "compactor"}
+    assert len(set(addresses.values())) == len(addresses)
+    setup = (HOST_DIR / "setup.sh").read_text()
+    assert f"readonly CONSUMER_ADDRESS={addresses['consumer']}\n" in setup
+    assert f"readonly COMPACTOR_ADDRESS={addresses['compactor']}\n" in setup
+    unit = (HOST_DIR / "fitness-pipeline.service").read_text()
+    start_pre = unit.index(
+        "ExecStartPre=/usr/local/sbin/fitness-pipeline-imds-guard ${CONSUMER_ADDRESS} ${COMPACTOR_ADDRESS}"
+    )
+    assert start_pre < unit.index("ExecStart=")
+    guard = (HOST_DIR / "imds-guard.sh").read_text()
+    drop = guard.index('iptables -I DOCKER-USER 1 -d "$IMDS" -m comment --comment "$TAG" -j DROP')
+    allow = guard.index('iptables -I DOCKER-USER 1 -s "$allowed/32" -d "$IMDS" -m comment --comment "$TAG" -j RETURN')
+    assert drop < allow, "inserted last at the top: the consumer's RETURN sits above the DROP"
+
+
+def test_the_set_up_reads_each_kafka_users_secret_into_the_root_only_environment():
+    setup = (HOST_DIR / "setup.sh").read_text()
+    for user in ("ADMIN", "PRODUCER", "CONSUMER"):
+        assert f'kafka_{user.lower()}_password=$(kafka_password "$KAFKA_{user}_SECRET")' in setup
+        assert f"KAFKA_{user}_PASSWORD=$kafka_{user.lower()}_password\n" in setup
+    assert 'chmod 0600 "$CONFIG_DIR/pipeline.env"' in setup
+    assert setup.index('chmod 0600 "$CONFIG_DIR/pipeline.env"') < setup.index("systemctl reload-or-restart")
 
 
 def test_the_set_up_makes_the_certificates_before_the_services_start_and_publishes_the_ca():
@@ -304,3 +370,19 @@ def test_a_new_host_waits_for_the_old_one_to_release_the_volume_then_attaches_it
 def test_the_set_up_learns_which_other_host_holds_the_volume(tmp_path: Path, held: int, holder: str):
     result = run_data_script(tmp_path, "holder", held=held)
     assert (result.returncode, result.stdout) == (0, holder)
+
+
+def test_every_one_shot_step_is_awaited_by_a_long_running_service(docker_config: Path):
+    """`docker compose up --wait` (the unit's start) counts an exited container as a failure unless a running service
+    depends on it with `service_completed_successfully`: the set-up steps must each be awaited so."""
+    services = json.loads(compose_config(docker_config, HOST_ENV).stdout)["services"]
+    one_shot = {name for name, service in services.items() if service.get("restart") != "unless-stopped"}
+    assert one_shot == {"kafka-users", "kafka-access"}
+    for step in one_shot:
+        awaited_by = [
+            name
+            for name, service in services.items()
+            if name not in one_shot
+            and service.get("depends_on", {}).get(step, {}).get("condition") == "service_completed_successfully"
+        ]
+        assert awaited_by, f"no long-running service waits for {step}"

@@ -1,14 +1,19 @@
-"""Kafka's TLS listener for real: the host's certificate script, and a broker run with the compose file's properties.
+"""Kafka's TLS listener and its sign-ins for real: the host's certificate script, and a broker run with the compose
+file's properties.
 
 The broker is the local Kafka (the same version as the host's image) configured with exactly the `KAFKA_*`
 settings of `compose.yaml`, turned into server properties the way the apache/kafka image does; only addresses
-(ports on 127.0.0.1) and the container paths of the compose file's own volumes are mapped to this machine.
+(ports on 127.0.0.1) and the container paths of the compose file's own volumes are mapped to this machine. Its
+storage is formatted with the SCRAM users of the compose file's `kafka-users` step, and the topics and ACLs are
+made by `services.common.kafka_access`, as the `kafka-access` step does on the host.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -111,6 +116,21 @@ def interpolate(value: object, env: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+):\?\}", lambda m: env[m.group(1)], text)
 
 
+#: The Java test's topic, outside the pipeline's.
+JAVA_TOPIC = f"tls-java-{uuid.uuid4().hex[:8]}"
+
+
+def grant_write(admin, user: str, topic: str) -> None:
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    binding = AclBinding(
+        ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", "*",
+        AclOperation.WRITE, AclPermissionType.ALLOW,
+    )  # fmt: skip
+    for future in admin.create_acls([binding]).values():
+        future.result(timeout=30)
+
+
 @dataclass
 class Ports:
     internal: int
@@ -157,12 +177,37 @@ def compose_properties(host_env: dict[str, str], ports: Ports) -> dict[str, str]
     return properties
 
 
+def scram_users(host_env: dict[str, str]) -> dict[str, str]:
+    """The users and passwords the compose file's `kafka-users` step formats the storage with."""
+    service = yaml.safe_load((HOST_DIR / "compose.yaml").read_text())["services"]["kafka-users"]
+    variables = {k: interpolate(v, host_env) for k, v in service["environment"].items() if k.startswith("SCRAM_")}
+    command = " ".join(service["command"])
+    pairs = re.findall(r'--add-scram "SCRAM-SHA-512=\[name=(\w+),password=\$\$(\w+)\]"', command)
+    return {name: variables[variable] for name, variable in pairs}
+
+
+def test_the_users_step_formats_every_kafka_user_with_its_secrets_password():
+    from services.common.kafka_access import USERS
+    from tests.stacks.test_host_files import HOST_ENV
+
+    assert scram_users(HOST_ENV) == {user: HOST_ENV[f"KAFKA_{user.upper()}_PASSWORD"] for user in USERS}
+
+
 def test_the_compose_file_turns_into_tls_properties(tmp_path: Path):
     from tests.stacks.test_host_files import HOST_ENV
 
     env = {**HOST_ENV, "KAFKA_DATA_DIR": str(tmp_path / "data"), "KAFKA_TLS_DIR": str(tmp_path / "tls")}
     properties = compose_properties(env, Ports(internal=1, external=2, controller=3))
-    assert properties["listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,EXTERNAL:SSL,CONTROLLER:PLAINTEXT"
+    assert (
+        properties["listener.security.protocol.map"]
+        == "INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
+    )
+    assert properties["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+    assert (
+        f'password="{HOST_ENV["KAFKA_ADMIN_PASSWORD"]}"'
+        in properties["listener.name.internal.scram-sha-512.sasl.jaas.config"]
+    )
     assert properties["listener.name.external.ssl.keystore.type"] == "PEM"
     assert properties["listener.name.external.ssl.keystore.location"] == str(tmp_path / "tls" / "broker.pem")
     assert properties["log.dirs"] == str(tmp_path / "data")
@@ -177,12 +222,17 @@ def test_the_compose_file_turns_into_tls_properties(tmp_path: Path):
 class TlsBroker:
     bootstrap: str
     ca: Path
+    passwords: dict[str, str]
 
-    def client(self, **overrides: object) -> dict[str, object]:
+    def client(self, user: str = "admin", **overrides: object) -> dict[str, object]:
+        """A client of EXTERNAL, as the VPC's clients connect: SASL/SCRAM over TLS, signed in as `user`."""
         return {
             "bootstrap.servers": self.bootstrap,
-            "security.protocol": "SSL",
+            "security.protocol": "SASL_SSL",
             "ssl.ca.location": str(self.ca),
+            "sasl.mechanisms": "SCRAM-SHA-512",
+            "sasl.username": user,
+            "sasl.password": self.passwords[user],
             **overrides,
         }
 
@@ -202,7 +252,11 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
         "KAFKA_TLS_DIR": str(tls),
         "TOPIC_PARTITIONS": "1",
         "TOPIC_RETENTION_HOURS": "1",
+        **{f"KAFKA_{user.upper()}_PASSWORD": secrets.token_urlsafe(16) for user in ("admin", "producer", "consumer")},
     }
+    # Formatted with the users of the kafka-users step (LocalBroker(secure=True) formats with the users it finds).
+    passwords = scram_users(host_env)
+    (home / "credentials.json").write_text(json.dumps(passwords))
 
     class ComposeBroker(LocalBroker):
         """The local broker, but with the compose file's properties in its server.properties."""
@@ -214,11 +268,12 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
             config.write_text("\n".join(lines) + "\n")
             return config
 
-    broker = ComposeBroker(home)
+    broker = ComposeBroker(home, secure=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FITPIPE_KAFKA_HEAP", "384m")
         try:
-            # Ready means the PLAINTEXT INTERNAL listener answers; the tests below then go through EXTERNAL.
+            # Ready means admin signs in on INTERNAL; the topics and ACLs are then made as on the host, and the tests
+            # below go through EXTERNAL.
             broker.start(port=ports.internal, timeout=60)
         except (MissingPrerequisite, UserError) as error:
             log = broker.log_file.read_text()[-2000:] if broker.log_file.exists() else ""
@@ -227,7 +282,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
                 pytest.skip(str(error))
             pytest.fail(f"{error}\n{log}")
     try:
-        yield TlsBroker(bootstrap=f"{DNS_NAME}:{ports.external}", ca=tls / "ca.pem")
+        yield TlsBroker(bootstrap=f"{DNS_NAME}:{ports.external}", ca=tls / "ca.pem", passwords=passwords)
     finally:
         broker.stop()
 
@@ -312,20 +367,29 @@ def test_a_plaintext_client_gets_nothing_from_the_tls_port(tls_broker: TlsBroker
 
 @pytest.mark.integration
 def test_a_java_client_trusts_the_ca_as_a_pem_truststore(tls_broker: TlsBroker, tmp_path: Path):
-    """The settings the README gives Java clients, with the Kafka tools' own producer."""
+    """The settings the README gives Java clients, with the Kafka tools' own producer, signed in as producer."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    # A topic of its own (its records are not the pipeline's), on which the producer user may write.
+    admin = AdminClient(tls_broker.client())
+    admin.create_topics([NewTopic(JAVA_TOPIC, 1)])[JAVA_TOPIC].result(timeout=30)
+    grant_write(admin, "producer", JAVA_TOPIC)
     from fitpipe.kafka.broker import fetch_jars, require_java
 
     config = tmp_path / "client.properties"
     config.write_text(
         f"bootstrap.servers={tls_broker.bootstrap}\n"
-        "security.protocol=SSL\n"
+        "security.protocol=SASL_SSL\n"
         "ssl.truststore.type=PEM\n"
         f"ssl.truststore.location={tls_broker.ca}\n"
+        "sasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="producer" password="{tls_broker.passwords["producer"]}";\n'
     )
     result = subprocess.run(
         [
             require_java(), "-Xmx256m", "-cp", f"{fetch_jars()}/*", "org.apache.kafka.tools.ProducerPerformance",
-            "--topic", f"tls-java-{uuid.uuid4().hex[:8]}", "--num-records", "20", "--record-size", "100",
+            "--topic", JAVA_TOPIC, "--num-records", "20", "--record-size", "100",
             "--throughput", "-1", "--command-config", str(config),
         ],
         capture_output=True, text=True, timeout=120, check=False,
@@ -345,23 +409,48 @@ def test_the_certificate_also_holds_the_ip_address(tls_broker: TlsBroker):
 
 
 @pytest.mark.integration
-def test_the_services_produce_and_land_over_tls(tls_broker: TlsBroker, tmp_path: Path):
-    """The producer and the consumer, configured by their settings alone, work through the TLS listener."""
+def test_the_services_produce_and_land_over_tls_each_as_its_own_user(tls_broker: TlsBroker, tmp_path: Path):
+    """The producer and the consumer, configured by their settings alone (as a client in the VPC would be), work
+    through the TLS listener, each signed in as its own user with the rights the host gives it."""
     from services.common.names import LAKE_DATA_PREFIX
     from services.consumer import ConsumerSettings
     from services.consumer import run as consume
     from services.producer.run import run as produce
     from services.producer.settings import ProducerSettings
 
-    topic = f"tls-services-{uuid.uuid4().hex[:8]}"
-    tls = {"bootstrap_servers": tls_broker.bootstrap, "security_protocol": "SSL", "ssl_ca_location": tls_broker.ca}
-    produced = produce(ProducerSettings(**tls, topic=topic, partitions=1, users=2, days=1, progress=False))
+    def sign_in(user: str) -> dict[str, object]:
+        return {
+            "bootstrap_servers": tls_broker.bootstrap,
+            "security_protocol": "SASL_SSL",
+            "ssl_ca_location": tls_broker.ca,
+            "sasl_username": user,
+            "sasl_password": tls_broker.passwords[user],
+        }
+
+    produced = produce(ProducerSettings(**sign_in("producer"), partitions=1, users=2, days=1, progress=False))
     assert (produced.records, produced.errors) == (2 * 1440, 0)
 
     lake = tmp_path / "lake"
-    landed = consume(ConsumerSettings(**tls, topic=topic, group_id=topic, lake_dir=lake), until_caught_up=True)
+    landed = consume(ConsumerSettings(**sign_in("consumer"), lake_dir=lake), until_caught_up=True)
     assert (landed.records_out, landed.dead_letters) == (2 * 1440, 0)
     assert list((lake / LAKE_DATA_PREFIX).glob("dt=*/*.json.gz"))
+
+
+@pytest.mark.integration
+def test_an_unauthenticated_tls_client_is_refused(tls_broker: TlsBroker):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    config = {k: v for k, v in tls_broker.client().items() if not k.startswith("sasl.")}
+    config |= {"security.protocol": "SSL", "log_level": 0}
+    with pytest.raises(KafkaException):
+        AdminClient(config).list_topics(timeout=5)
+
+
+@pytest.mark.integration
+def test_a_wrong_password_is_refused_over_tls(tls_broker: TlsBroker):
+    messages = failures_of(tls_broker.client("consumer", **{"sasl.password": "wrong"}), until="Authentication failed")
+    assert any("SASL authentication error: Authentication failed" in m for m in messages), messages[-5:]
 
 
 def test_a_ca_file_without_ssl_is_a_settings_error(tmp_path: Path):

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from services.common import names
 from stacks.constructs.kafka_host import HOST_DIR, KAFKA_CA_PARAMETER, KAFKA_PORT
+from stacks.constructs.observability import AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER
 from tests.conftest import REPO_ROOT
 
 STREAMING = "FitnessPipelineStreaming"
@@ -253,7 +254,7 @@ def test_destroy_data_deletes_the_data_volume_with_the_stack(destroy_data_synthe
 
 
 def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
-    (asset_dir,) = [p for p in synthesis.outdir.glob("asset.*") if p.is_dir()]
+    (asset_dir,) = [p for p in synthesis.outdir.glob("asset.*") if (p / "pyproject.toml").is_file()]
     files = {str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file()}
     assert "pyproject.toml" in files
     assert "stacks/host/compose.yaml" in files
@@ -280,12 +281,24 @@ def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis
 
 
 def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    reads = {"ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter", "ssm:GetParameterHistory"}
     ssm = [
         statement
-        for statement in synthesis.role_statements(STREAMING, host_role_id(synthesis))
-        if any(action.startswith("ssm:") or action == "*" for action in as_list(statement["Action"]))
-    ]
+        for statement in statements
+        if any((action.startswith("ssm:") and action not in reads) or action == "*"
+               for action in as_list(statement["Action"]))
+    ]  # fmt: skip
     assert len(ssm) == 1
+    # What it may read: the CloudWatch agent's two configuration parameters, and nothing else.
+    read = [s for s in statements if set(as_list(s["Action"])) & reads]
+    assert all(set(as_list(s["Action"])) <= reads for s in read)
+    resources = [r for s in read for r in as_list(s["Resource"])]
+    names = {
+        synthesis.templates[STREAMING]["Resources"][r["Fn::Join"][1][-1]["Ref"]]["Properties"]["Name"]
+        for r in resources
+    }
+    assert len(resources) == 2 and names == {AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER}
     (statement,) = ssm
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["ssm:PutParameter"]
@@ -301,8 +314,145 @@ def test_outputs_say_kafka_speaks_tls_and_where_the_ca_certificate_is(synthesis)
     assert streaming["KafkaCaCertificateParameter"]["Value"] == KAFKA_CA_PARAMETER
     description = streaming["KafkaBootstrapServers"]["Description"]
     assert "TLS" in description
-    assert "security.protocol=SSL" in description
+    assert "security.protocol=SASL_SSL" in description
     assert "KafkaCaCertificateParameter" in description
+    for user in ("Producer", "Consumer"):
+        assert streaming[f"Kafka{user}SecretArn"]["Value"] == {"Ref": kafka_user_secret_id(synthesis, user.lower())}
+
+
+def host_settings(synthesis) -> dict:
+    """The settings file the instance's init metadata writes for the host's set-up."""
+    instance = synthesis.only(STREAMING, "AWS::EC2::Instance")
+    return instance["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"]
+
+
+def streaming_key_id(synthesis) -> str:
+    (key_id,) = synthesis.resources(STREAMING, "AWS::KMS::Key")
+    return key_id
+
+
+def kafka_user_secret_id(synthesis, user: str) -> str:
+    secrets = synthesis.resources(STREAMING, "AWS::SecretsManager::Secret")
+    (found,) = [
+        i
+        for i, s in secrets.items()
+        if json.loads(s["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"username": user}
+    ]
+    return found
+
+
+def test_the_streaming_key_rotates_and_encrypts_the_volume_the_secrets_and_the_flow_logs(synthesis):
+    key_id = streaming_key_id(synthesis)
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    assert synthesis.templates[STREAMING]["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    instance = synthesis.only(STREAMING, "AWS::EC2::Instance")["Properties"]
+    assert [m["Ebs"]["KmsKeyId"] for m in instance["BlockDeviceMappings"]] == [key_arn]
+    (volume,) = synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
+    assert volume["Properties"]["Encrypted"] is True
+    assert volume["Properties"]["KmsKeyId"] == key_arn, "Kafka's data volume, and so its snapshots"
+    secrets = synthesis.resources(STREAMING, "AWS::SecretsManager::Secret")
+    assert len(secrets) == 3
+    assert all(s["Properties"]["KmsKeyId"] == key_arn for s in secrets.values())
+    log_groups = synthesis.resources(STREAMING, "AWS::Logs::LogGroup").values()
+    assert log_groups and all(g["Properties"]["KmsKeyId"] == key_arn for g in log_groups)
+
+
+def test_one_kafka_user_secret_per_service_and_the_host_reads_only_those(synthesis):
+    from services.common.kafka_access import USERS
+
+    secret_ids = {user: kafka_user_secret_id(synthesis, user) for user in USERS}
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    reads = [s for s in statements if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+    assert len(reads) == 1
+    assert set(as_list(reads[0]["Action"])) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    assert sorted(r["Ref"] for r in reads[0]["Resource"]) == sorted(secret_ids.values())
+    streaming_kms = [
+        s
+        for s in statements
+        if any(a.startswith("kms:") for a in as_list(s["Action"])) and "ImportValue" not in json.dumps(s)
+    ]
+    # Only to attach its encrypted data volume: a grant that EC2 makes for the instance, through EC2.
+    assert [as_list(s["Action"]) for s in streaming_kms] == [["kms:CreateGrant"]]
+    assert streaming_kms[0]["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": True}
+    key_policy = synthesis.templates[STREAMING]["Resources"][streaming_key_id(synthesis)]["Properties"]["KeyPolicy"]
+    (host_grant,) = [
+        s
+        for s in key_policy["Statement"]
+        if s["Principal"].get("AWS") == {"Fn::GetAtt": [host_role_id(synthesis), "Arn"]}
+    ]
+    assert host_grant["Action"] == "kms:Decrypt"
+    assert "secretsmanager." in json.dumps(host_grant["Condition"]["StringEquals"]["kms:ViaService"])
+    settings = json.dumps(host_settings(synthesis))
+    for user, secret_id in secret_ids.items():
+        assert f'KAFKA_{user.upper()}_SECRET=\\"", {{"Ref": "{secret_id}"}}' in settings
+
+
+def test_the_host_may_read_the_one_source_object_and_nothing_else_of_the_asset_bucket(synthesis):
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    assets = [s for s in statements if "cdk-hnb659fds-assets" in json.dumps(s["Resource"])]
+    assert len(assets) == 1
+    (statement,) = assets
+    assert as_list(statement["Action"]) == ["s3:GetObject"]
+    (resource,) = as_list(statement["Resource"])
+    key = resource["Fn::Join"][1][-1]
+    assert re.fullmatch(r"/[0-9a-f]{64}\.zip", key), key
+    assert key.lstrip("/") in json.dumps(host_settings(synthesis)), "the object granted is the one the host downloads"
+
+
+def test_the_flow_log_role_trusts_the_service_for_this_account_only(synthesis):
+    roles = synthesis.resources(STREAMING, "AWS::IAM::Role")
+    (trust,) = [
+        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+        for r in roles.values()
+        if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
+        == "vpc-flow-logs.amazonaws.com"
+    ]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_host_uses_the_lakes_key_only_through_s3(synthesis):
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    (lake_key,) = [
+        s
+        for s in statements
+        if any(a.startswith("kms:") for a in as_list(s["Action"])) and "ImportValue" in json.dumps(s)
+    ]
+    assert set(as_list(lake_key["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert lake_key["Resource"] == {"Fn::ImportValue": "FitnessPipelineData-LakeKeyArn"}
+    assert "s3." in json.dumps(lake_key["Condition"]["StringEquals"]["kms:ViaService"])
+
+
+def test_the_vpc_reaches_s3_through_a_gateway_endpoint_on_every_route_table(synthesis):
+    (endpoint,) = synthesis.resources(STREAMING, "AWS::EC2::VPCEndpoint").values()
+    props = endpoint["Properties"]
+    assert props["VpcEndpointType"] == "Gateway"
+    assert ".s3" in json.dumps(props["ServiceName"])
+    tables = set(synthesis.resources(STREAMING, "AWS::EC2::RouteTable"))
+    assert {t["Ref"] for t in props["RouteTableIds"]} == tables
+
+
+def test_the_default_security_group_is_emptied(synthesis):
+    (restrict,) = synthesis.resources(STREAMING, "Custom::VpcRestrictDefaultSG").values()
+    assert restrict["Properties"]["DefaultSecurityGroupId"] == {
+        "Fn::GetAtt": [next(iter(synthesis.resources(STREAMING, "AWS::EC2::VPC"))), "DefaultSecurityGroup"]
+    }
+
+
+def test_sessions_on_the_host_are_logged_to_an_encrypted_log_group(synthesis):
+    (document_id, document) = next(iter(synthesis.resources(STREAMING, "AWS::SSM::Document").items()))
+    props = document["Properties"]
+    assert props["DocumentType"] == "Session"
+    inputs = props["Content"]["inputs"]
+    assert inputs["cloudWatchEncryptionEnabled"] is True
+    group_id = inputs["cloudWatchLogGroupName"]["Ref"]
+    group = synthesis.templates[STREAMING]["Resources"][group_id]["Properties"]
+    assert group["KmsKeyId"] == {"Fn::GetAtt": [streaming_key_id(synthesis), "Arn"]}
+    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    (writes,) = [s for s in statements if s.get("Sid") == "WriteTheSessionLogs"]
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(as_list(writes["Action"]))
+    assert {"Fn::GetAtt": [group_id, "Arn"]} in as_list(writes["Resource"])
+    shell = json.dumps(synthesis.templates[STREAMING]["Outputs"]["ShellCommand"]["Value"])
+    assert "--document-name" in shell and f'"Ref": "{document_id}"' in shell
 
 
 def source_copy(destination: Path) -> Path:

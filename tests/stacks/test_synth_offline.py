@@ -66,7 +66,8 @@ def test_npx_cdk_synth_works_offline_and_matches_python_app(tmp_path: Path, synt
         pytest.skip("npx (Node.js) is not installed")
     outdir = tmp_path / "cdk.out"
     command = [npx, "--no-install", "cdk", "synth", "--quiet", "--output", str(outdir)]
-    command += ["--no-version-reporting", "--no-path-metadata", "--no-notices"]
+    # No version, path or asset metadata: `python app.py` writes none (asset metadata marks a Lambda's code for SAM).
+    command += ["--no-version-reporting", "--no-path-metadata", "--no-asset-metadata", "--no-notices"]
     result = subprocess.run(
         without_network(command), cwd=REPO_ROOT, env=offline_env(tmp_path), capture_output=True, text=True, timeout=600
     )

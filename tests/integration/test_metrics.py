@@ -1,0 +1,144 @@
+"""The services' metrics, scraped over HTTP from a producer and a consumer running against the real broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common import metric_names as m
+from services.consumer.writer import LakeWriter
+from services.producer.kafka_producer import StopRequest, produce
+from services.producer.metrics import ProducerMetrics
+from services.producer.run import run as run_producer
+from services.producer.settings import ProducerSettings
+from tests.consumer.conftest import Background, create_topic, free_port, make_records, settings_for, wait_until
+from tests.consumer.conftest import produce as produce_raw
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the endpoint: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def total(samples: dict, name: str) -> float:
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def names_in(samples: dict) -> set[str]:
+    return {n for n, _ in samples}
+
+
+def test_producer_and_consumer_metrics_account_for_every_record(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
+    n = 3000
+    records = make_records(n, seed=5)
+    create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
+
+    producer_metrics = ProducerMetrics(statistics_interval_ms=200)
+    producer_server = producer_metrics.serve(free_port())
+    try:
+        produce(records, kafka_bootstrap, topic_name, partitions=3, progress=False, metrics=producer_metrics)
+        time.sleep(0.5)  # one more statistics interval: the queue is empty
+        produced = scrape(producer_server.url)
+    finally:
+        producer_server.close()
+    assert value(produced, m.PRODUCER_RECORDS.name) == n
+    assert value(produced, m.PRODUCER_BYTES.name) == sum(len(v) for v in _encoded(records))
+    assert total(produced, m.PRODUCER_DELIVERY_ERRORS.name) == 0
+    # librdkafka's statistics arrive while the producer polls: the last ones of the run, at most everything.
+    assert 0 <= value(produced, m.PRODUCER_QUEUE_MESSAGES.name) <= n
+    assert names_in(produced) >= {m.PRODUCER_RECORDS.name, m.PRODUCER_QUEUE_BYTES.name}
+
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, flush_interval_s=1.0,
+                            metrics_port=free_port(), statistics_interval_ms=200)  # fmt: skip
+    writer = LakeWriter(settings)
+    with Background(writer):
+        assert writer.metrics_server is not None
+        url = writer.metrics_server.url
+        assert url.startswith("http://127.0.0.1:")
+        assert wait_until(lambda: value(scrape(url), m.CONSUMER_RECORDS_LANDED.name) == n, 60)
+        assert wait_until(lambda: _lag(scrape(url)) == {"0": 0.0, "1": 0.0, "2": 0.0}, 30), _lag(scrape(url))
+        landed = scrape(url)
+        newest = max((r["date"], r["time"]) for r in records)
+        expected = dt.datetime.fromisoformat(f"{newest[0]}T{newest[1]}").replace(tzinfo=dt.UTC).timestamp()
+        assert value(landed, m.CONSUMER_NEWEST_EVENT.name) == expected
+        assert value(landed, m.CONSUMER_RECORDS_READ.name) == n
+        assert total(landed, m.CONSUMER_DEAD_LETTERS.name) == 0
+        assert value(landed, m.CONSUMER_FILES.name) == len(list(tmp_path.rglob("*.json.gz")))
+        assert value(landed, m.CONSUMER_BYTES.name) == sum(p.stat().st_size for p in tmp_path.rglob("*.json.gz"))
+        assert abs(value(landed, m.CONSUMER_LAST_COMMIT.name) - time.time()) < 120
+        assert all(v == 0 for (n_, _), v in landed.items() if n_ == m.CONSUMER_LAG_SECONDS.name)
+
+        produce_raw(kafka_bootstrap, topic_name, [b"steps=12"], [b"1503960366"])
+        assert wait_until(lambda: total(scrape(url), m.CONSUMER_DEAD_LETTERS.name) == 1, 30)
+        after = scrape(url)
+        assert value(after, m.CONSUMER_DEAD_LETTERS.name, reason="not_json") == 1
+        assert value(after, m.CONSUMER_RECORDS_READ.name) == n + 1
+        assert value(after, m.CONSUMER_RECORDS_LANDED.name) == n
+    emitted = names_in(landed) | names_in(after)
+    expected_names = {x.name for x in m.of_service(m.CONSUMER)}
+    assert {_family(s) for s in emitted} >= expected_names
+
+
+def test_the_producer_service_serves_its_metrics_while_it_runs(kafka_bootstrap: str, topic_name: str) -> None:
+    port = free_port()
+    settings = ProducerSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name, mode="live", speed=600.0,
+                                users=2, days=1, start_date=dt.date(2016, 4, 12), progress=False,
+                                metrics_port=port, statistics_interval_ms=200)  # fmt: skip
+    stop = StopRequest()
+    thread = threading.Thread(target=run_producer, args=(settings, stop), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert wait_until(lambda: _scrape_or_empty(url).get((m.PRODUCER_RECORDS.name, ()), 0) > 0, 60)
+        first = scrape(url)[(m.PRODUCER_RECORDS.name, ())]
+        assert wait_until(lambda: scrape(url)[(m.PRODUCER_RECORDS.name, ())] > first, 30)
+        assert value(scrape(url), m.PRODUCER_QUEUE_MESSAGES.name) is not None
+    finally:
+        stop.requested = True
+        thread.join(60)
+    assert not thread.is_alive()
+
+
+def _scrape_or_empty(url: str) -> dict:
+    try:
+        return scrape(url)
+    except OSError:
+        return {}
+
+
+def _lag(samples: dict) -> dict[str, float]:
+    return {dict(labels)["partition"]: v for (n, labels), v in samples.items() if n == m.CONSUMER_LAG_RECORDS.name}
+
+
+def _family(sample_name: str) -> str:
+    """A sample's metric name as declared (a counter's samples end in _total; a summary's in _count and _sum)."""
+    for suffix in ("_count", "_sum"):
+        if sample_name.endswith(suffix) and sample_name.removesuffix(suffix) in m.by_name():
+            return sample_name.removesuffix(suffix)
+    return sample_name
+
+
+def _encoded(records: list) -> list[bytes]:
+    from services.common.schema import encode
+
+    return [encode(r) for r in records]
