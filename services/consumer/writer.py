@@ -555,7 +555,11 @@ class LakeWriter:
                 event(logging.WARNING, "failed; retrying", action=what, partition=state.partition, attempt=attempt,
                       retry_in_s=round(delay, 2), error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
                 self._wait_in_group(delay)
-                if self.force_stop.is_set() or self._parts.get(state.partition) is not state:
+                if self.force_stop.is_set():
+                    raise Abandoned from exc
+                if self._parts.get(state.partition) is not state:
+                    # The partition went to another consumer while paused: read on those this one holds now.
+                    self.consumer.resume(self.consumer.assignment())
                     raise Abandoned from exc
         if attempt:
             event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempt + 1)

@@ -1,0 +1,111 @@
+"""A storage outage and a rebalance at once: the consumer is retrying a write when the group takes the partition
+away. It leaves that batch unwritten (the partition's next owner reads it again) and goes on with the partitions it
+is given, as one consumer among several; it does not stop.
+
+The outage is a real folder sink that fails every put while it is down, as the storage does; the broker, the group
+and the second consumer are real.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.consumer.logs import LOGGER_NAME
+from services.consumer.sinks import LocalSink
+from services.consumer.writer import LakeWriter
+from tests.consumer.conftest import (
+    Background,
+    create_topic,
+    identity_multiset,
+    lake_records,
+    make_records,
+    produce_records,
+    settings_for,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class FailingSink:
+    """A folder sink whose puts fail while `down` is set, as a storage outage makes them fail."""
+
+    def __init__(self, inner: LocalSink):
+        self.inner = inner
+        self.description = inner.description
+        self.down = threading.Event()
+
+    def put(self, key: str, data: bytes) -> bool:
+        if self.down.is_set():
+            raise OSError(f"storage unavailable: {key} not written")
+        return self.inner.put(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Events(logging.Handler):
+    """The consumer's log events, by the thread that logged them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.threadName, record.getMessage()))
+
+    def by(self, thread: threading.Thread, message: str) -> int:
+        return sum(1 for name, text in self.seen if name == thread.name and text == message)
+
+
+@pytest.fixture
+def events() -> Any:
+    handler = Events()
+    logger = logging.getLogger(LOGGER_NAME)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_a_write_abandoned_by_a_rebalance_during_an_outage_leaves_the_consumer_running(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path, events: Events
+) -> None:
+    create_topic(kafka_bootstrap, topic_name, partitions=2)
+    settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5)
+    lake = tmp_path / "lake"
+    sink = FailingSink(LocalSink(lake))
+    before, during, after = make_records(200, seed=1), make_records(200, seed=2), make_records(200, seed=3)
+
+    with Background(LakeWriter(settings, sink=sink)) as first:
+        produce_records(kafka_bootstrap, topic_name, before)
+        assert wait_until(lambda: identity_multiset(lake_records(sink)) == identity_multiset(before), timeout=60)
+
+        sink.down.set()
+        produce_records(kafka_bootstrap, topic_name, during)
+        assert wait_until(lambda: first.writer.summary.storage_retries > 0, timeout=30), "the outage was not felt"
+
+        # A second consumer joins the group: the rebalance takes the partitions from the first while it retries.
+        with Background(LakeWriter(settings, sink=LocalSink(lake))) as second:
+            abandoned = wait_until(lambda: events.by(first.thread, "batch left unwritten; it will be read again"), 30)
+            assert abandoned, "the rebalance did not make the first consumer leave its write"
+            sink.down.clear()
+            landed = first.writer.summary.records_out
+
+            produce_records(kafka_bootstrap, topic_name, after)
+            expected = identity_multiset(before + during + after)
+            assert wait_until(lambda: identity_multiset(lake_records(sink)) == expected, timeout=60), (
+                f"lake has {len(lake_records(sink))} of {sum(expected.values())} records"
+            )
+            assert first.thread.is_alive(), "the consumer stopped after leaving a write to the partition's next owner"
+            assert first.writer.summary.records_out > landed, "the first consumer landed nothing after the rebalance"
+            assert second.writer.summary.records_out > 0
