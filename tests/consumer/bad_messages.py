@@ -11,6 +11,8 @@ from tests.strategies import sample_record
 
 #: Bigger than the dead-letter limit (900,000 bytes), so its dead letter is cut, and within Kafka's 1 MB message.
 HUGE = 950_000
+#: Exactly the dead-letter limit: the largest message whose dead letter is sent whole.
+AT_LIMIT = 900_000
 
 
 def _without(name: str) -> bytes:
@@ -25,6 +27,12 @@ def _with(**overrides: Any) -> bytes:
 
 def _wrong_type(field_type: str) -> Any:
     return 12 if field_type == "string" else "12"
+
+
+def _of_size(size: int) -> bytes:
+    """A record with an unexpected field, padded to exactly `size` bytes."""
+    short = _with(note="")
+    return _with(note="x" * (size - len(short)))
 
 
 def bad_messages() -> list[tuple[str, bytes | None, str]]:
@@ -52,6 +60,7 @@ def bad_messages() -> list[tuple[str, bytes | None, str]]:
         ("float for an integer", _with(heartrate=66.5), "heartrate: expected an integer"),
         ("id beyond int64", _with(id=2**63), "id: "),
         ("huge message", _with(note="x" * HUGE), "note: unexpected field"),
+        ("message at the dead-letter limit", _of_size(AT_LIMIT), "note: unexpected field"),
         ("several faults at once", _with(steps=-1, intensity=9, date="x"), "steps: -1 is below"),
     ]
     for field in FIELDS:

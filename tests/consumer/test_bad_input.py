@@ -99,3 +99,4 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
             assert "truncated.from.bytes" not in headers, kind
     assert found == set(sent), "each bad message has its own dead letter, naming its exact source offset"
     assert any(len(v or b"") > DEAD_LETTER_LIMIT for _, _, v in sent.values()), "the corpus has a message to cut"
+    assert any(len(v or b"") == DEAD_LETTER_LIMIT for _, _, v in sent.values()), "and one just within the limit"

@@ -54,13 +54,16 @@ class Events(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.seen: list[tuple[str, str]] = []
+        self.seen: list[tuple[str, str, int]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append((record.threadName, record.getMessage()))
+        self.seen.append((record.threadName, record.getMessage(), record.levelno))
 
     def by(self, thread: threading.Thread, message: str) -> int:
-        return sum(1 for name, text in self.seen if name == thread.name and text == message)
+        return sum(1 for name, text, _ in self.seen if name == thread.name and text == message)
+
+    def levels(self, thread: threading.Thread, message: str) -> set[int]:
+        return {level for name, text, level in self.seen if name == thread.name and text == message}
 
 
 @pytest.fixture
@@ -82,11 +85,13 @@ def test_a_write_abandoned_by_a_rebalance_during_an_outage_leaves_the_consumer_r
 ) -> None:
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5)
+    logged = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
+                          log_batches=True)  # fmt: skip
     lake = tmp_path / "lake"
     sink = FailingSink(LocalSink(lake))
     before, during, after = make_records(200, seed=1), make_records(200, seed=2), make_records(200, seed=3)
 
-    with Background(LakeWriter(settings, sink=sink)) as first:
+    with Background(LakeWriter(logged, sink=sink)) as first:
         produce_records(kafka_bootstrap, topic_name, before)
         assert wait_until(lambda: identity_multiset(lake_records(sink)) == identity_multiset(before), timeout=60)
 
@@ -109,3 +114,5 @@ def test_a_write_abandoned_by_a_rebalance_during_an_outage_leaves_the_consumer_r
             assert first.thread.is_alive(), "the consumer stopped after leaving a write to the partition's next owner"
             assert first.writer.summary.records_out > landed, "the first consumer landed nothing after the rebalance"
             assert second.writer.summary.records_out > 0
+        assert events.levels(first.thread, "batch landed") == {logging.INFO}, "log_batches: each batch at INFO"
+        assert events.levels(second.thread, "batch landed") == {logging.DEBUG}, "by default each batch at DEBUG"
