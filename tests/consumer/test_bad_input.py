@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
 from services.common.schema import encode
 from services.consumer.sinks import LocalSink
@@ -100,3 +101,37 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_boots
     assert found == set(sent), "each bad message has its own dead letter, naming its exact source offset"
     assert any(len(v or b"") > DEAD_LETTER_LIMIT for _, _, v in sent.values()), "the corpus has a message to cut"
     assert any(len(v or b"") == DEAD_LETTER_LIMIT for _, _, v in sent.values()), "and one just within the limit"
+
+
+class SmallQueueWriter(LakeWriter):
+    """The real writer, whose dead-letter producer queues one message at a time: every send after the first of a
+    batch finds the queue full."""
+
+    def _new_dlq_producer(self) -> Producer:
+        return Producer({"bootstrap.servers": self.settings.bootstrap_servers, "enable.idempotence": True,
+                         "acks": "all", "queue.buffering.max.messages": 1})  # fmt: skip
+
+
+def test_dead_letters_wait_for_room_in_a_full_producer_queue(kafka_bootstrap: str, topic_name: str,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    bad = [(f"bad-{n}".encode(), f"not a record {n}".encode()) for n in range(6)]
+    good = make_records(4, seed=5)
+    create_topic(kafka_bootstrap, topic_name, partitions=1)
+    create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
+    positions = produce_with_offsets(kafka_bootstrap, topic_name,
+                                     bad + [(str(r["id"]).encode(), encode(r)) for r in good])  # fmt: skip
+    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=100)
+    writer = SmallQueueWriter(settings)
+    running = threading.Thread(target=writer.run, kwargs={"until_caught_up": True}, daemon=True)
+    running.start()
+    running.join(60)
+    if running.is_alive():  # stuck retrying: stop it as a second signal would
+        writer.force_stop.set()
+        writer.stop_event.set()
+        running.join(30)
+    assert writer.summary.storage_retries == 0, "a full queue is waited out, not failed and sent again"
+    assert writer.summary.dead_letters == len(bad)
+    letters = _read_topic(kafka_bootstrap, settings.dlq_topic, len(bad))
+    assert [(m.key(), m.value()) for m in letters] == bad, "each dead letter once, in order"
+    assert [dict(m.headers())["source.offset"] for m in letters] == [str(o).encode() for _, o in positions[:6]]
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(good)
