@@ -60,6 +60,12 @@ def test_every_range_beyond_the_committed_offset_is_written_again_and_a_gap_is_r
     assert _resume(tmp_path, 10, lake) == (10, [(10, 19), (20, 29), (30, 34), (35, 39)])
 
 
+def test_ranges_that_follow_one_another_at_large_offsets_leave_no_gap(tmp_path: Path) -> None:
+    # Offsets past 256 are distinct int objects even when equal: the comparison must be by value.
+    lake = [(1_000_000, 1_000_499), (1_000_500, 1_000_999)]
+    assert _resume(tmp_path, 1_000_000, lake) == (1_000_000, lake)
+
+
 def test_a_range_overlapping_an_earlier_one_is_left_out(tmp_path: Path) -> None:
     assert _resume(tmp_path, 10, [(10, 19), (15, 24), (20, 29)]) == (10, [(10, 19), (20, 29)])
 
