@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings
 from services.common.metric_names import MetricName
 
 
-class MetricsSettings(BaseSettings):
+class MetricsEndpointSettings(BaseSettings):
     """The `/metrics` endpoint of a service (each with its own prefix)."""
 
     metrics_port: int | None = Field(
@@ -27,6 +27,11 @@ class MetricsSettings(BaseSettings):
     metrics_address: str = Field(
         "127.0.0.1", description="address the metrics endpoint binds to (0.0.0.0 inside a container)"
     )
+
+
+class MetricsSettings(MetricsEndpointSettings):
+    """The endpoint of a Kafka client's service, and how often librdkafka reports the statistics it reads."""
+
     statistics_interval_ms: int = Field(
         10_000, ge=100, le=3_600_000, description="how often librdkafka refreshes the statistics the metrics read"
     )

@@ -1,6 +1,8 @@
-"""`python -m services.compactor`: one compaction run with its settings from `COMPACTOR_*` environment variables.
+"""`python -m services.compactor`: the compactor with its settings from `COMPACTOR_*` environment variables.
 
-It exits when the run is done (a timer starts the next one): 0 after a run, 2 for a setting to fix, 1 on failure.
+One run, then it exits: 0 after the run, 2 for a setting to fix, 1 on failure. With `COMPACTOR_INTERVAL_S` it keeps
+running (as on the host): a run every interval, counted from the end of the previous one, until SIGTERM; a failed
+run is counted in its metrics and the next run tries again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pydantic import ValidationError
 
 from services.common import logs
 from services.common.settings import describe_error
-from services.compactor.compactor import log, run
+from services.compactor.compactor import log
+from services.compactor.service import serve
 from services.compactor.settings import ENV_PREFIX, CompactorSettings
 
 
@@ -23,12 +26,7 @@ def main() -> int:
     except ValidationError as exc:
         log.error(f"bad setting: {describe_error(exc, ENV_PREFIX)}")
         return 2
-    try:
-        run(settings)
-    except Exception:
-        log.error("compaction failed; the table is as the last commit left it", exc_info=True)
-        return 1
-    return 0
+    return serve(settings)
 
 
 if __name__ == "__main__":

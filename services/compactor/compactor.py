@@ -49,9 +49,12 @@ _COMMIT_ATTEMPTS: Final = 5
 class DayResult:
     day: str
     raw_objects: int
+    raw_bytes: int
     raw_records: int
     rows: int  # after keeping one row per (id, date, time)
     seconds: float
+    files_written: int  # the curated data files the commit added, and their bytes
+    bytes_written: int
 
 
 @dataclass
@@ -93,8 +96,22 @@ def curate(records: pa.Table, day: str) -> pa.Table:
     return kept.cast(arrow_schema())
 
 
-def _replace_day(table: Table, day: RawDay, rows: pa.Table, state: dict[str, str], raw_records: int) -> None:
-    """Swap the day's data files for the new ones in one commit, recording what was folded in."""
+def _added_files(table: Table, since: int | None) -> tuple[int, int]:
+    """The data files (and their bytes) the snapshots after `since` added, from their summaries."""
+    files = size = 0
+    snapshot = table.current_snapshot()
+    while snapshot is not None and snapshot.snapshot_id != since:
+        summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+        files += int(summary.get("added-data-files", 0))
+        size += int(summary.get("added-files-size", 0))
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+    return files, size
+
+
+def _replace_day(table: Table, day: RawDay, rows: pa.Table, state: dict[str, str], raw_records: int) -> tuple[int, int]:
+    """Swap the day's data files for the new ones in one commit, recording what was folded in. Returns the data
+    files and bytes the commit added."""
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.expressions import EqualTo
 
@@ -114,14 +131,16 @@ def _replace_day(table: Table, day: RawDay, rows: pa.Table, state: dict[str, str
             with warnings.catch_warnings():  # a new day has nothing to delete, and pyiceberg says so
                 warnings.filterwarnings("ignore", "Delete operation did not match any records")
                 day_filter = EqualTo(PARTITION_COLUMN, day.day)
+                before = table.current_snapshot()
                 table.overwrite(rows, overwrite_filter=day_filter, snapshot_properties=properties)
-            return
+            return _added_files(table, before.snapshot_id if before is not None else None)
         except CommitFailedException:  # another writer committed first: start from its metadata
             if attempt == _COMMIT_ATTEMPTS:
                 raise
             log.warning("commit conflict, retrying", day=day.day, attempt=attempt)
             table.refresh()
             properties[FOLDED] = json.dumps({**folded_state(table), day.day: day.digest}, separators=(",", ":"))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def compact(
@@ -129,10 +148,14 @@ def compact(
     zone: RawZone | None = None,
     on_day: Callable[[RawDay, int], None] | None = None,
     on_objects: Callable[[int], None] | None = None,
+    on_committed: Callable[[DayResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CompactionSummary:
     """Fold every due day of the raw zone into the curated table, then expire old snapshots and orphan files.
 
-    `on_day(day, number)` is called before each due day is read (for progress), `on_objects(n)` as objects are read.
+    `on_day(day, number)` is called before each due day is read (for progress), `on_objects(n)` as objects are read,
+    `on_committed(result)` once a day's commit is done (so a run that fails later still counts it). When
+    `should_stop()` turns true, the days not yet begun are left for the next run (and so is the maintenance).
     """
     zone = zone or raw_zone(settings)
     catalog = open_catalog(settings)
@@ -143,15 +166,21 @@ def compact(
     summary = CompactionSummary(days_seen=len(days))
     log.info("raw zone listed", source=zone.description, days=len(days), due=len(due))
     for number, day in enumerate(due, start=1):
+        if should_stop is not None and should_stop():
+            log.info("stopping: the remaining days are left for the next run", days_left=len(due) - number + 1)
+            return summary
         if on_day is not None:
             on_day(day, number)
         started = time.monotonic()
         records = read_day(zone, day, settings.read_threads, on_objects)
         rows = curate(records, day.day)
-        _replace_day(table, day, rows, state, records.num_rows)
+        files_written, bytes_written = _replace_day(table, day, rows, state, records.num_rows)
         state = folded_state(table)
-        result = DayResult(day.day, len(day.objects), records.num_rows, rows.num_rows, time.monotonic() - started)
+        result = DayResult(day.day, len(day.objects), day.bytes, records.num_rows, rows.num_rows,
+                           time.monotonic() - started, files_written, bytes_written)  # fmt: skip
         summary.compacted.append(result)
+        if on_committed is not None:
+            on_committed(result)
         log.info(
             "day compacted",
             day=day.day,

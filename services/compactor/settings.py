@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.common.metrics import MetricsEndpointSettings
 
 MIB = 1024 * 1024
 ENV_PREFIX = "COMPACTOR_"
 
 
-class CompactorSettings(BaseSettings):
-    """Where the raw zone and the curated table live, and how long replaced files are kept."""
+class CompactorSettings(MetricsEndpointSettings):
+    """Where the raw zone and the curated table live, how long replaced files are kept, how often it runs, and
+    its `/metrics` endpoint."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
@@ -37,6 +40,11 @@ class CompactorSettings(BaseSettings):
     maintenance: bool = True
     #: Raw objects read at once (threads; reading S3 is latency-bound).
     read_threads: int = Field(16, ge=1, le=256)
+    interval_s: float | None = Field(
+        None,
+        gt=0,
+        description="keep running: start the next run this many seconds after a run ends (default: one run, then exit)",
+    )
 
     @model_validator(mode="after")
     def _check_catalog(self) -> CompactorSettings:
