@@ -33,7 +33,7 @@ from stacks.defaults import removal_policy
 from stacks.nag import acknowledge
 
 #: The containers whose logs go to CloudWatch Logs, one log group each; `metrics` holds what the agent scrapes.
-LOGGED_SERVICES = ("kafka", m.PRODUCER, m.CONSUMER)
+LOGGED_SERVICES = ("kafka", m.PRODUCER, m.CONSUMER, m.COMPACTOR)
 METRICS_LOG_GROUP = "metrics"
 #: Where the host's CloudWatch agent reads its configuration and its Prometheus scrape configuration (SSM).
 AGENT_CONFIG_PARAMETER = "/fitness-pipeline/cloudwatch-agent/config"
@@ -225,8 +225,7 @@ class Observability(Construct):
         and a digest of the agent's configuration: a new one changes the settings, so the host applies it."""
         stack_name = Stack.of(self).stack_name
         settings = {f"{service.upper()}_LOG_GROUP": log_group_name(stack_name, service) for service in LOGGED_SERVICES}
-        settings |= {f"{service.upper()}_METRICS_PORT": str(port) for service, port in m.METRICS_PORTS.items()
-                     if service in LOGGED_SERVICES}  # fmt: skip
+        settings |= {f"{service.upper()}_METRICS_PORT": str(port) for service, port in m.METRICS_PORTS.items()}
         digest = hashlib.sha256((json.dumps(self.agent_config) + prometheus_scrape_config()).encode()).hexdigest()
         return settings | {
             "CW_AGENT_CONFIG_PARAMETER": AGENT_CONFIG_PARAMETER,
@@ -268,117 +267,19 @@ class Observability(Construct):
         self.dashboard = self._dashboard(instance)
 
     # -- alarms ---------------------------------------------------------------------------------------------------
-    def _add(self, name: str, alarm: cw.Alarm, names: tuple[str, ...], namespace: str) -> None:
-        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
-        alarm.add_ok_action(cw_actions.SnsAction(self.topic))
-        self.alarms[name] = AlarmSpec(alarm, names, namespace)
-
     def _alarms(self, config: PipelineConfig, instance: ec2.Instance) -> None:
-        self._add(
-            "lag",
-            service_metric(m.CONSUMER_LAG_SECONDS, "Maximum").create_alarm(
-                self, "LagAlarm", threshold=config.lag_alarm_seconds, evaluation_periods=3,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"The oldest record not yet landed is older than {config.lag_alarm_seconds} s "
-                "(a stopped consumer is caught by the freshness alarm).",
-            ),
-            (m.CONSUMER_LAG_SECONDS.name,), m.CLOUDWATCH_NAMESPACE,
-        )  # fmt: skip
-        self._add(
-            "freshness",
-            service_metric(m.CONSUMER_FRESHNESS, "Maximum").create_alarm(
-                self, "FreshnessAlarm", threshold=config.freshness_alarm_seconds, evaluation_periods=3,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"The newest landed event is older than {config.freshness_alarm_seconds} s, or "
-                "the consumer reports nothing.",
-            ),
-            (m.CONSUMER_FRESHNESS.name,), m.CLOUDWATCH_NAMESPACE,
-        )  # fmt: skip
-        period_s = max(60, math.ceil(config.flush_interval_seconds / 60) * 60)
-        period = Duration.seconds(period_s)
-        stale = cw.MathExpression(
-            expression="IF(FILL(produced, 0) > 0 AND FILL(files, 0) == 0, 1, 0)",
-            using_metrics={
-                "produced": service_metric(m.PRODUCER_RECORDS, "Sum", period),
-                "files": service_metric(m.CONSUMER_FILES, "Sum", period),
-            },
-            period=period,
-            label="producing while no object reaches the lake",
-        )
-        self._add(
-            "stale_lake",
-            stale.create_alarm(
-                self, "StaleLakeAlarm", threshold=1, evaluation_periods=config.stale_lake_flush_intervals,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"The producer produces but no object has reached the lake for "
-                f"{config.stale_lake_flush_intervals} flush intervals ({config.flush_interval_seconds} s each).",
-            ),
-            (m.PRODUCER_RECORDS.name, m.CONSUMER_FILES.name), m.CLOUDWATCH_NAMESPACE,
-        )  # fmt: skip
-        self._add(
-            "dead_letters",
-            service_metric(m.CONSUMER_DEAD_LETTERS, "Sum", DEAD_LETTER_WINDOW).create_alarm(
-                self, "DeadLetterAlarm", threshold=config.dead_letter_alarm_count, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{config.dead_letter_alarm_count} or more dead letters in 5 minutes: messages "
-                "that are not records reach the topic.",
-            ),
-            (m.CONSUMER_DEAD_LETTERS.name,), m.CLOUDWATCH_NAMESPACE,
-        )  # fmt: skip
-        self._add(
-            "compactor_failures",
-            service_metric(m.COMPACTOR_FAILURES, "Sum", COMPACTOR_WINDOW).create_alarm(
-                self, "CompactorFailureAlarm", threshold=config.compactor_failure_alarm_count, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{config.compactor_failure_alarm_count} or more compaction runs failed in an hour.",
-            ),
-            (m.COMPACTOR_FAILURES.name,), m.CLOUDWATCH_NAMESPACE,
-        )  # fmt: skip
-        for path in WATCHED_PATHS:
-            disk = cw.Metric(namespace=HOST_NAMESPACE, metric_name=HOST_DISK, statistic="Maximum",
-                             dimensions_map={"InstanceId": instance.instance_id, "path": path},
-                             period=Duration.minutes(5))  # fmt: skip
-            self._add(
-                f"disk {path}",
-                disk.create_alarm(
-                    self, f"DiskAlarm{path.strip('/').replace('/', '-').title().replace('-', '')}",
-                    threshold=config.disk_alarm_percent, evaluation_periods=2,
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    treat_missing_data=cw.TreatMissingData.MISSING,
-                    alarm_description=f"The host's file system {path} is more than {config.disk_alarm_percent}% full.",
-                ),
-                (HOST_DISK,), HOST_NAMESPACE,
+        """Every alarm from one table: each pages through the topic when it fires and when it clears."""
+        for spec in _alarm_table(config, instance):
+            alarm = spec.metric.create_alarm(
+                self, spec.construct_id, threshold=spec.threshold, evaluation_periods=spec.evaluation_periods,
+                comparison_operator=spec.operator, treat_missing_data=spec.missing,
+                alarm_description=spec.description,
             )  # fmt: skip
-        system = cw.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed_System", statistic="Maximum",
-                           dimensions_map={"InstanceId": instance.instance_id},
-                           period=Duration.minutes(1))  # fmt: skip
-        recover = system.create_alarm(
-            self, "SystemStatusAlarm", threshold=1, evaluation_periods=2,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.MISSING,
-            alarm_description="The host's system status check fails: EC2 recovers the instance onto healthy "
-            "hardware, with its id, address and volumes.",
-        )  # fmt: skip
-        recover.add_alarm_action(cw_actions.Ec2Action(cw_actions.Ec2InstanceAction.RECOVER))
-        self._add("system status", recover, ("StatusCheckFailed_System",), "AWS/EC2")
-        instance_check = cw.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed_Instance",
-                                   statistic="Maximum", dimensions_map={"InstanceId": instance.instance_id},
-                                   period=Duration.minutes(1))  # fmt: skip
-        self._add(
-            "instance status",
-            instance_check.create_alarm(
-                self, "InstanceStatusAlarm", threshold=1, evaluation_periods=3,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.MISSING,
-                alarm_description="The host's instance status check fails (its operating system does not answer).",
-            ),
-            ("StatusCheckFailed_Instance",), "AWS/EC2",
-        )  # fmt: skip
+            if spec.recover:
+                alarm.add_alarm_action(cw_actions.Ec2Action(cw_actions.Ec2InstanceAction.RECOVER))
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+            alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+            self.alarms[spec.name] = AlarmSpec(alarm, spec.metric_names, spec.namespace)
 
     # -- dashboard ------------------------------------------------------------------------------------------------
     def _dashboard(self, instance: ec2.Instance) -> cw.Dashboard:
@@ -422,3 +323,101 @@ class Observability(Construct):
             cw.AlarmStatusWidget(title="Alarms", alarms=[spec.alarm for spec in self.alarms.values()], width=24)
         )
         return dashboard
+
+
+_ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+_AT_LEAST = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+
+
+@dataclass(frozen=True)
+class _Alarm:
+    """One row of the alarm table."""
+
+    name: str
+    construct_id: str
+    metric: cw.IMetric
+    threshold: float
+    evaluation_periods: int
+    operator: cw.ComparisonOperator
+    missing: cw.TreatMissingData
+    description: str
+    metric_names: tuple[str, ...]
+    namespace: str
+    recover: bool = False  # EC2's recover action too
+
+
+def _service_alarm(name: str, construct_id: str, metric: m.MetricName, statistic: str, period: Duration | None,
+                   threshold: float, evaluation_periods: int, operator: cw.ComparisonOperator,
+                   missing: cw.TreatMissingData, description: str) -> _Alarm:  # fmt: skip
+    return _Alarm(name, construct_id, service_metric(metric, statistic, period), threshold, evaluation_periods,
+                  operator, missing, description, (metric.name,), m.CLOUDWATCH_NAMESPACE)  # fmt: skip
+
+
+def _alarm_table(config: PipelineConfig, instance: ec2.Instance) -> list[_Alarm]:
+    """The alarms: what each watches, its threshold (a setting where one is documented), and what it says."""
+    not_breaching, breaching, missing = (cw.TreatMissingData.NOT_BREACHING, cw.TreatMissingData.BREACHING,
+                                         cw.TreatMissingData.MISSING)  # fmt: skip
+    period = Duration.seconds(max(60, math.ceil(config.flush_interval_seconds / 60) * 60))
+    stale = cw.MathExpression(
+        expression="IF(FILL(produced, 0) > 0 AND FILL(files, 0) == 0, 1, 0)",
+        using_metrics={
+            "produced": service_metric(m.PRODUCER_RECORDS, "Sum", period),
+            "files": service_metric(m.CONSUMER_FILES, "Sum", period),
+        },
+        period=period,
+        label="producing while no object reaches the lake",
+    )
+
+    def ec2_metric(name: str, period: Duration, namespace: str = "AWS/EC2", **dimensions: str) -> cw.Metric:
+        return cw.Metric(namespace=namespace, metric_name=name, statistic="Maximum", period=period,
+                         dimensions_map={"InstanceId": instance.instance_id, **dimensions})  # fmt: skip
+
+    return [
+        _service_alarm(
+            "lag", "LagAlarm", m.CONSUMER_LAG_SECONDS, "Maximum", None, config.lag_alarm_seconds, 3, _ABOVE,
+            not_breaching, f"The oldest record not yet landed is older than {config.lag_alarm_seconds} s "
+            "(a stopped consumer is caught by the freshness alarm).",
+        ),
+        _service_alarm(
+            "freshness", "FreshnessAlarm", m.CONSUMER_FRESHNESS, "Maximum", None, config.freshness_alarm_seconds, 3,
+            _ABOVE, breaching, f"The newest landed event is older than {config.freshness_alarm_seconds} s, or the "
+            "consumer reports nothing.",
+        ),
+        _Alarm(
+            "stale_lake", "StaleLakeAlarm", stale, 1, config.stale_lake_flush_intervals, _AT_LEAST, not_breaching,
+            f"The producer produces but no object has reached the lake for {config.stale_lake_flush_intervals} "
+            f"flush intervals ({config.flush_interval_seconds} s each).",
+            (m.PRODUCER_RECORDS.name, m.CONSUMER_FILES.name), m.CLOUDWATCH_NAMESPACE,
+        ),
+        _service_alarm(
+            "dead_letters", "DeadLetterAlarm", m.CONSUMER_DEAD_LETTERS, "Sum", DEAD_LETTER_WINDOW,
+            config.dead_letter_alarm_count, 1, _AT_LEAST, not_breaching,
+            f"{config.dead_letter_alarm_count} or more dead letters in 5 minutes: messages that are not records "
+            "reach the topic.",
+        ),
+        _service_alarm(
+            "compactor_failures", "CompactorFailureAlarm", m.COMPACTOR_FAILURES, "Sum", COMPACTOR_WINDOW,
+            config.compactor_failure_alarm_count, 1, _AT_LEAST, not_breaching,
+            f"{config.compactor_failure_alarm_count} or more compaction runs failed in an hour.",
+        ),
+        *(
+            _Alarm(
+                f"disk {path}", f"DiskAlarm{path.strip('/').replace('/', '-').title().replace('-', '')}",
+                ec2_metric(HOST_DISK, Duration.minutes(5), HOST_NAMESPACE, path=path), config.disk_alarm_percent, 2,
+                _ABOVE, missing, f"The host's file system {path} is more than {config.disk_alarm_percent}% full.",
+                (HOST_DISK,), HOST_NAMESPACE,
+            )
+            for path in WATCHED_PATHS
+        ),
+        _Alarm(
+            "system status", "SystemStatusAlarm", ec2_metric("StatusCheckFailed_System", Duration.minutes(1)), 1, 2,
+            _AT_LEAST, missing, "The host's system status check fails: EC2 recovers the instance onto healthy "
+            "hardware, with its id, address and volumes.",
+            ("StatusCheckFailed_System",), "AWS/EC2", recover=True,
+        ),
+        _Alarm(
+            "instance status", "InstanceStatusAlarm", ec2_metric("StatusCheckFailed_Instance", Duration.minutes(1)),
+            1, 3, _AT_LEAST, missing, "The host's instance status check fails (its operating system does not answer).",
+            ("StatusCheckFailed_Instance",), "AWS/EC2",
+        ),
+    ]  # fmt: skip

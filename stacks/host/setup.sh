@@ -1,7 +1,8 @@
 #!/bin/bash
 # The streaming host's set-up: install Docker with the Compose and Buildx plugins, fetch the services' source, make
 # Kafka's TLS certificates and publish the CA's, read the Kafka users' passwords from Secrets Manager, write the
-# pipeline's settings, and bring Kafka, the producer and the consumer up under systemd on Kafka's data volume.
+# pipeline's settings, and bring Kafka, the producer, the consumer and the compactor up under systemd on Kafka's data
+# volume.
 #
 # cfn-init runs it at first boot, and cfn-hup runs it again whenever a deploy changes the instance's metadata (the
 # source, this script or a setting), so it is safe to run any number of times: it installs what is missing, keeps
@@ -17,8 +18,9 @@ readonly CONFIG_DIR=/etc/fitness-pipeline
 : "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
 : "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}" "${COMPACT_EVERY_MINUTES:?}"
 : "${KAFKA_ADMIN_SECRET:?}" "${KAFKA_PRODUCER_SECRET:?}" "${KAFKA_CONSUMER_SECRET:?}"
-: "${KAFKA_LOG_GROUP:?}" "${PRODUCER_LOG_GROUP:?}" "${CONSUMER_LOG_GROUP:?}" "${PRODUCER_METRICS_PORT:?}"
-: "${CONSUMER_METRICS_PORT:?}" "${CW_AGENT_CONFIG_PARAMETER:?}" "${CW_SCRAPE_CONFIG_PARAMETER:?}"
+: "${KAFKA_LOG_GROUP:?}" "${PRODUCER_LOG_GROUP:?}" "${CONSUMER_LOG_GROUP:?}" "${COMPACTOR_LOG_GROUP:?}"
+: "${PRODUCER_METRICS_PORT:?}" "${CONSUMER_METRICS_PORT:?}" "${COMPACTOR_METRICS_PORT:?}"
+: "${CW_AGENT_CONFIG_PARAMETER:?}" "${CW_SCRAPE_CONFIG_PARAMETER:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
 readonly BUILDX_VERSION=v0.29.1
@@ -154,8 +156,11 @@ KAFKA_CONSUMER_PASSWORD=$kafka_consumer_password
 KAFKA_LOG_GROUP=$KAFKA_LOG_GROUP
 PRODUCER_LOG_GROUP=$PRODUCER_LOG_GROUP
 CONSUMER_LOG_GROUP=$CONSUMER_LOG_GROUP
+COMPACTOR_LOG_GROUP=$COMPACTOR_LOG_GROUP
 PRODUCER_METRICS_PORT=$PRODUCER_METRICS_PORT
 CONSUMER_METRICS_PORT=$CONSUMER_METRICS_PORT
+COMPACTOR_METRICS_PORT=$COMPACTOR_METRICS_PORT
+COMPACT_EVERY_S=$((COMPACT_EVERY_MINUTES * 60))
 ENV
 chmod 0600 "$CONFIG_DIR/pipeline.env"
 printf 'CONSUMER_ADDRESS=%s\nCOMPACTOR_ADDRESS=%s\n' "$CONSUMER_ADDRESS" "$COMPACTOR_ADDRESS" >"$CONFIG_DIR/imds-guard.env"
@@ -172,19 +177,15 @@ cat >/etc/systemd/system/fitness-pipeline.service.d/stop-timeout.conf <<UNIT
 [Service]
 TimeoutStopSec=$PIPELINE_STOP_TIMEOUT_S
 UNIT
-# The compactor: a timer runs its container every COMPACT_EVERY_MINUTES minutes, counted from the end of the
-# previous run (the drop-in replaces the unit's default interval).
-install -m 0644 "$HOST_FILES/fitness-compactor.service" /etc/systemd/system/fitness-compactor.service
-install -m 0644 "$HOST_FILES/fitness-compactor.timer" /etc/systemd/system/fitness-compactor.timer
-install -d -m 0755 /etc/systemd/system/fitness-compactor.timer.d
-cat >/etc/systemd/system/fitness-compactor.timer.d/interval.conf <<UNIT
-[Timer]
-OnUnitInactiveSec=
-OnUnitInactiveSec=${COMPACT_EVERY_MINUTES}min
-UNIT
+# The compactor is a container of the pipeline now, running all the time (so its metrics can be scraped). A host
+# set up before ran it from a systemd timer: remove the timer and its units.
+if [ -e /etc/systemd/system/fitness-compactor.timer ]; then
+  systemctl disable --now fitness-compactor.timer || true
+  rm -rf /etc/systemd/system/fitness-compactor.timer /etc/systemd/system/fitness-compactor.timer.d \
+    /etc/systemd/system/fitness-compactor.service
+fi
 systemctl daemon-reload
-systemctl enable fitness-pipeline-data.service fitness-pipeline.service fitness-compactor.timer
-systemctl restart fitness-compactor.timer
+systemctl enable fitness-pipeline-data.service fitness-pipeline.service
 
 # A replacement host: the host it replaces still holds the data volume until CloudFormation deletes it, which
 # happens only once this host has reported. Queue the start (the data unit waits for the volume, then Kafka carries
@@ -210,11 +211,11 @@ container_state() {
     "$container"
 }
 declare -A before
-for service in kafka producer consumer; do
+for service in kafka producer consumer compactor; do
   before[$service]=$(container_state "$service")
 done
 sleep "$SETTLE_SECONDS"
-for service in kafka producer consumer; do
+for service in kafka producer consumer compactor; do
   state=$(container_state "$service")
   echo "$service: $state"
   case "$state" in
@@ -233,4 +234,4 @@ for service in kafka producer consumer; do
       ;;
   esac
 done
-echo "the streaming host is up: kafka, producer and consumer are running"
+echo "the streaming host is up: kafka, producer, consumer and compactor are running"

@@ -4,7 +4,6 @@ its timer, its settings and its least-privilege rights."""
 from __future__ import annotations
 
 import json
-import re
 
 import yaml
 
@@ -140,26 +139,23 @@ def test_the_host_may_commit_to_the_curated_table_only(synthesis):
     assert f"{names.LAKE_CURATED_PREFIX}*" in prefixes and f"{names.LAKE_DATA_PREFIX}*" in prefixes
 
 
-def test_the_host_runs_the_compactor_on_a_timer_every_compact_every_minutes(synthesis, synthesize_with):
+def test_the_host_runs_the_compactor_every_compact_every_minutes(synthesis, synthesize_with):
     assert PipelineConfig().compact_every_minutes == 15
     assert stack_settings(synthesis)["COMPACT_EVERY_MINUTES"] == "15"
     assert stack_settings(synthesize_with(context={"compactEveryMinutes": 5}))["COMPACT_EVERY_MINUTES"] == "5"
     setup = (HOST_DIR / "setup.sh").read_text()
-    assert "OnUnitInactiveSec=${COMPACT_EVERY_MINUTES}min" in setup
-    assert re.search(r"^systemctl enable .*fitness-compactor\.timer", setup, flags=re.MULTILINE)
-    assert "systemctl restart fitness-compactor.timer" in setup, "a changed interval applies on the next deploy"
-
-    timer = (HOST_DIR / "fitness-compactor.timer").read_text()
-    assert "Unit=fitness-compactor.service" in timer and "OnUnitInactiveSec=" in timer
-    service = (HOST_DIR / "fitness-compactor.service").read_text()
-    assert "Type=oneshot" in service and "run --rm --build compactor" in service
+    assert "COMPACT_EVERY_S=$((COMPACT_EVERY_MINUTES * 60))" in setup, "the setting reaches compose in seconds"
+    assert "systemctl disable --now fitness-compactor.timer" in setup, "an older host's timer is removed"
+    assert not (HOST_DIR / "fitness-compactor.timer").exists()
 
 
-def test_the_compose_file_runs_the_compactor_only_when_asked_with_the_glue_catalog():
+def test_the_compose_file_keeps_the_compactor_running_with_the_glue_catalog_and_its_interval():
     compose = yaml.safe_load((HOST_DIR / "compose.yaml").read_text())
     compactor = compose["services"]["compactor"]
-    assert compactor["profiles"] == ["compactor"], "`up` leaves it to the timer"
+    assert "profiles" not in compactor, "`up` starts it with the others"
+    assert compactor["restart"] == "unless-stopped"
     assert compactor["build"]["dockerfile"] == "services/compactor/Dockerfile"
     env = compactor["environment"]
     assert env["COMPACTOR_CATALOG"] == "glue" and env["COMPACTOR_S3_BUCKET"] == "${LAKE_BUCKET:?}"
+    assert env["COMPACTOR_INTERVAL_S"] == "${COMPACT_EVERY_S:?}"
     assert env["COMPACTOR_MAINTENANCE"] == "false", "Glue's optimizers do the upkeep; the host deletes nothing"

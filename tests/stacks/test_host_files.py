@@ -41,8 +41,11 @@ HOST_ENV = {
     "KAFKA_LOG_GROUP": "/FitnessPipelineStreaming/kafka",
     "PRODUCER_LOG_GROUP": "/FitnessPipelineStreaming/producer",
     "CONSUMER_LOG_GROUP": "/FitnessPipelineStreaming/consumer",
+    "COMPACTOR_LOG_GROUP": "/FitnessPipelineStreaming/compactor",
     "PRODUCER_METRICS_PORT": "9101",
     "CONSUMER_METRICS_PORT": "9102",
+    "COMPACTOR_METRICS_PORT": "9103",
+    "COMPACT_EVERY_S": "900",
 }
 
 
@@ -109,7 +112,7 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     assert result.returncode == 0, result.stderr
     project = json.loads(result.stdout)
     services = project["services"]
-    assert set(services) == {"kafka", "kafka-users", "kafka-access", "producer", "consumer"}
+    assert set(services) == {"kafka", "kafka-users", "kafka-access", "producer", "consumer", "compactor"}
     assert services["kafka"]["image"] == "apache/kafka:4.3.1"
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -146,12 +149,12 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     assert consumer_env["CONSUMER_SINK"] == "s3"
     assert consumer_env["CONSUMER_S3_BUCKET"] == HOST_ENV["LAKE_BUCKET"]
     assert services["kafka"]["restart"] == "unless-stopped"
-    for name in ("kafka", "producer", "consumer"):
+    for name in ("kafka", "producer", "consumer", "compactor"):
         logging = services[name]["logging"]
         assert logging["driver"] == "awslogs"
         assert logging["options"]["awslogs-group"] == HOST_ENV[f"{name.upper()}_LOG_GROUP"]
         assert logging["options"]["awslogs-region"] == HOST_ENV["AWS_REGION"]
-    for name, prefix in (("producer", "PRODUCER"), ("consumer", "CONSUMER")):
+    for name, prefix in (("producer", "PRODUCER"), ("consumer", "CONSUMER"), ("compactor", "COMPACTOR")):
         port = HOST_ENV[f"{prefix}_METRICS_PORT"]
         assert services[name]["environment"][f"{prefix}_METRICS_PORT"] == port
         (published,) = services[name]["ports"]
@@ -183,8 +186,7 @@ def test_only_the_consumers_and_the_compactors_addresses_may_reach_the_instance_
     """The firewall rules (imds-guard.sh, run by the unit before the containers) let two addresses through: the ones
     the compose file gives the consumer and the compactor. Kafka, the producer and the set-ups have other fixed
     addresses."""
-    # The compactor's profile too: the timer runs it, `up` does not start it.
-    project = json.loads(compose_config(docker_config, {**HOST_ENV, "COMPOSE_PROFILES": "compactor"}).stdout)
+    project = json.loads(compose_config(docker_config, HOST_ENV).stdout)
     addresses = {
         name: service["networks"]["pipeline"]["ipv4_address"]
         for name, service in project["services"].items()

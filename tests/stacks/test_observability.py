@@ -136,18 +136,100 @@ def test_a_failed_system_status_check_recovers_the_instance(template: Template):
     assert _topic_ref(template) in alarm["AlarmActions"]
 
 
-def test_every_alarm_watches_a_metric_that_is_emitted(template: Template):
-    emitted = {
-        m.CLOUDWATCH_NAMESPACE: {metric.name for metric in m.ALL},
-        HOST_NAMESPACE: {HOST_MEMORY, HOST_DISK},
-        "AWS/EC2": {"StatusCheckFailed_System", "StatusCheckFailed_Instance", "CPUUtilization"},
+def _alarm_metrics(alarm: dict) -> list[tuple[str, str, str | None]]:
+    """(namespace, metric name, the `service` dimension or None) of each metric an alarm reads."""
+    stats = [alarm] if "MetricName" in alarm else [q["MetricStat"]["Metric"] for q in alarm["Metrics"]
+                                                   if "MetricStat" in q]  # fmt: skip
+    found = []
+    for stat in stats:
+        dimensions = {d["Name"]: d["Value"] for d in stat.get("Dimensions", [])}
+        found.append((stat["Namespace"], stat["MetricName"], dimensions.get(m.SERVICE_LABEL)))
+    return found
+
+
+def test_every_alarm_watches_a_declared_metric_of_its_service(template: Template):
+    """Read from the shared constants: a service metric an alarm watches is declared in metric_names, under the
+    service of the alarm's `service` dimension; the host's metrics are the agent's, the status checks EC2's."""
+    declared = {
+        m.CLOUDWATCH_NAMESPACE: {(metric.name, metric.service) for metric in m.ALL},
+        HOST_NAMESPACE: {(HOST_MEMORY, None), (HOST_DISK, None)},
+        "AWS/EC2": {("StatusCheckFailed_System", None), ("StatusCheckFailed_Instance", None)},
     }
     alarms = _alarms(template)
     assert len(alarms) >= 8
+    watched = set()
     for alarm in alarms.values():
-        for namespace, name in _metric_names(alarm["Properties"]):
-            assert name in emitted[namespace], f"{name} in {namespace} is emitted by nothing"
+        for namespace, name, service in _alarm_metrics(alarm["Properties"]):
+            assert (name, service) in declared[namespace], f"{name} ({service}) in {namespace} is declared nowhere"
             assert _topic_ref(template) in alarm["Properties"]["AlarmActions"]
+            watched.add(name)
+    assert m.COMPACTOR_FAILURES.name in watched
+
+
+@pytest.mark.integration
+def test_every_alarm_watches_a_metric_the_services_really_emit(
+    template: Template, kafka_bootstrap: str, topic_name: str, tmp_path
+):
+    """The producer, the consumer and the compactor run for real (a broker, a lake, the curated table), each with
+    its endpoint on; every service metric an alarm watches is among the names its service's endpoint serves."""
+    from services.compactor.metrics import CompactorMetrics
+    from services.compactor.service import run_once
+    from services.compactor.settings import CompactorSettings
+    from services.consumer.writer import LakeWriter
+    from services.producer.kafka_producer import produce
+    from services.producer.metrics import ProducerMetrics
+    from tests.consumer.conftest import Background, create_topic, free_port, make_records, settings_for, wait_until
+    from tests.consumer.conftest import produce as produce_raw
+    from tests.integration.test_metrics import scrape
+
+    emitted: dict[str, set[str]] = {}
+    records = make_records(200, seed=3, days=2)
+    create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
+    producer = ProducerMetrics(statistics_interval_ms=200)
+    server = producer.serve(free_port())
+    try:
+        produce(records, kafka_bootstrap, topic_name, partitions=2, progress=False, metrics=producer)
+        emitted[m.PRODUCER] = _sample_families(scrape(server.url))
+    finally:
+        server.close()
+    produce_raw(kafka_bootstrap, topic_name, [b"not a record"], [b"1"])
+
+    lake = tmp_path / "lake"
+    writer = LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=lake, flush_interval_s=1.0,
+                                     metrics_port=free_port(), statistics_interval_ms=200))  # fmt: skip
+    with Background(writer):
+        assert writer.metrics_server is not None
+        url = writer.metrics_server.url
+
+        def settled() -> bool:
+            samples = scrape(url)
+            landed = samples.get((m.CONSUMER_RECORDS_LANDED.name, ()), 0) == len(records)
+            return landed and {m.CONSUMER_LAG_SECONDS.name, m.CONSUMER_FRESHNESS.name} <= _sample_families(samples)
+
+        assert wait_until(settled, 60)
+        emitted[m.CONSUMER] = _sample_families(scrape(url))
+
+    compactor = CompactorMetrics()
+    server = compactor.serve(free_port())
+    try:
+        assert run_once(CompactorSettings(catalog="sql", lake_dir=lake), compactor) is not None
+        emitted[m.COMPACTOR] = _sample_families(scrape(server.url))
+    finally:
+        server.close()
+
+    checked = 0
+    for alarm in _alarms(template).values():
+        for namespace, name, service in _alarm_metrics(alarm["Properties"]):
+            if namespace == m.CLOUDWATCH_NAMESPACE:
+                assert name in emitted[service], f"the {service} does not emit {name}"
+                checked += 1
+    assert checked >= 6  # lag, freshness, two in the stale lake's expression, dead letters, compactor failures
+
+
+def _sample_families(samples: dict) -> set[str]:
+    """The declared metric names a scrape holds (a summary's samples end in _count and _sum)."""
+    names = {n for name, _ in samples for n in (name, name.removesuffix("_count"), name.removesuffix("_sum"))}
+    return names & set(m.by_name())
 
 
 def test_the_agent_sends_every_service_metric_and_the_hosts_memory_and_disk(template: Template):
@@ -190,6 +272,6 @@ def test_the_host_role_writes_its_logs_and_only_the_pipelines_metrics(synthesis)
             if str(g["Properties"].get("LogGroupName", "")).startswith(f"/{STREAMING}/")}  # fmt: skip
     resources = [r for s in writes for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
     written = {r["Fn::GetAtt"][0] for r in resources if isinstance(r, dict) and "Fn::GetAtt" in r}
-    assert len(ours) == 4 and ours <= written
+    assert len(ours) == len(LOGGED_SERVICES) + 1 == 5 and ours <= written
     user_data = json.dumps(synthesis.templates[STREAMING]["Resources"])
     assert "amazon-cloudwatch-agent-ctl" in user_data
