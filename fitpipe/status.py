@@ -16,8 +16,6 @@ from fitpipe.errors import UserError
 from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, LAKE_DATA_PREFIX, PARTITION_COLUMN, TOPIC
 
 DEFAULT_LAKE = Path("out/lake")
-#: Where a curated table would sit beside the raw data (checked when present, never created here).
-CURATED_PREFIX = "curated/"
 
 
 def kafka_status(bootstrap: str, topics: list[str], group: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -85,13 +83,36 @@ def lake_status(lake: Path) -> dict[str, Any]:
         stamp = entry["newest_file_time"]
         entry["newest_file_time"] = dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")
         entry.setdefault("newest_event", None)
-    curated = lake / CURATED_PREFIX
-    curated_days = sorted(p.name.split("=", 1)[1] for p in curated.glob(f"**/{PARTITION_COLUMN}=*") if p.is_dir())
+    curated = curated_status(lake)
     return {
         "lake": str(lake),
         "days": dict(sorted(days.items())),
         "newest_event": max((d["newest_event"] for d in days.values() if d["newest_event"]), default=None),
-        "curated_newest_day": curated_days[-1] if curated_days else None,
+        "curated_newest_day": curated["newest_day"] if curated else None,
+        "curated": curated,
+    }
+
+
+def curated_status(lake: Path) -> dict[str, Any] | None:
+    """The curated Iceberg table as its current snapshot has it (read through its catalog, never created here):
+    its days, rows and data files, its newest day, and the time of its last commit; None when there is no table."""
+    from fitpipe.tables import curated_table
+
+    table = curated_table(lake)
+    if table is None:
+        return None
+    snapshot = table.current_snapshot()
+    partitions = table.inspect.partitions().to_pylist() if snapshot is not None else []
+    days = sorted(p["partition"][PARTITION_COLUMN] for p in partitions if p["record_count"])
+    return {
+        "table": ".".join(table.name()),
+        "days": len(days),
+        "rows": sum(p["record_count"] for p in partitions),
+        "files": sum(p["file_count"] for p in partitions),
+        "newest_day": days[-1] if days else None,
+        "last_commit": dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC).isoformat(timespec="seconds")
+        if snapshot is not None
+        else None,
     }
 
 
@@ -149,8 +170,13 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"  {day}  {entry['files']:>5} files  {entry['bytes']:>12,} B  newest event "
                      f"{entry['newest_event'] or '-'}  newest file {entry['newest_file']} "
                      f"({entry['newest_file_time']})")  # fmt: skip
-    curated = lake["curated_newest_day"]
-    lines.append(f"curated    {'newest day ' + curated if curated else 'no curated table yet'}")
+    curated = lake["curated"]
+    if curated is None:
+        lines.append("curated    no curated table yet")
+    else:
+        lines.append(f"curated    {curated['table']}: {curated['days']} days, {curated['rows']:,} rows in "
+                     f"{curated['files']} files, newest day {curated['newest_day'] or '-'}, last commit "
+                     f"{curated['last_commit'] or '-'}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -25,8 +25,8 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def curated_data_files(lake: Path) -> list[str] | None:
-    """The data files of the curated table's current snapshot, or None when the lake has no curated table."""
+def curated_table(lake: Path):
+    """The lake's curated Iceberg table (pyiceberg's `Table`), or None when the lake has none."""
     from services.compactor.settings import CompactorSettings
     from services.compactor.table import IDENTIFIER, SQL_CATALOG_FILE, open_catalog
 
@@ -35,7 +35,15 @@ def curated_data_files(lake: Path) -> list[str] | None:
     catalog = open_catalog(CompactorSettings(catalog="sql", lake_dir=Path(lake)))
     if not catalog.table_exists(IDENTIFIER):
         return None
-    tasks = list(catalog.load_table(IDENTIFIER).scan().plan_files())
+    return catalog.load_table(IDENTIFIER)
+
+
+def curated_data_files(lake: Path) -> list[str] | None:
+    """The data files of the curated table's current snapshot, or None when the lake has no curated table."""
+    table = curated_table(lake)
+    if table is None:
+        return None
+    tasks = list(table.scan().plan_files())
     if any(task.delete_files for task in tasks):  # the compactor rewrites whole files; it never writes deletes
         raise UserError(f"the curated table in {lake} has delete files, which the local reader does not apply")
     return [task.file.file_path.removeprefix("file://") for task in tasks]

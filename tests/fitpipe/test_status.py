@@ -3,6 +3,7 @@ growing while the consumer is stopped and the producer runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fitpipe.status import gather
+from services.common.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from services.consumer.writer import LakeWriter
 from services.producer.kafka_producer import StopRequest, produce
 from tests.conftest import REPO_ROOT
@@ -57,7 +59,7 @@ def test_status_shows_kafka_the_group_and_the_lake(kafka_bootstrap: str, topic_n
         assert lake["days"][day]["files"] == len(files)
         assert lake["days"][day]["newest_file"] in {f.name for f in files}
     assert lake["newest_event"] == max(f"{r['date']} {r['time']}" for r in records)
-    assert lake["curated_newest_day"] is None
+    assert lake["curated_newest_day"] is None and lake["curated"] is None
 
     text = _status_command(kafka_bootstrap, topic_name, tmp_path)
     assert text.returncode == 0, text.stderr
@@ -68,6 +70,42 @@ def test_status_shows_kafka_the_group_and_the_lake(kafka_bootstrap: str, topic_n
     assert "1 dead letters" in text.stdout
     assert all(any(line.strip().startswith(day) for line in lines) for day in days)
     assert "no curated table yet" in text.stdout
+
+
+def test_status_shows_the_curated_table_the_compactor_wrote(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
+    """The curated table as its catalog has it: a day folder that no commit references (left by a killed run) is
+    not a day of the table."""
+    records = make_records(900, seed=11, days=3)
+    create_topic(kafka_bootstrap, topic_name, partitions=2)
+    create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
+    produce(records, kafka_bootstrap, topic_name, progress=False, create_topic=False)
+    LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)).run(until_caught_up=True)
+    compacted = subprocess.run([sys.executable, "-m", "fitpipe", "compact", "--lake", str(tmp_path)],
+                               capture_output=True, text=True, cwd=REPO_ROOT, timeout=300, check=False)  # fmt: skip
+    assert compacted.returncode == 0, compacted.stderr
+    days = sorted({r["date"] for r in records})
+    stray = tmp_path / LAKE_CURATED_PREFIX / "data" / "dt=2099-01-01"
+    stray.mkdir(parents=True)
+    (stray / "00000-0-left-by-a-killed-run.parquet").write_bytes(b"PAR1")
+
+    done = _status_command(kafka_bootstrap, topic_name, tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    lake = json.loads(done.stdout)["lake"]
+    curated = lake["curated"]
+    assert lake["curated_newest_day"] == curated["newest_day"] == days[-1]
+    assert curated["days"] == len(days) and curated["files"] == len(days)
+    assert curated["rows"] == len({(r["id"], r["date"], r["time"]) for r in records})
+    assert curated["table"] == f"{GLUE_DATABASE}.{CURATED_TABLE}"
+    committed = dt.datetime.fromisoformat(curated["last_commit"])
+    assert committed <= dt.datetime.now(dt.UTC) and committed.date() >= dt.date.fromisoformat(days[-1])
+
+    text = _status_command(kafka_bootstrap, topic_name, tmp_path)
+    assert text.returncode == 0, text.stderr
+    (line,) = [line for line in text.stdout.splitlines() if line.startswith("curated")]
+    assert f"{len(days)} days" in line and f"newest day {days[-1]}" in line and "2099" not in line
+    assert f"last commit {curated['last_commit']}" in line
 
 
 def test_status_without_a_broker_is_one_line(tmp_path: Path) -> None:
