@@ -106,16 +106,24 @@ CONSUMER_LAST_COMMIT = _metric(
     "fitness_consumer_last_commit_timestamp_seconds", "gauge", CONSUMER, "Unix time of the last successful commit"
 )
 
-# -- compactor (served by services/compactor once it exists) ----------------------------------------------------------
-COMPACTOR_RUNS = _metric("fitness_compactor_runs_total", "counter", COMPACTOR, "Compaction runs finished")
+# -- compactor ---------------------------------------------------------------------------------------------------------
+COMPACTOR_RUNS = _metric("fitness_compactor_runs_total", "counter", COMPACTOR, "Compaction runs, failed ones included")
 COMPACTOR_FAILURES = _metric("fitness_compactor_failures_total", "counter", COMPACTOR, "Compaction runs that failed")
 COMPACTOR_DAYS_REWRITTEN = _metric(
     "fitness_compactor_days_rewritten_total", "counter", COMPACTOR, "Day partitions rewritten into the curated table"
 )
-COMPACTOR_FILES_IN = _metric("fitness_compactor_files_read_total", "counter", COMPACTOR, "Raw lake files read")
-COMPACTOR_BYTES_IN = _metric("fitness_compactor_bytes_read_total", "counter", COMPACTOR, "Raw lake bytes read")
-COMPACTOR_FILES_OUT = _metric("fitness_compactor_files_written_total", "counter", COMPACTOR, "Curated files written")
-COMPACTOR_BYTES_OUT = _metric("fitness_compactor_bytes_written_total", "counter", COMPACTOR, "Curated bytes written")
+COMPACTOR_FILES_IN = _metric(
+    "fitness_compactor_files_read_total", "counter", COMPACTOR, "Raw lake files folded into a committed day"
+)
+COMPACTOR_BYTES_IN = _metric(
+    "fitness_compactor_bytes_read_total", "counter", COMPACTOR, "Raw lake bytes folded into a committed day"
+)
+COMPACTOR_FILES_OUT = _metric(
+    "fitness_compactor_files_written_total", "counter", COMPACTOR, "Curated data files the commits added"
+)
+COMPACTOR_BYTES_OUT = _metric(
+    "fitness_compactor_bytes_written_total", "counter", COMPACTOR, "Curated data bytes the commits added"
+)
 COMPACTOR_RUN_SECONDS = _metric("fitness_compactor_run_seconds", "summary", COMPACTOR, "Seconds per compaction run")
 
 
