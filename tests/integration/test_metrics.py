@@ -8,6 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,7 +18,16 @@ from services.producer.kafka_producer import StopRequest, produce
 from services.producer.metrics import ProducerMetrics
 from services.producer.run import run as run_producer
 from services.producer.settings import ProducerSettings
-from tests.consumer.conftest import Background, create_topic, free_port, make_records, settings_for, wait_until
+from tests.consumer.conftest import (
+    Background,
+    aws_env,  # noqa: F401  (boto3's credentials for the moto server)
+    create_topic,
+    free_port,
+    make_records,
+    settings_for,
+    start_moto,
+    wait_until,
+)
 from tests.consumer.conftest import produce as produce_raw
 
 pytestmark = pytest.mark.integration
@@ -117,6 +127,68 @@ def test_the_producer_service_serves_its_metrics_while_it_runs(kafka_bootstrap: 
         stop.requested = True
         thread.join(60)
     assert not thread.is_alive()
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_the_lag_metrics_grow_while_the_consumer_lands_nothing_and_the_producer_runs(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
+    """The consumer stops landing (its S3 endpoint goes away) while the producer keeps producing: its endpoint still
+    answers, and the lag in seconds grows, as the lag alarm needs; once S3 is back the lag in records returns to 0.
+    (A consumer process that is gone serves nothing; `fitpipe status` then reads the lag from the broker,
+    tests/fitpipe/test_status.py.)"""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    recording = {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(tmp_path / "moto-recording")}
+    server = start_moto(port, recording)
+    stop = StopRequest()
+    try:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake-lag")
+        create_topic(kafka_bootstrap, topic_name, partitions=2)
+        create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
+        settings = settings_for(kafka_bootstrap, topic_name, sink="s3", s3_bucket="lake-lag", s3_endpoint_url=endpoint,
+                                flush_interval_s=1.0, metrics_port=free_port(), statistics_interval_ms=200)  # fmt: skip
+        records = make_records(20_000, seed=4, days=1)  # one day, so the pacing runs a minute a second
+        producer = threading.Thread(
+            target=produce, args=(records, kafka_bootstrap, topic_name),
+            kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop}, daemon=True,
+        )  # fmt: skip
+        writer = LakeWriter(settings)
+        with Background(writer):
+            assert writer.metrics_server is not None
+            url = writer.metrics_server.url
+            producer.start()
+            assert wait_until(lambda: (value(_scrape_or_empty(url), m.CONSUMER_RECORDS_LANDED.name) or 0) > 0, 60)
+
+            server.terminate()
+            server.wait(10)
+            assert wait_until(lambda: (value(scrape(url), m.CONSUMER_STORAGE_RETRIES.name) or 0) > 0, 60)
+            landed = value(scrape(url), m.CONSUMER_RECORDS_LANDED.name)
+            # The lag in records is librdkafka's, as of the last statistics it reported before the write stalled;
+            # the lag in seconds, which the lag alarm watches, is the age of the oldest record not landed, now.
+            first_records, first_seconds = _lag_totals(scrape(url))
+            assert first_records > 0
+            assert wait_until(lambda: _lag_totals(scrape(url))[1] > first_seconds + 2, 60), "the lag in seconds"
+            assert value(scrape(url), m.CONSUMER_RECORDS_LANDED.name) == landed, "nothing landed during the outage"
+            assert producer.is_alive()
+
+            stop.requested = True
+            producer.join(60)
+            server = start_moto(port, recording)  # back, with what it stored, so the consumer can stop cleanly
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/replay-recording",
+                                                          method="POST"), timeout=120).read()  # fmt: skip
+            assert wait_until(lambda: _lag_totals(scrape(url))[0] == 0, 90), "caught up once S3 is back"
+    finally:
+        stop.requested = True
+        server.terminate()
+        server.wait(10)
+
+
+def _lag_totals(samples: dict) -> tuple[float, float]:
+    """The lag summed over partitions in records, and its largest age in seconds."""
+    records = sum(v for (n, _), v in samples.items() if n == m.CONSUMER_LAG_RECORDS.name)
+    seconds = max((v for (n, _), v in samples.items() if n == m.CONSUMER_LAG_SECONDS.name), default=0.0)
+    return records, seconds
 
 
 def _scrape_or_empty(url: str) -> dict:
