@@ -183,6 +183,9 @@ class LakeWriter:
             "queued.max.messages.kbytes": s.queued_max_kbytes,
             "fetch.max.bytes": min(8 * MIB, s.queued_max_kbytes * 1024),
             "max.partition.fetch.bytes": MIB,
+            # When the prefetch queue is full, fetch again as soon as it has room: librdkafka's default waits a
+            # whole second, in which the loop empties the queue and then idles.
+            "fetch.queue.backoff.ms": 10,
             # A watermark query waits behind the connection's long-polling fetch: keep that wait short, so the
             # idle flush and the caught-up check answer quickly.
             "fetch.wait.max.ms": 100,
