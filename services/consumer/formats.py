@@ -2,50 +2,130 @@
 
 A batch arrives as newline-terminated JSON lines (fields in schema order). Each format turns them into the bytes of
 one object. Output depends only on the lines, so a batch written again after a crash gives the same object.
+
+A batch collects each date's lines in the `Lines` its format makes (`Format.new_lines`). Gzip's compress as they
+come, a chunk at a time, on a worker thread when the consumer gives one (zlib works without holding the GIL): an open
+batch then holds its lines compressed, and the hot path never waits for zlib. Deflate's output does not depend on
+how its input is cut into chunks, so the object is the same bytes as compressing all the lines at once.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Final
 
 import orjson
 
 from services.common.schema import FIELDS
 
-Encoder = Callable[[bytes], bytes]
+Encoder = Callable[..., bytes]
+
+#: A date's lines are handed to zlib in chunks of about this many bytes.
+CHUNK_BYTES: Final = 256 * 1024
+#: A lake line's event time (lines are written in schema order).
+_EVENT_TIME: Final = re.compile(rb'"time":"(\d\d:\d\d:\d\d)"')
+
+
+def _newest_time(lines: bytes | bytearray, newest: bytes = b"00:00:00") -> bytes:
+    return max(_EVENT_TIME.findall(lines), default=newest) if lines else newest
+
+
+class Lines:
+    """One date's JSON lines in an open batch. The hot path appends to `buf` (a bytearray, so msgspec encodes into
+    it) and calls `spill()` once it holds `spill_at` bytes; plain lines never spill."""
+
+    __slots__ = ("buf", "spill_at")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.spill_at = 1 << 62
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.buf)
+
+    def spill(self) -> None:
+        """Hand what the buffer holds on (only compressed lines do)."""
+
+    def newest_time(self) -> bytes:
+        """The latest event time (HH:MM:SS) among the lines, or 00:00:00 when there are none."""
+        return _newest_time(self.buf)
+
+
+class GzipLines(Lines):
+    """Lines compressed in chunks as they come; `member()` is the gzip member of all of them."""
+
+    __slots__ = ("_compressor", "_executor", "_member", "_newest", "_parts")
+
+    def __init__(self, level: int, executor: Executor | None):
+        super().__init__()
+        self.spill_at = CHUNK_BYTES
+        # wbits=31: a gzip member with no file name and mtime 0, so equal input gives equal bytes.
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._executor = executor
+        self._parts: list[bytes | Future[bytes]] = []
+        self._newest = b"00:00:00"
+        self._member: bytes | None = None
+
+    def __bytes__(self) -> bytes:
+        raise TypeError("compressed lines have no plain bytes; encode them with their format")
+
+    def spill(self) -> None:
+        chunk, self.buf = self.buf, bytearray()
+        self._newest = _newest_time(chunk, self._newest)
+        if self._executor is None:
+            self._parts.append(self._compressor.compress(chunk))
+            return
+        # One worker compresses the chunks in the order given, so each stream's chunks stay in order.
+        self._parts.append(self._executor.submit(self._compressor.compress, chunk))
+        if len(self._parts) >= 3 and isinstance(self._parts[-3], Future):
+            self._parts[-3].result()  # at most two chunks of this date wait for the worker
+
+    def member(self) -> bytes:
+        """The gzip member of every line given; the same bytes each time it is asked."""
+        if self._member is None:
+            tail, self.buf = self.buf, bytearray()
+            parts = [p.result() if isinstance(p, Future) else p for p in self._parts]
+            self._member = b"".join([*parts, self._compressor.compress(tail), self._compressor.flush()])
+            self._parts = []
+            self._newest = _newest_time(tail, self._newest)
+        return self._member
+
+    def newest_time(self) -> bytes:
+        return _newest_time(self.buf, self._newest)
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
     ext: str  # the object name's extension, without the dot
-    encode: Encoder
+    encode: Encoder  # the lines (bytes, or the `Lines` this format made) to the object's bytes
+    new_lines: Callable[[], Lines] = field(default=Lines)
 
 
 def _gzip(level: int) -> Encoder:
-    def encode(lines: bytes) -> bytes:
-        # wbits=31: a gzip member with no file name and mtime 0, so equal input gives equal bytes.
+    def encode(lines: bytes | Lines) -> bytes:
+        if isinstance(lines, GzipLines):
+            return lines.member()
         compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-        return compressor.compress(lines) + compressor.flush()
+        return compressor.compress(bytes(lines)) + compressor.flush()
 
     return encode
 
 
-def _identity(lines: bytes) -> bytes:
+def _identity(lines: bytes | Lines) -> bytes:
     return bytes(lines)
 
 
-_ARROW_TYPES = {"bigint": "int64", "int": "int32", "double": "float64", "string": "string"}
-
-
-def _parquet(lines: bytes) -> bytes:
+def _parquet(lines: bytes | Lines) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([pa.field(f.name, _ARROW_TYPES[f.type], nullable=f.nullable) for f in FIELDS])
+    schema = pa.schema([pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in FIELDS])
     rows = [orjson.loads(line) for line in bytes(lines).splitlines()]
     table = pa.Table.from_pylist(rows, schema=schema)
     out = io.BytesIO()
@@ -53,9 +133,10 @@ def _parquet(lines: bytes) -> bytes:
     return out.getvalue()
 
 
-def get_format(name: str, gzip_level: int = 3) -> Format:
+def get_format(name: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
+    """The format called `name`. Its gzip lines compress on `executor` (one worker) when given, else inline."""
     if name == "jsonl.gz":
-        return Format(name, "json.gz", _gzip(gzip_level))
+        return Format(name, "json.gz", _gzip(gzip_level), lambda: GzipLines(gzip_level, executor))
     if name == "jsonl":
         return Format(name, "json", _identity)
     if name == "parquet":
@@ -63,10 +144,10 @@ def get_format(name: str, gzip_level: int = 3) -> Format:
     raise ValueError(f"unknown format {name!r}: use jsonl.gz, jsonl or parquet")
 
 
-def format_for_ext(ext: str, gzip_level: int = 3) -> Format:
+def format_for_ext(ext: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
     """The format that wrote objects with this extension (a batch is rewritten in the format it was first written)."""
     for name in ("jsonl.gz", "jsonl", "parquet"):
-        fmt = get_format(name, gzip_level)
+        fmt = get_format(name, gzip_level, executor)
         if fmt.ext == ext:
             return fmt
     raise ValueError(f"no format writes .{ext} objects")
