@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.schema import FIELD_NAMES, FIELDS, InvalidRecord, decode, encode, is_valid, validate
+from services.common.schema import (
+    FIELD_NAMES,
+    FIELDS,
+    InvalidRecord,
+    decode,
+    decode_record,
+    encode,
+    is_valid,
+    validate,
+)
 from services.consumer.records import REASON_KINDS, reason_kind, to_line
 from tests.consumer.bad_messages import bad_messages
 from tests.strategies import records, sample_record
@@ -37,6 +47,20 @@ def test_fast_path_accepts_exactly_what_the_schema_accepts(record: dict, name: s
     record[name] = value
     parsed = orjson.loads(orjson.dumps(record))
     assert is_valid(parsed) == (validate(parsed) == [])
+
+
+@settings(max_examples=400)
+@given(records(), st.sampled_from([f.name for f in FIELDS]), _ANY_VALUE)
+def test_the_hot_path_decoder_accepts_exactly_what_the_schema_accepts(record: dict, name: str, value: object) -> None:
+    record[name] = value
+    message = orjson.dumps(record)
+    try:
+        decode_record(message)
+    except msgspec.ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == (validate(orjson.loads(message)) == [])
 
 
 @given(records(), st.sets(st.sampled_from(FIELD_NAMES)), st.dictionaries(st.text(max_size=5), st.integers()))
@@ -91,3 +115,28 @@ def test_every_bad_message_has_a_reason_kind_for_the_dead_letter_metric() -> Non
             kinds[kind] = reason_kind(exc)
     assert set(kinds.values()) == set(REASON_KINDS)
     assert {k: kinds[k] for k in expected} == expected
+
+
+#: Strings near the date and time shapes: other ISO 8601 forms, other digits, fractions, offsets, impossible values.
+_ARABIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
+_NEAR_DATES = [
+    "2016-04-12", "0999-01-01", "2016-02-29", "2015-02-29", "20160412", "2016-W15-2", "2016-04-12T00:00",
+    "2016-04-12".translate(_ARABIC), "2016-04-12\n", " 2016-04-12", "+016-04-12", "0000-01-01", "2016-4-12",
+]  # fmt: skip
+_NEAR_TIMES = [
+    "00:00:00", "23:59:59", "24:00:00", "23:59:60", "12:00", "120000", "12:00:00.000", "12:00:00.5", "12:00:00Z",
+    "12:00:00+01:00", "T12:00:00", "00:00:00".translate(_ARABIC), "12:00:00\n", "1:00:00",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value"), [("date", d) for d in _NEAR_DATES] + [("time", t) for t in _NEAR_TIMES])
+def test_the_fast_check_and_the_reasons_agree_on_every_shape_of_date_and_time(name: str, value: str) -> None:
+    record = sample_record(**{name: value})
+    valid = validate(record) == []
+    assert is_valid(record) == valid
+    message = orjson.dumps(record)
+    if valid:
+        assert to_line(message) == (record["date"], encode(record))
+    else:
+        with pytest.raises(InvalidRecord):
+            to_line(message)
