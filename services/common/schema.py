@@ -37,8 +37,8 @@ def _shaped(pattern: str, comment: str) -> Any:
 
 
 #: The date and time are strings of a fixed shape (the `pattern` of each), and real ones (no 2016-02-30, no
-#: 24:00:00): exactly the strings these parsers read and write back unchanged (a time without an offset). msgspec's
-#: own `pattern` constraint would call Python's `re` for each value, which costs more than the rest of the decoding;
+#: 24:00:00): exactly the strings of that length and those separators that these parsers read. msgspec's own
+#: `pattern` constraint would call Python's `re` for each value, which costs more than the rest of the decoding;
 #: msgspec's time type accepts fractions and offsets.
 _parse_date: Final = dt.date.fromisoformat
 _parse_time: Final = dt.time.fromisoformat
@@ -67,10 +67,15 @@ class MinuteRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         # msgspec turns a ValueError here into a ValidationError, as it does for its own constraints.
         if (self.sleep_value != 0) != (self.logid != 0):
             raise ValueError(SLEEP_LOG_RULE)
-        if _parse_date(self.date).isoformat() != self.date:
-            raise ValueError(f"date: {self.date!r} is not YYYY-MM-DD")
-        if len(self.time) != 8 or _parse_time(self.time).isoformat() != self.time:  # 8: no offset
-            raise ValueError(f"time: {self.time!r} is not HH:MM:SS")
+        # The parsers also read other ISO 8601 forms (20160412, 2016-W15-2, 12:00, 12:00:00.5, 12:00:00+01:00); of
+        # the strings they read, only YYYY-MM-DD and HH:MM:SS have these lengths and separators.
+        date, time = self.date, self.time
+        if len(date) != 10 or date[7] != "-":
+            raise ValueError(f"date: {date!r} is not YYYY-MM-DD")
+        if len(time) != 8 or time[5] != ":" or time[2] != ":":
+            raise ValueError(f"time: {time!r} is not HH:MM:SS")
+        _parse_date(date)
+        _parse_time(time)
 
 
 # -- Views derived from the declaration ----------------------------------------------------------------------------

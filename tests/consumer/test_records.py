@@ -122,10 +122,12 @@ _ARABIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10))
 _NEAR_DATES = [
     "2016-04-12", "0999-01-01", "2016-02-29", "2015-02-29", "20160412", "2016-W15-2", "2016-04-12T00:00",
     "2016-04-12".translate(_ARABIC), "2016-04-12\n", " 2016-04-12", "+016-04-12", "0000-01-01", "2016-4-12",
+    "2016W152", "2016-W152", "2016-103", "2016-04-1 ", "2016-0412-", "2016-04--1", "2016-04-+1", "20160412  ",
 ]  # fmt: skip
 _NEAR_TIMES = [
     "00:00:00", "23:59:59", "24:00:00", "23:59:60", "12:00", "120000", "12:00:00.000", "12:00:00.5", "12:00:00Z",
-    "12:00:00+01:00", "T12:00:00", "00:00:00".translate(_ARABIC), "12:00:00\n", "1:00:00",
+    "12:00:00+01:00", "T12:00:00", "00:00:00".translate(_ARABIC), "12:00:00\n", "1:00:00", "12+01:00", "12:00+01",
+    "120000.5", "12:00:0Z", "12:00:+1", "12:00:-1", "12:0:000", "12:00:5 ", "12:00:00 ", "T12:00:0", "12:00:0.",
 ]  # fmt: skip
 
 
@@ -140,3 +142,15 @@ def test_the_fast_check_and_the_reasons_agree_on_every_shape_of_date_and_time(na
     else:
         with pytest.raises(InvalidRecord):
             to_line(message)
+
+
+@settings(max_examples=2000)
+@given(
+    st.sampled_from(["date", "time"]),
+    st.text(alphabet="0123456789:-+.ZTWz \u0660", min_size=6, max_size=11)
+    | st.dates().map(lambda d: d.isoformat()[:10])
+    | st.from_regex(r"\A[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}\Z"),
+)
+def test_strings_shaped_like_dates_and_times_are_judged_alike(name: str, value: str) -> None:
+    record = sample_record(**{name: value})
+    assert is_valid(record) == (validate(record) == [])
