@@ -31,19 +31,27 @@ CHUNK_BYTES: Final = 256 * 1024
 _EVENT_TIME: Final = re.compile(rb'"time":"(\d\d:\d\d:\d\d)"')
 
 
-def _newest_time(lines: bytes | bytearray, newest: bytes = b"00:00:00") -> bytes:
-    return max(_EVENT_TIME.findall(lines), default=newest) if lines else newest
-
-
 class Lines:
     """One date's JSON lines in an open batch. The hot path appends to `buf` (a bytearray, so msgspec encodes into
-    it) and calls `spill()` once it holds `spill_at` bytes; plain lines never spill."""
+    it) and calls `spill()` once it holds `spill_at` bytes; plain lines never spill. `newest` is the latest event
+    time (HH:MM:SS) among the lines, kept by whoever appends."""
 
-    __slots__ = ("buf", "spill_at")
+    __slots__ = ("buf", "newest", "spill_at")
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.spill_at = 1 << 62
+        self.newest = "00:00:00"
+
+    def append(self, line: bytes) -> None:
+        """Append one line (no newline), its event time read from it."""
+        self.buf += line
+        self.buf += b"\n"
+        found = _EVENT_TIME.search(line)
+        if found is not None and found[1].decode() > self.newest:
+            self.newest = found[1].decode()
+        if len(self.buf) >= self.spill_at:
+            self.spill()
 
     def __bytes__(self) -> bytes:
         return bytes(self.buf)
@@ -51,15 +59,12 @@ class Lines:
     def spill(self) -> None:
         """Hand what the buffer holds on (only compressed lines do)."""
 
-    def newest_time(self) -> bytes:
-        """The latest event time (HH:MM:SS) among the lines, or 00:00:00 when there are none."""
-        return _newest_time(self.buf)
 
 
 class GzipLines(Lines):
     """Lines compressed in chunks as they come; `member()` is the gzip member of all of them."""
 
-    __slots__ = ("_compressor", "_executor", "_member", "_newest", "_parts")
+    __slots__ = ("_compressor", "_executor", "_member", "_parts")
 
     def __init__(self, level: int, executor: Executor | None):
         super().__init__()
@@ -68,7 +73,6 @@ class GzipLines(Lines):
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
         self._executor = executor
         self._parts: list[bytes | Future[bytes]] = []
-        self._newest = b"00:00:00"
         self._member: bytes | None = None
 
     def __bytes__(self) -> bytes:
@@ -76,7 +80,6 @@ class GzipLines(Lines):
 
     def spill(self) -> None:
         chunk, self.buf = self.buf, bytearray()
-        self._newest = _newest_time(chunk, self._newest)
         if self._executor is None:
             self._parts.append(self._compressor.compress(chunk))
             return
@@ -92,11 +95,7 @@ class GzipLines(Lines):
             parts = [p.result() if isinstance(p, Future) else p for p in self._parts]
             self._member = b"".join([*parts, self._compressor.compress(tail), self._compressor.flush()])
             self._parts = []
-            self._newest = _newest_time(tail, self._newest)
         return self._member
-
-    def newest_time(self) -> bytes:
-        return _newest_time(self.buf, self._newest)
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,7 @@ class Batch:
         lines = self.lines.get(dt)
         if lines is None:
             lines = self.lines[dt] = self.new_lines()
-        buf = lines.buf
-        buf += line
-        buf += b"\n"
-        if len(buf) >= lines.spill_at:
-            lines.spill()
+        lines.append(line)
         self.records += 1
         size = len(line) + 1
         self.bytes += size
@@ -361,6 +357,8 @@ class LakeWriter:
                 self._flush(state)
                 self._handle(message)
                 continue
+            if record.time > lines.newest:
+                lines.newest = record.time
             if len(buf) >= lines.spill_at:
                 lines.spill()
             summary.records_in += 1
@@ -506,7 +504,7 @@ class LakeWriter:
             s.dead_letters_by_reason[letter.kind] = s.dead_letters_by_reason.get(letter.kind, 0) + 1
         if batch.lines:
             day = max(batch.lines)
-            newest = batch.lines[day].newest_time().decode()
+            newest = batch.lines[day].newest
             stamp = dt.datetime.fromisoformat(f"{day}T{newest}").replace(tzinfo=dt.UTC).timestamp()
             s.newest_event = stamp if s.newest_event is None else max(s.newest_event, stamp)
 
