@@ -33,7 +33,6 @@ DAY_FOLDER: Final = f"{PARTITION_COLUMN}="
 #: comes before the range names its source.
 _RANGE = re.compile(r"^(?P<source>.+)\+(?P<start>\d+)-(?P<end>\d+)\.")
 
-_ARROW_TYPES: Final = {"bigint": "int64", "int": "int32", "double": "float64", "string": "string"}
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -166,7 +165,7 @@ def raw_zone(settings: CompactorSettings) -> RawZone:
 def _record_schema() -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([pa.field(f.name, _ARROW_TYPES[f.type]) for f in FIELDS])
+    return pa.schema([pa.field(f.name, f.arrow_type) for f in FIELDS])
 
 
 def _json_lines(chunks: Iterable[bytes]) -> pa.Table:

@@ -32,14 +32,13 @@ SQL_CATALOG_FILE: Final = "iceberg-catalog.db"
 ROW_KEY: Final = ("id", "date", "time")
 SORT_KEY: Final = ("id", "time")
 
-_ARROW_TYPES: Final = {"bigint": "int64", "int": "int32", "double": "float64", "string": "string"}
 
 
 def arrow_schema() -> pa.Schema:
     """The curated rows as Arrow: the record's fields (non-null unless nullable), then `dt`."""
     import pyarrow as pa
 
-    fields = [pa.field(f.name, _ARROW_TYPES[f.type], nullable=f.nullable) for f in FIELDS]
+    fields = [pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in FIELDS]
     return pa.schema([*fields, pa.field(PARTITION_COLUMN, pa.string(), nullable=False)])
 
 

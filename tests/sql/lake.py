@@ -20,7 +20,6 @@ from tests.strategies import sample_record
 USERS = (1503960366, 2022484408, 8877689391)  # the first is the user query 01 asks about
 START = dt.date(2016, 4, 12)
 DAYS = 3
-_ARROW_TYPES = {"bigint": pa.int64(), "int": pa.int32(), "double": pa.float64(), "string": pa.string()}
 
 
 def _sleep_logs(rng: random.Random, user: int) -> list[tuple[dt.datetime, dt.datetime, int]]:
@@ -93,7 +92,7 @@ def write_lake(lake: Path, records: list[Record]) -> Path:
             elif kind == 1:
                 (folder / f"part-{part}.json").write_bytes(lines)
             else:
-                schema = pa.schema([(f.name, _ARROW_TYPES[f.type]) for f in FIELDS])
+                schema = pa.schema([(f.name, f.arrow_type) for f in FIELDS])
                 pq.write_table(pa.Table.from_pylist(chunk, schema=schema), folder / f"part-{part}.parquet")
     return lake
 
