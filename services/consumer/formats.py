@@ -26,7 +26,7 @@ from services.common.schema import FIELDS
 Encoder = Callable[..., bytes]
 
 #: A date's lines are handed to zlib in chunks of about this many bytes.
-CHUNK_BYTES: Final = 256 * 1024
+CHUNK_BYTES: Final = 64 * 1024
 #: A lake line's event time (lines are written in schema order).
 _EVENT_TIME: Final = re.compile(rb'"time":"(\d\d:\d\d:\d\d)"')
 
