@@ -183,9 +183,9 @@ def render(status: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap
     if bootstrap is None:
-        from fitpipe.kafka import LocalBroker
+        from fitpipe.kafka import running_broker
 
-        state = LocalBroker().status()
+        state = running_broker()
         if state is None:
             raise UserError("no Kafka broker: start one with `fitpipe kafka start` or pass --bootstrap HOST:PORT")
         bootstrap = state.bootstrap

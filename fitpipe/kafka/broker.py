@@ -264,34 +264,32 @@ class LocalBroker:
             f"super.users={principal(ADMIN_USER)}",
         ]
 
+    def _server_properties(self, port: int, controller_port: int) -> list[str]:
+        return [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            *self._security_properties(),
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={self.data_dir}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            # One broker: a few partitions for the group offsets are plenty, and they load at once.
+            "offsets.topic.num.partitions=5",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=168",
+        ]
+
     def _write_config(self, port: int, controller_port: int) -> Path:
         config = self.home / "server.properties"
-        config.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-                    "controller.listener.names=CONTROLLER",
-                    *self._security_properties(),
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data_dir}",
-                    "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
-                    # One broker: a few partitions for the group offsets are plenty, and they load at once.
-                    "offsets.topic.num.partitions=5",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "log.retention.hours=168",
-                    "",
-                ]
-            )
-        )
+        config.write_text("\n".join([*self._server_properties(port, controller_port), ""]))
         log4j = self.home / "log4j2.properties"
         log4j.write_text(
             "\n".join(
@@ -348,10 +346,6 @@ class LocalBroker:
                 kind = "with" if running.secure else "without"
                 raise UserError(f"a broker {kind} --secure is already running from {self.home}; stop it first")
             return running.bootstrap
-        java = require_java()
-        libs = fetch_jars(self.cache_dir)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         previous = self._read_state()
         port = port or (previous.port if previous and not _port_open(previous.port) else free_port())
         controller_port = free_port()
@@ -359,8 +353,20 @@ class LocalBroker:
             controller_port = free_port()
         if _port_open(port):
             raise UserError(f"port {port} on 127.0.0.1 is already in use; pick another with --port")
+        state = self.launch(port, controller_port)
+        self._wait_ready(state, timeout)
+        if self.secure:
+            self._apply_access(state)
+        return state.bootstrap
+
+    def launch(self, port: int, controller_port: int, cluster_id: str | None = None) -> BrokerState:
+        """Write the config, format the storage on first use and start the process; it answers a little later."""
+        java = require_java()
+        libs = fetch_jars(self.cache_dir)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         config = self._write_config(port, controller_port)
-        self._format_storage(java, libs, config)
+        self._format_storage(java, libs, config, cluster_id)
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             self._process = subprocess.Popen(
                 self._java_cmd(java, libs, "kafka.Kafka", str(config)),
@@ -369,10 +375,7 @@ class LocalBroker:
             )  # fmt: skip
         state = BrokerState(pid=self._process.pid, port=port, controller_port=controller_port, secure=self.secure)
         self.state_file.write_text(json.dumps(state.__dict__))
-        self._wait_ready(state, timeout)
-        if self.secure:
-            self._apply_access(state)
-        return state.bootstrap
+        return state
 
     def admin_client(self, bootstrap: str | None = None):
         """An AdminClient signed in as the admin user (plain on a broker without security)."""
@@ -402,6 +405,9 @@ class LocalBroker:
 
         return self.client_config(ADMIN_USER)
 
+    def _answers(self, metadata) -> bool:
+        return bool(metadata.brokers)
+
     def _wait_ready(self, state: BrokerState, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient
 
@@ -416,8 +422,7 @@ class LocalBroker:
                     {"bootstrap.servers": state.bootstrap, **client_logging("fitpipe.kafka"), **self._ready_config()}
                 )
                 try:
-                    metadata = admin.list_topics(timeout=5)
-                    if metadata.brokers:
+                    if self._answers(admin.list_topics(timeout=5)):
                         return
                 except Exception:  # not answering yet: try again until the deadline
                     pass
@@ -425,13 +430,21 @@ class LocalBroker:
         self.stop()
         raise UserError(f"the broker did not answer within {timeout:.0f} s; see {self.log_file}")
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`). False when none was running."""
+    def stop(self, timeout: float = 30.0, kill: bool = False) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`), or at once with `kill`. False when none
+        was running."""
         state = self.status()
         if state is None:
             self.state_file.unlink(missing_ok=True)
             return False
-        os.kill(state.pid, signal.SIGTERM)
+        self.signal_stop(state, kill)
+        self.wait_stopped(state, timeout)
+        return True
+
+    def signal_stop(self, state: BrokerState, kill: bool = False) -> None:
+        os.kill(state.pid, signal.SIGKILL if kill else signal.SIGTERM)
+
+    def wait_stopped(self, state: BrokerState, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self._alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -440,9 +453,175 @@ class LocalBroker:
             while self._alive(state.pid):
                 time.sleep(0.05)
         self.state_file.unlink(missing_ok=True)
-        return True
 
     def _alive(self, pid: int) -> bool:
         if self._process is not None and self._process.pid == pid:
             return self._process.poll() is None
         return self._is_ours(pid)
+
+
+#: What a cluster's nodes set beyond a lone broker: every topic, the group offsets and the transaction log on three
+#: nodes, and a write acknowledged by all replicas in sync, at least two, so one node can be lost without losing it.
+CLUSTER_REPLICATION = {
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+}
+
+
+class ClusterNode(LocalBroker):
+    """One combined broker and controller of a local cluster: a voter of the static controller quorum."""
+
+    def __init__(self, home: Path, node_id: int, voters: str, cache_dir: Path | None = None):
+        super().__init__(home, cache_dir)
+        self.node_id = node_id
+        self.voters = voters
+
+    def _server_properties(self, port: int, controller_port: int) -> list[str]:
+        settings = dict(line.split("=", 1) for line in super()._server_properties(port, controller_port))
+        settings |= {"node.id": str(self.node_id), "controller.quorum.voters": self.voters, **CLUSTER_REPLICATION}
+        return [f"{key}={value}" for key, value in settings.items()]
+
+    def _answers(self, metadata) -> bool:
+        """Ready once the cluster's metadata lists this node among the brokers (it has registered, or rejoined)."""
+        return self.node_id in metadata.brokers
+
+
+@dataclass
+class ClusterState:
+    """The bootstrap of the nodes of a local cluster that run now (what the services connect to)."""
+
+    nodes: dict[int, BrokerState]
+    secure: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(state.bootstrap for _, state in sorted(self.nodes.items()))
+
+
+class LocalCluster:
+    """`size` KRaft nodes on this machine, each a combined broker and controller with its own ports, data, log and
+    pid in `home/node-N`; the nodes form a static controller quorum (`controller.quorum.voters`) of `size` voters,
+    so the metadata, like the topics (replication factor 3, `min.insync.replicas` 2), survives one node's loss."""
+
+    def __init__(self, home: Path | None = None, size: int = 3, cache_dir: Path | None = None):
+        self.home = Path(home or default_home()).resolve()
+        self.cache_dir = cache_dir
+        layout = self._read_layout()
+        self.size = layout["size"] if layout else size
+
+    @property
+    def layout_file(self) -> Path:
+        return self.home / "cluster.json"
+
+    def node_home(self, node_id: int) -> Path:
+        return self.home / f"node-{node_id}"
+
+    def _read_layout(self) -> dict | None:
+        try:
+            return json.loads(self.layout_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @classmethod
+    def exists(cls, home: Path | None = None) -> bool:
+        return (Path(home or default_home()).resolve() / "cluster.json").exists()
+
+    def _nodes(self, layout: dict) -> dict[int, ClusterNode]:
+        voters = ",".join(f"{n}@127.0.0.1:{port}" for n, port in enumerate(layout["controller_ports"], start=1))
+        return {n: ClusterNode(self.node_home(n), n, voters, self.cache_dir) for n in range(1, layout["size"] + 1)}
+
+    def node(self, node_id: int) -> ClusterNode:
+        layout = self._read_layout()
+        if layout is None:
+            raise UserError(f"no cluster in {self.home}: start one with `fitpipe kafka start --brokers 3`")
+        if not 1 <= node_id <= layout["size"]:
+            raise UserError(f"the cluster in {self.home} has nodes 1 to {layout['size']}, not {node_id}")
+        return self._nodes(layout)[node_id]
+
+    def status(self) -> ClusterState | None:
+        """The nodes that run now, or None when none does."""
+        layout = self._read_layout()
+        if layout is None:
+            return None
+        running = {n: state for n, node in self._nodes(layout).items() if (state := node.status())}
+        return ClusterState(running) if running else None
+
+    def _choose_ports(self) -> dict:
+        """The last run's ports when all are free (clients keep their address), otherwise fresh ones."""
+        previous = self._read_layout()
+        if previous and not any(_port_open(p) for p in previous["ports"] + previous["controller_ports"]):
+            return previous
+        ports: set[int] = set()
+        while len(ports) < 2 * self.size:
+            ports.add(free_port())
+        chosen = sorted(ports)
+        cluster_id = previous["cluster_id"] if previous else None
+        return {
+            "size": self.size,
+            "cluster_id": cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+            "ports": chosen[: self.size],
+            "controller_ports": chosen[self.size :],
+        }
+
+    def start(self, timeout: float = 90.0) -> str:
+        """Start every node that is not running (all at once, since a quorum needs a majority) and return the
+        bootstrap once each has registered."""
+        running = self.status()
+        layout = self._read_layout() if running else self._choose_ports()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.layout_file.write_text(json.dumps(layout))
+        nodes = self._nodes(layout)
+        launched = {}
+        for n, node in nodes.items():
+            if node.status() is None:
+                launched[n] = node.launch(layout["ports"][n - 1], layout["controller_ports"][n - 1],
+                                          layout["cluster_id"])  # fmt: skip
+        try:
+            for n, state in launched.items():
+                nodes[n]._wait_ready(state, timeout)
+        except UserError:
+            self.stop()
+            raise
+        return self.status().bootstrap  # type: ignore[union-attr]
+
+    def start_node(self, node_id: int, timeout: float = 90.0) -> str:
+        """Start one stopped node of an existing cluster on its own ports; return its address once it has
+        rejoined."""
+        node = self.node(node_id)
+        layout = self._read_layout()
+        assert layout is not None
+        if (state := node.status()) is not None:
+            return state.bootstrap
+        state = node.launch(layout["ports"][node_id - 1], layout["controller_ports"][node_id - 1],
+                            layout["cluster_id"])  # fmt: skip
+        node._wait_ready(state, timeout)
+        return state.bootstrap
+
+    def stop_node(self, node_id: int, kill: bool = False, timeout: float = 30.0) -> bool:
+        """Stop one node (SIGTERM, a controlled shutdown), or SIGKILL it with `kill`. False when it was not
+        running."""
+        return self.node(node_id).stop(timeout=timeout, kill=kill)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop every node: SIGTERM to all at once, SIGKILL to any still running after `timeout`."""
+        layout = self._read_layout()
+        if layout is None:
+            return False
+        stopping = [(node, state) for node in self._nodes(layout).values() if (state := node.status())]
+        for node, state in stopping:
+            node.signal_stop(state)
+        for node, state in stopping:
+            node.wait_stopped(state, timeout)
+        return bool(stopping)
+
+
+def running_broker(home: Path | None = None) -> BrokerState | ClusterState | None:
+    """What `fitpipe kafka start` runs from `home`: the lone broker, the nodes of a cluster that run, or None."""
+    if LocalCluster.exists(home):
+        return LocalCluster(home).status()
+    return LocalBroker(home).status()

@@ -22,10 +22,10 @@ from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, r
 def _local_broker() -> dict[str, str] | None:
     """The settings that reach the broker `fitpipe kafka start` runs, if any (as the consumer user when it runs with
     --secure)."""
-    from fitpipe.kafka import LocalBroker
+    from fitpipe.kafka import LocalBroker, running_broker
     from services.common.kafka_access import CONSUMER_USER
 
-    state = LocalBroker().status()
+    state = running_broker()
     if state is None:
         return None
     sign_in = LocalBroker(secure=True).client_settings(CONSUMER_USER) if state.secure else {}

@@ -25,10 +25,10 @@ EXIT_DELIVERY_FAILED = 1
 def _local_broker() -> dict[str, str] | None:
     """The settings that reach the local broker `fitpipe kafka start` runs, if any (as the producer user when it runs
     with --secure)."""
-    from fitpipe.kafka import LocalBroker
+    from fitpipe.kafka import LocalBroker, running_broker
     from services.common.kafka_access import PRODUCER_USER
 
-    state = LocalBroker().status()
+    state = running_broker()
     if state is None:
         return None
     sign_in = LocalBroker(secure=True).client_settings(PRODUCER_USER) if state.secure else {}
