@@ -607,8 +607,10 @@ class LocalCluster:
         running."""
         return self.node(node_id).stop(timeout=timeout, kill=kill)
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop every node: SIGTERM to all at once, SIGKILL to any still running after `timeout`."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop every node: SIGTERM to all at once, SIGKILL to any still running after `timeout`. A node left
+        without a quorum cannot finish its controlled shutdown and would wait for a controller that is gone; the
+        kill is safe, since the next start recovers its log."""
         layout = self._read_layout()
         if layout is None:
             return False

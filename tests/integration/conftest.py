@@ -1,0 +1,71 @@
+"""A local three-node Kafka cluster, shared by the integration tests that stop and kill its nodes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from fitpipe.kafka import LocalCluster
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three KRaft nodes (each broker and controller) started once for the session and stopped after it. A test
+    that stops a node starts it again before it ends (`restore_nodes`)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), size=3)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def restore_nodes(cluster: LocalCluster) -> None:
+    """Start whichever node a test left stopped, and wait until every partition has all its replicas in sync
+    again, so the next test starts from a whole cluster."""
+    for n in range(1, cluster.size + 1):
+        cluster.start_node(n)
+    assert wait_fully_replicated(cluster_bootstrap(cluster), timeout=120), "replicas did not catch up within 120 s"
+
+
+def cluster_bootstrap(cluster: LocalCluster) -> str:
+    state = cluster.status()
+    assert state is not None, "no node of the cluster runs"
+    return state.bootstrap
+
+
+def under_replicated(bootstrap: str, topics: list[str] | None = None) -> list[str]:
+    """The partitions (topic/partition) whose in-sync replicas are fewer than their replicas."""
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    return [
+        f"{name}/{p}"
+        for name, topic in metadata.topics.items()
+        if topics is None or name in topics
+        for p, partition in topic.partitions.items()
+        if len(partition.isrs) < len(partition.replicas)
+    ]
+
+
+def wait_fully_replicated(bootstrap: str, timeout: float, topics: list[str] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not under_replicated(bootstrap, topics):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def topic_partitions(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> dict:
+    """The topic's partitions from the metadata, once every node it asks knows all `count` of them (a new topic
+    reaches each broker's metadata a moment after it is created)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while True:
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        if len(partitions) == count and all(p.leader >= 0 for p in partitions.values()):
+            return partitions
+        assert time.monotonic() < deadline, f"{topic} has {len(partitions)} of {count} partitions after {timeout} s"
+        time.sleep(0.2)
