@@ -23,7 +23,8 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+        # Fields may be keyed by number (offsets per partition): orjson writes those keys as strings.
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class _ConsoleFormatter(logging.Formatter):
