@@ -631,6 +631,9 @@ class LakeWriter:
             tp.offset = start
             self._parts[tp.partition] = PartitionState(tp.partition, incarnation, start if start >= 0 else None, forced)
         consumer.assign(committed)
+        # librdkafka keeps a partition's pause across a revocation: one paused by a retry that a rebalance cut short
+        # (nothing left to resume then) would come back paused, and never be read.
+        consumer.resume(committed)
         event(logging.INFO, "partitions assigned", topic=self.topic, incarnation=incarnation,
               partitions={tp.partition: tp.offset for tp in committed})  # fmt: skip
         self.ready.set()

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from fitpipe.kafka import LocalCluster
+from services.common.schema import Record
+from services.producer.run import records_for
+from services.producer.settings import ProducerSettings
+from tests.conftest import REPO_ROOT
+
+#: The first simulated day of a paced production run.
+PACED_START = dt.date(2016, 4, 12)
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +83,41 @@ def topic_partitions(bootstrap: str, topic: str, count: int, timeout: float = 30
             return partitions
         assert time.monotonic() < deadline, f"{topic} has {len(partitions)} of {count} partitions after {timeout} s"
         time.sleep(0.2)
+
+
+def start_producer(
+    bootstrap: str, topic: str, partitions: int, users: int, speed: float, log: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m services.producer` in live mode from PACED_START: one simulated day of `users` users, paced at
+    `speed` event seconds per second, so it runs for a known while (a day / `speed`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}
+    env |= {
+        "PYTHONPATH": str(REPO_ROOT),
+        "PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
+        "PRODUCER_TOPIC": topic,
+        "PRODUCER_PARTITIONS": str(partitions),
+        "PRODUCER_USERS": str(users),
+        "PRODUCER_DAYS": "1",
+        "PRODUCER_START_DATE": PACED_START.isoformat(),
+        "PRODUCER_MODE": "live",
+        "PRODUCER_SPEED": str(speed),
+        "PRODUCER_PROGRESS": "false",
+    }
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "services.producer"], env=env, cwd=REPO_ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def paced_records(users: int, speed: float) -> list[Record]:
+    """The records `start_producer` sends, from the same simulator and settings."""
+    settings = ProducerSettings(users=users, days=1, start_date=PACED_START, mode="live", speed=speed)
+    records, _total = records_for(settings)
+    return list(records)
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"offsets-{uuid.uuid4().hex[:8]}"})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
+    finally:
+        consumer.close()

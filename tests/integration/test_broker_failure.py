@@ -9,10 +9,7 @@ while after it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,53 +19,22 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from fitpipe.kafka import LocalCluster
 from services.consumer.sinks import LocalSink
 from services.producer.kafka_producer import producer_config
-from services.producer.run import records_for
-from services.producer.settings import ProducerSettings
-from tests.conftest import REPO_ROOT
 from tests.consumer.conftest import committed_offsets, identity_multiset, lake_records, start_consumer, wait_until
-from tests.integration.conftest import cluster_bootstrap, restore_nodes, topic_partitions
+from tests.integration.conftest import (
+    cluster_bootstrap,
+    end_offsets,
+    paced_records,
+    restore_nodes,
+    start_producer,
+    topic_partitions,
+)
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
 #: 10 users x 1 day = 14,400 records, paced at 3,600 event seconds per second: about 24 s of production.
-USERS, DAYS, SPEED = 10, 1, 3600.0
+USERS, SPEED = 10, 3600.0
 FILES_BEFORE_KILL = 4
-
-
-def producer_env(bootstrap: str, topic: str) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRODUCER_")}
-    env |= {
-        "PYTHONPATH": str(REPO_ROOT),
-        "PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
-        "PRODUCER_TOPIC": topic,
-        "PRODUCER_PARTITIONS": str(PARTITIONS),
-        "PRODUCER_USERS": str(USERS),
-        "PRODUCER_DAYS": str(DAYS),
-        "PRODUCER_START_DATE": "2016-04-12",
-        "PRODUCER_MODE": "live",
-        "PRODUCER_SPEED": str(SPEED),
-        "PRODUCER_PROGRESS": "false",
-    }
-    return env
-
-
-def expected_records() -> list[dict]:
-    settings = ProducerSettings(users=USERS, days=DAYS, start_date=dt.date(2016, 4, 12), mode="live", speed=SPEED)
-    records, _total = records_for(settings)
-    return list(records)
-
-
-def end_offsets(bootstrap: str, topic: str) -> list[int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"offsets-{uuid.uuid4().hex[:8]}"})
-    try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)]
-    finally:
-        consumer.close()
 
 
 def test_a_broker_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster: LocalCluster, tmp_path: Path) -> None:
@@ -97,9 +63,7 @@ def test_a_broker_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster: Loc
         "CONSUMER_LOG_INTERVAL_S": "2",
     }
     consumers = [start_consumer(consumer_settings, tmp_path / f"consumer-{n}.log") for n in range(2)]
-    with open(tmp_path / "producer.log", "wb") as out:
-        producer = subprocess.Popen([sys.executable, "-m", "services.producer"], env=producer_env(bootstrap, topic),
-                                    cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    producer = start_producer(bootstrap, topic, PARTITIONS, USERS, SPEED, tmp_path / "producer.log")
     try:
         assert wait_until(lambda: len(list(sink.object_keys())) >= FILES_BEFORE_KILL, timeout=60, step=0.05), (
             "the consumers landed nothing:\n" + (tmp_path / "consumer-0.log").read_text()[-2000:]
@@ -114,12 +78,14 @@ def test_a_broker_killed_mid_run_loses_and_duplicates_nothing(kafka_cluster: Loc
         assert len(list(sink.object_keys())) > files_at_kill, "nothing landed after the kill"
 
         kafka_cluster.start_node(victim)
-        expected = identity_multiset(expected_records())
-        produced = sum(end_offsets(bootstrap, topic))
+        expected = identity_multiset(paced_records(USERS, SPEED))
+        produced = sum(end_offsets(bootstrap, topic, PARTITIONS))
         assert produced == sum(expected.values()), f"{produced} records in the topic, {sum(expected.values())} sent"
 
         def caught_up() -> bool:
-            return committed_offsets(bootstrap, f"group-{topic}", topic, PARTITIONS) == end_offsets(bootstrap, topic)
+            return committed_offsets(bootstrap, f"group-{topic}", topic, PARTITIONS) == end_offsets(
+                bootstrap, topic, PARTITIONS
+            )
 
         logs = "\n".join((tmp_path / f"consumer-{n}.log").read_text()[-1500:] for n in range(2))
         assert wait_until(caught_up, timeout=120, step=0.5), f"the consumers did not catch up:\n{logs}"
