@@ -81,3 +81,51 @@ def test_storage_formats_with_any_random_cluster_id(tmp_path: Path, cluster_id: 
     broker._format_storage(require_java(), fetch_jars(), config, cluster_id=cluster_id)
     meta = (broker.data_dir / "meta.properties").read_text()
     assert f"cluster.id={cluster_id}" in meta
+
+
+@pytest.mark.integration
+def test_a_cluster_of_three_starts_loses_a_node_takes_it_back_and_stops(tmp_path: Path) -> None:
+    kcat = require_tool("kcat")
+    home = ["--home", str(tmp_path / "cluster")]
+    started = _run(["kafka", "start", "--brokers", "3", *home])
+    try:
+        assert started.returncode == 0, started.stderr
+        bootstrap = started.stdout.strip()
+        assert len(bootstrap.split(",")) == 3
+        listing = subprocess.run([kcat, "-b", bootstrap, "-L", "-m", "10"], capture_output=True, text=True, timeout=30)
+        assert "3 brokers:" in listing.stdout, listing.stdout + listing.stderr
+        assert len(broker_processes(tmp_path / "cluster")) == 3
+
+        killed = _run(["kafka", "stop", "--node", "2", "--kill", *home])
+        assert killed.returncode == 0 and "node 2 killed" in killed.stderr, killed.stderr
+        status = _run(["kafka", "status", *home])
+        assert status.returncode == 0
+        assert "node 2 stopped" in status.stdout and "node 1 running" in status.stdout, status.stdout
+        assert len(broker_processes(tmp_path / "cluster")) == 2
+
+        restarted = _run(["kafka", "start", "--node", "2", *home])
+        assert restarted.returncode == 0, restarted.stderr
+        assert restarted.stdout.strip() == bootstrap.split(",")[1]  # node 2, back on its own port
+        assert "node 2 running" in _run(["kafka", "status", *home]).stdout
+    finally:
+        stopped = _run(["kafka", "stop", *home])
+    assert stopped.returncode == 0 and "cluster stopped" in stopped.stderr, stopped.stderr
+    assert broker_processes(tmp_path / "cluster") == []
+    assert _run(["kafka", "status", *home]).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["start", "--brokers", "3", "--secure"], "--secure runs one broker"),
+        (["stop", "--kill"], "--node N"),
+        (["start", "--node", "2"], "no cluster in"),
+        (["stop", "--node", "2"], "no cluster in"),
+    ],
+)
+def test_cluster_mistakes_are_one_line(tmp_path: Path, args: list[str], says: str) -> None:
+    result = _run(["kafka", *args, "--home", str(tmp_path / "cluster")], timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert broker_processes(tmp_path / "cluster") == []
