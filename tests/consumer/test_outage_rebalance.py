@@ -116,3 +116,52 @@ def test_a_write_abandoned_by_a_rebalance_during_an_outage_leaves_the_consumer_r
             assert second.writer.summary.records_out > 0
         assert events.levels(first.thread, "batch landed") == {logging.INFO}, "log_batches: each batch at INFO"
         assert events.levels(second.thread, "batch landed") == {logging.DEBUG}, "by default each batch at DEBUG"
+
+
+class PausingSink:
+    """A folder sink that, on one put once armed, pauses every partition its consumer holds, from the consumer's own
+    thread: the state a retry leaves behind when a rebalance took the partitions before it could resume them."""
+
+    def __init__(self, inner: LocalSink):
+        self.inner = inner
+        self.description = inner.description
+        self.writer: LakeWriter | None = None
+        self.armed = threading.Event()
+        self.paused = threading.Event()
+
+    def put(self, key: str, data: bytes) -> bool:
+        if self.armed.is_set() and not self.paused.is_set() and self.writer is not None:
+            self.writer.consumer.pause(self.writer.consumer.assignment())
+            self.paused.set()
+        return self.inner.put(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_partitions_left_paused_and_given_back_by_a_rebalance_are_read(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
+    """librdkafka keeps a partition's pause across a revocation. A consumer whose partitions were paused (by a retry
+    that a rebalance cut short, with nothing left to resume at its end: a commit refused with "unknown member" while
+    a broker is lost, say) reads the partitions it is given back, instead of staying in the group reading nothing."""
+    create_topic(kafka_bootstrap, topic_name, partitions=2)
+    lake = tmp_path / "lake"
+    settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5)
+    sink = PausingSink(LocalSink(lake))
+    writer = LakeWriter(settings, sink=sink)
+    sink.writer = writer
+    before, after = make_records(200, seed=4), make_records(200, seed=5)
+
+    with Background(writer):
+        sink.armed.set()
+        produce_records(kafka_bootstrap, topic_name, before)
+        assert wait_until(lambda: identity_multiset(lake_records(sink)) == identity_multiset(before), timeout=60)
+        assert sink.paused.is_set()
+        with Background(LakeWriter(settings, sink=LocalSink(lake))) as second:
+            produce_records(kafka_bootstrap, topic_name, after)
+            expected = identity_multiset(before + after)
+            assert wait_until(lambda: identity_multiset(lake_records(sink)) == expected, timeout=30), (
+                f"lake has {len(lake_records(sink))} of {sum(expected.values())} records; the second consumer "
+                f"landed {second.writer.summary.records_out}"
+            )
