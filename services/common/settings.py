@@ -105,7 +105,9 @@ class KafkaClientSettings(BaseSettings):
             if given:
                 raise ValueError(f"{prefix}{given[0].upper()} is not used with {prefix}SASL_MECHANISM=AWS_MSK_IAM")
             if self.msk_region is None:
-                raise ValueError(f"SASL_MECHANISM=AWS_MSK_IAM needs {prefix}AWS_REGION, or AWS_REGION in the environment")
+                raise ValueError(
+                    f"SASL_MECHANISM=AWS_MSK_IAM needs {prefix}AWS_REGION, or AWS_REGION in the environment"
+                )
             return self
         if self.aws_region is not None:
             raise ValueError(f"{prefix}AWS_REGION is used only with {prefix}SASL_MECHANISM=AWS_MSK_IAM")
@@ -145,7 +147,10 @@ class KafkaClientSettings(BaseSettings):
             config["ssl.ca.location"] = str(self.ssl_ca_location)
         if self.sasl_mechanism == AWS_MSK_IAM:
             assert self.msk_region is not None
-            return config | {"sasl.mechanisms": "OAUTHBEARER", "oauth_cb": oauth_token_callback(self.msk_region, msk_iam_signer)}
+            return config | {
+                "sasl.mechanisms": "OAUTHBEARER",
+                "oauth_cb": oauth_token_callback(self.msk_region, msk_iam_signer),
+            }
         if self.security_protocol.startswith("SASL_"):
             username, password = self._sasl_credentials
             config |= {"sasl.mechanisms": SASL_MECHANISM, "sasl.username": username, "sasl.password": password}
