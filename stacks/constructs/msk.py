@@ -212,11 +212,6 @@ class MskCluster(Construct):
         acknowledge_compliance(
             provider, "LambdaInsideVPC", once + "it needs no network path into the VPC, only MSK's regional API."
         )
-        acknowledge(
-            provider,
-            "AwsSolutions-L1",
-            once + "CDK fixes its runtime with the pinned aws-cdk-lib version, not this app.",
-        )
         handler = provider.node.default_child
         # The handler both names its role and depends on it: cfn-lint's W3005, a redundant DependsOn, harmless.
         handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

@@ -297,3 +297,22 @@ def test_checkov_is_clean_on_msk(msk_synthesis):
     assert report["summary"]["passed"] > 50, "checkov read the template"
     for check in report["results"].get("skipped_checks", []):
         assert len(check["suppress_comment"]) > 40, f"{check['check_id']} {check['resource']}: say why"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kafka", ["msk-serverless", "msk-provisioned"])
+def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
+    from stacks import nag, streaming_stack
+    from stacks.constructs import catalog, curated_table, fargate_services, kafka_data, kafka_host, msk
+    from tests.stacks.conftest import synthesize
+
+    kept = synthesize(tmp_path / "kept", context={"kafka": kafka})
+    acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(kept.outdir)}
+    for module in (nag, catalog, curated_table, kafka_data, kafka_host, streaming_stack, msk, fargate_services):
+        monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        synthesize(tmp_path / "bare", context={"kafka": kafka})
+    report = json.loads((tmp_path / "bare" / "validation-report.json").read_text())
+    findings = {v["ruleName"] for plugin in report["pluginReports"] for v in plugin.get("violations", [])}
+    assert findings == acknowledged
