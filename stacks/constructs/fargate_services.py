@@ -41,7 +41,7 @@ from stacks.defaults import removal_policy
 from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: The CloudWatch agent's image, as AWS publishes it (pinned: a new agent is a deliberate change).
-CLOUDWATCH_AGENT_IMAGE = "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300064.0b1337"
+CLOUDWATCH_AGENT_IMAGE = "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300062.0b1304"
 #: Fargate stops a container at most this long after SIGTERM.
 FARGATE_MAX_STOP_SECONDS = 120
 #: The consumer scales out when its oldest record not yet landed is older than this many flush intervals.
