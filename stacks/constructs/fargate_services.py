@@ -268,6 +268,9 @@ class FargateServices(Construct):
             scale_in_cooldown=Duration.minutes(10),
         )
         self.services = {m.PRODUCER: self.producer, m.CONSUMER: self.consumer}
+        for service in self.services.values():
+            for topic in kafka.topics:
+                service.node.add_dependency(topic)
 
         # -- compactor ---------------------------------------------------------------------------------------------
         compactor_task = self._task_definition(m.COMPACTOR)

@@ -72,6 +72,9 @@ class MskCluster(Construct):
             unauthenticated=msk.CfnCluster.UnauthenticatedProperty(enabled=False),
         )
         self.serverless = config.kafka == "msk-serverless"
+        #: The declared topics (provisioned only): the services start after them, or the producer would make its
+        #: topic first, with the broker's defaults, and the declaration would then fail on an existing topic.
+        self.topics: list[msk.CfnTopic] = []
         name = Names.unique_resource_name(self, max_length=64, separator="-")
         if self.serverless:
             serverless = msk.CfnServerlessCluster(
@@ -125,7 +128,7 @@ class MskCluster(Construct):
             self.cluster_arn = provisioned.attr_arn
             self.cluster = provisioned
             for topic_id, topic in (("DataTopic", names.TOPIC), ("DeadLetterTopic", names.DEAD_LETTER_TOPIC)):
-                msk.CfnTopic(
+                cfn_topic = msk.CfnTopic(
                     self,
                     topic_id,
                     cluster_arn=self.cluster_arn,
@@ -134,6 +137,7 @@ class MskCluster(Construct):
                     replication_factor=REPLICATION_FACTOR,
                     configs=topic_configs(config.topic_retention_hours, min_insync_replicas=MIN_INSYNC_REPLICAS),
                 )
+                self.topics.append(cfn_topic)
         self.creates_topics_with_admin = self.serverless
 
         # CloudFormation returns no bootstrap address for either kind of cluster: ask MSK once it exists.

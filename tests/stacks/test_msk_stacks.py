@@ -316,3 +316,9 @@ def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monk
     report = json.loads((tmp_path / "bare" / "validation-report.json").read_text())
     findings = {v["ruleName"] for plugin in report["pluginReports"] for v in plugin.get("violations", [])}
     assert findings == acknowledged
+
+
+def test_the_services_start_after_the_declared_topics(msk_synthesis):
+    topics = set(msk_synthesis.resources(STREAMING, "AWS::MSK::Topic"))
+    for service in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values():
+        assert topics <= set(service.get("DependsOn", [])), "the producer must not make its topic first"
