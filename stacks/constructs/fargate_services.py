@@ -141,9 +141,10 @@ class FargateServices(Construct):
         producer_task.task_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteTheDataTopic",
-                # DescribeTopic and WriteData produce; CreateTopic lets it make the topic where none is declared;
-                # WriteDataIdempotently is the idempotent producer's right on the cluster.
-                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData", "kafka-cluster:CreateTopic"],
+                # DescribeTopic and WriteData produce; CreateTopic lets it make its topic on MSK Serverless, where
+                # none is declared (a provisioned cluster's topics are in the template).
+                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+                + (["kafka-cluster:CreateTopic"] if kafka.creates_topics_with_admin else []),
                 resources=[kafka.topic_arn(names.TOPIC)],
             )
         )
