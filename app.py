@@ -15,6 +15,7 @@ from services.common import names
 from services.common.named_queries import NamedQueryError
 from stacks.config import ConfigError, PipelineConfig
 from stacks.data_stack import DataStack
+from stacks.msk_streaming_stack import MskStreamingStack
 from stacks.streaming_stack import StreamingStack
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -46,7 +47,9 @@ def build_app(
         synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
         description="Fitness pipeline: the S3 lake, its Glue catalog and crawler, Athena workgroup and queries",
     )
-    streaming = StreamingStack(
+    # The same stack name for every `kafka` choice: switching replaces the streaming side; the data stack stays.
+    streaming_stack = MskStreamingStack if config.msk else StreamingStack
+    streaming = streaming_stack(
         app,
         STREAMING_STACK,
         config=config,
@@ -56,7 +59,11 @@ def build_app(
         workgroup_name=names.ATHENA_WORKGROUP,
         source_root=source_root,
         synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
-        description="Fitness pipeline: Kafka, the producer and the consumer on one instance",
+        description=(
+            f"Fitness pipeline: Amazon MSK ({config.kafka.removeprefix('msk-')}), the services on ECS Fargate"
+            if config.msk
+            else "Fitness pipeline: Kafka, the producer and the consumer on one instance"
+        ),
     )
     streaming.node.add_dependency(data)
     Tags.of(app).add("project", "fitness-pipeline")

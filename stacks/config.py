@@ -14,6 +14,8 @@ KAFKA_STOP_GRACE_SECONDS = 60
 #: What systemd allows beyond the containers' own grace periods (compose itself, Docker's network teardown).
 STOP_MARGIN_SECONDS = 30
 #: The retention periods CloudWatch Logs accepts, in days.
+#: Where Kafka runs: the one EC2 host (the default), or Amazon MSK with the services on ECS Fargate.
+KAFKA_CHOICES = ("ec2", "msk-serverless", "msk-provisioned")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)  # fmt: skip
 
@@ -70,6 +72,15 @@ class PipelineConfig:
     compactor_failure_alarm_count: int = 1
     #: Alarm when a file system of the host is fuller than this, in per cent.
     disk_alarm_percent: int = 80
+    #: Where Kafka runs: `ec2` (one host runs Kafka and the services), `msk-serverless` or `msk-provisioned` (Amazon
+    #: MSK with IAM sign-in; the services on ECS Fargate).
+    kafka: str = "ec2"
+    #: With msk-provisioned: the brokers' instance type (three brokers, one per availability zone).
+    msk_broker_type: str = "express.m7g.large"
+    #: With msk-provisioned: the Kafka version of the cluster (Express brokers run 3.6 and newer).
+    msk_kafka_version: str = "3.8.x"
+    #: With MSK: the consumer's tasks at the start; scaling on lag keeps them between 1 and the topic's partitions.
+    consumer_tasks: int = 2
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", self.instance_type):
@@ -97,6 +108,20 @@ class PipelineConfig:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{_CONTEXT_KEYS[name]} must be between {low} and {high}, got {value}")
+        if self.kafka not in KAFKA_CHOICES:
+            raise ConfigError(f"kafka must be one of {', '.join(KAFKA_CHOICES)}, got {self.kafka!r}")
+        if not re.fullmatch(r"(kafka|express)\.[a-z0-9]+\.[a-z0-9]+", self.msk_broker_type):
+            raise ConfigError(
+                f"mskBrokerType {self.msk_broker_type!r} is not an MSK broker type such as express.m7g.large or "
+                "kafka.m7g.large"
+            )
+        if not re.fullmatch(r"\d+\.\d+\.(\d+|x)(\.kraft)?", self.msk_kafka_version):
+            raise ConfigError(f"mskKafkaVersion {self.msk_kafka_version!r} is not a version such as 3.8.x")
+        if self.msk and not 1 <= self.consumer_tasks <= self.topic_partitions:
+            raise ConfigError(
+                f"consumerTasks must be between 1 and topicPartitions ({self.topic_partitions}): a task beyond the "
+                f"partitions would sit idle, got {self.consumer_tasks}"
+            )
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ConfigError(
                 f"logRetentionDays must be one of CloudWatch's periods ({', '.join(map(str, LOG_RETENTION_DAYS))}), "
@@ -104,6 +129,11 @@ class PipelineConfig:
             )
         if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             raise ConfigError(f"alarmEmail {self.alarm_email!r} is not an email address such as ops@example.com")
+
+    @property
+    def msk(self) -> bool:
+        """Kafka is Amazon MSK and the services run on ECS Fargate."""
+        return self.kafka != "ec2"
 
     @property
     def consumer_stop_grace_seconds(self) -> int:

@@ -266,19 +266,23 @@ class StreamingStack(Stack):
         CfnOutput(self, "AthenaWorkgroup", value=workgroup_name, description="The Athena workgroup")
 
     def _explain_the_default_security_group_handler(self) -> None:
-        """`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup` removes the default security group's rules with a custom
-        resource of CDK's: its Lambda both names its role and depends on it (cfn-lint's W3005, a redundant DependsOn,
-        harmless), and checkov's Lambda checks do not fit a handler that runs once per deployment."""
-        provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        handler = provider.node.try_find_child("Handler") if provider is not None else None
-        if isinstance(handler, CfnResource):
-            handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-            for check, reason in {
-                "CKV_AWS_115": "CDK's handler runs once per deployment, when the VPC is created or updated; no other "
-                "invocation can compete with it for concurrency.",
-                "CKV_AWS_116": "CloudFormation invokes CDK's handler synchronously and fails the deployment on an "
-                "error; there is no asynchronous event for a dead-letter queue to keep.",
-                "CKV_AWS_117": "CDK's handler calls only the EC2 API, on the public endpoint; placing it in the VPC it "
-                "configures would need that VPC's egress before it exists.",
-            }.items():
-                skip_checkov(handler, check, reason)
+        explain_the_default_security_group_handler(self)
+
+
+def explain_the_default_security_group_handler(stack: Stack) -> None:
+    """`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup` removes the default security group's rules with a custom
+    resource of CDK's: its Lambda both names its role and depends on it (cfn-lint's W3005, a redundant DependsOn,
+    harmless), and checkov's Lambda checks do not fit a handler that runs once per deployment."""
+    provider = stack.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+    handler = provider.node.try_find_child("Handler") if provider is not None else None
+    if isinstance(handler, CfnResource):
+        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        for check, reason in {
+            "CKV_AWS_115": "CDK's handler runs once per deployment, when the VPC is created or updated; no other "
+            "invocation can compete with it for concurrency.",
+            "CKV_AWS_116": "CloudFormation invokes CDK's handler synchronously and fails the deployment on an "
+            "error; there is no asynchronous event for a dead-letter queue to keep.",
+            "CKV_AWS_117": "CDK's handler calls only the EC2 API, on the public endpoint; placing it in the VPC it "
+            "configures would need that VPC's egress before it exists.",
+        }.items():
+            skip_checkov(handler, check, reason)

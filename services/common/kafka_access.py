@@ -68,8 +68,10 @@ def apply(
     group: str = CONSUMER_GROUP,
     partitions: int = 3,
     timeout: float = 30.0,
+    acls: bool = True,
 ) -> None:
-    """Create the data and dead-letter topics when missing, then the ACLs (creating an existing ACL is a no-op)."""
+    """Create the data and dead-letter topics when missing, then the ACLs (creating an existing ACL is a no-op).
+    Without `acls`, only the topics: Amazon MSK's IAM sign-in grants rights by IAM policy, not by ACL."""
     existing = admin.list_topics(timeout=timeout).topics
     wanted = [NewTopic(t, num_partitions=partitions) for t in (topic, dead_letter_topic) if t not in existing]
     for name, future in (admin.create_topics(wanted, operation_timeout=timeout) if wanted else {}).items():
@@ -78,6 +80,8 @@ def apply(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"could not create topic {name!r}: {exc.args[0].str()}") from exc
+    if not acls:
+        return
     for binding, future in admin.create_acls(acl_bindings(topic, dead_letter_topic, group)).items():
         try:
             future.result(timeout=timeout)
@@ -95,6 +99,7 @@ class AccessSettings(KafkaClientSettings):
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     group: str = CONSUMER_GROUP
     partitions: int = Field(3, ge=1, le=1000)
+    acls: bool = Field(True, description="create the services' ACLs too (not on Amazon MSK, where IAM grants)")
 
 
 def main() -> int:
@@ -106,11 +111,13 @@ def main() -> int:
         return 2
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_security()})
     try:
-        apply(admin, settings.topic, settings.dead_letter_topic, settings.group, settings.partitions)
+        apply(admin, settings.topic, settings.dead_letter_topic, settings.group, settings.partitions,
+              acls=settings.acls)  # fmt: skip
     except (KafkaException, RuntimeError) as exc:
         print(f"kafka access: {exc}", file=sys.stderr)
         return 1
-    logging.info("topics %s, %s and the services' ACLs are in place", settings.topic, settings.dead_letter_topic)
+    what = "and the services' ACLs are" if settings.acls else "are"
+    logging.info("topics %s, %s %s in place", settings.topic, settings.dead_letter_topic, what)
     return 0
 
 

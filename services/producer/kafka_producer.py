@@ -97,7 +97,7 @@ def producer_config(bootstrap: str, compression: str = "lz4", **overrides: Any) 
 
 
 def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, timeout: float = 15.0, security: Mapping[str, str] | None = None
+    bootstrap: str, topic: str, partitions: int, timeout: float = 15.0, security: Mapping[str, Any] | None = None
 ) -> bool:
     """Create `topic` with `partitions` unless it exists. True when it was created."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **client_logging(SERVICE_LOGGER), **(security or {})})
@@ -294,7 +294,7 @@ def produce(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, str] | None = None,
+    security: Mapping[str, Any] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
@@ -326,7 +326,7 @@ def produce_encoded(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, str] | None = None,
+    security: Mapping[str, Any] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
@@ -347,7 +347,7 @@ def _run(
     stop: StopRequest | None,
     flush_timeout: float,
     config: dict[str, Any] | None,
-    security: Mapping[str, str] | None,
+    security: Mapping[str, Any] | None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     stop_request = stop or StopRequest()

@@ -114,3 +114,11 @@ def sql_dir() -> Path:
     if not any(path.glob("*.sql")):
         pytest.skip("sql/ has no queries yet")
     return path
+
+
+@pytest.fixture(scope="session", params=["msk-serverless", "msk-provisioned"])
+def msk_synthesis(request: pytest.FixtureRequest, synthesize_with: Callable[..., Synthesis]) -> Synthesis:
+    """The app with Kafka on Amazon MSK and the services on ECS Fargate, once per kind of cluster."""
+    synthesis = synthesize_with(context={"kafka": request.param})
+    synthesis.kafka = request.param  # type: ignore[attr-defined]
+    return synthesis

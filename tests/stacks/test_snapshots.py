@@ -26,6 +26,15 @@ def test_stack_matches_its_snapshot(synthesis, snapshot_json, stack: str):
     assert masked(synthesis.templates[stack]) == snapshot_json
 
 
+def test_msk_streaming_stack_matches_its_snapshot(msk_synthesis, snapshot_json):
+    """One snapshot per `kafka` choice on MSK (the data stack is the same for every choice)."""
+    assert masked(msk_synthesis.templates["FitnessPipelineStreaming"]) == snapshot_json
+
+
+def test_the_data_stack_is_the_same_on_msk(synthesis, msk_synthesis):
+    assert masked(msk_synthesis.templates["FitnessPipelineData"]) == masked(synthesis.templates["FitnessPipelineData"])
+
+
 def test_masking_leaves_no_asset_hash(synthesis):
     text = json.dumps(masked(synthesis.templates["FitnessPipelineStreaming"]))
     assert "<asset-hash>" in text

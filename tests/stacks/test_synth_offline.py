@@ -73,3 +73,26 @@ def test_npx_cdk_synth_works_offline_and_matches_python_app(tmp_path: Path, synt
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert templates(outdir) == expected(synthesis)
+
+
+@pytest.mark.slow
+def test_npx_cdk_synth_on_msk_serverless_works_offline_with_no_docker(tmp_path: Path):
+    """The images are DockerImageAssets: synth only records their Dockerfiles; no Docker engine is asked."""
+    if not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.skip("the CDK CLI is not installed: run `npm ci` at the repository root")
+    npx = shutil.which("npx")
+    if not npx:
+        pytest.skip("npx (Node.js) is not installed")
+    outdir = tmp_path / "cdk.out"
+    command = [npx, "--no-install", "cdk", "synth", "-c", "kafka=msk-serverless", "--quiet", "--output", str(outdir)]
+    command += ["--no-version-reporting", "--no-notices"]
+    env = {**offline_env(tmp_path), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = subprocess.run(
+        without_network(command), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((outdir / "FitnessPipelineStreaming.template.json").read_text())
+    kinds = {resource["Type"] for resource in template["Resources"].values()}
+    assert {"AWS::MSK::ServerlessCluster", "AWS::ECS::Service"} <= kinds
+    assets = json.loads((outdir / "FitnessPipelineStreaming.assets.json").read_text())
+    assert len(assets["dockerImages"]) == 3

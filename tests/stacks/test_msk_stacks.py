@@ -1,0 +1,321 @@
+"""Kafka on Amazon MSK (`-c kafka=msk-serverless` or `msk-provisioned`): the cluster admits only IAM sign-ins over
+TLS, the topics are replicated, the services run on Fargate in private subnets with only their own rights, the
+consumer scales on its lag, and cdk-nag, cfn-lint and checkov find nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common import metric_names as m
+from services.common import names
+from stacks.config import ConfigError, PipelineConfig
+from tests.stacks.test_checks import acknowledgements, checkov_program
+
+STREAMING = "FitnessPipelineStreaming"
+
+
+def containers(synthesis, service: str) -> dict[str, dict[str, Any]]:
+    """The containers of a service's task definition, by name."""
+    for task in synthesis.resources(STREAMING, "AWS::ECS::TaskDefinition").values():
+        found = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+        if service in found:
+            return found
+    raise AssertionError(f"no task runs {service}")
+
+
+def environment(container: dict[str, Any]) -> dict[str, Any]:
+    return {item["Name"]: item["Value"] for item in container["Environment"]}
+
+
+def task_role_id(synthesis, service: str) -> str:
+    for task in synthesis.resources(STREAMING, "AWS::ECS::TaskDefinition").values():
+        if any(c["Name"] == service for c in task["Properties"]["ContainerDefinitions"]):
+            return task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    raise AssertionError(f"no task runs {service}")
+
+
+def statements(synthesis, service: str) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in synthesis.role_statements(STREAMING, task_role_id(synthesis, service)) if "Sid" in s}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_default_streaming_stack_has_no_msk_and_no_fargate(synthesis):
+    for kind in ("AWS::MSK::Cluster", "AWS::MSK::ServerlessCluster", "AWS::ECS::Service", "AWS::MSK::Topic"):
+        assert synthesis.resources(STREAMING, kind) == {}
+    assert synthesis.resources(STREAMING, "AWS::EC2::Instance")
+
+
+def test_msk_replaces_the_host(msk_synthesis):
+    assert msk_synthesis.resources(STREAMING, "AWS::EC2::Instance") == {}
+    assert len(msk_synthesis.resources(STREAMING, "AWS::ECS::Service")) == 2
+
+
+def test_the_cluster_admits_only_iam_over_tls(msk_synthesis):
+    if msk_synthesis.kafka == "msk-serverless":
+        cluster = msk_synthesis.only(STREAMING, "AWS::MSK::ServerlessCluster")["Properties"]
+        assert cluster["ClientAuthentication"] == {"Sasl": {"Iam": {"Enabled": True}}}
+        assert len(cluster["VpcConfigs"][0]["SubnetIds"]) == 3
+        return
+    cluster = msk_synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]
+    assert cluster["ClientAuthentication"] == {
+        "Sasl": {"Iam": {"Enabled": True}},
+        "Unauthenticated": {"Enabled": False},
+    }
+    transit = cluster["EncryptionInfo"]["EncryptionInTransit"]
+    assert transit == {"ClientBroker": "TLS", "InCluster": True}
+    assert "Fn::GetAtt" in cluster["EncryptionInfo"]["EncryptionAtRest"]["DataVolumeKMSKeyId"]
+    assert cluster["LoggingInfo"]["BrokerLogs"]["CloudWatchLogs"]["Enabled"] is True
+
+
+def test_provisioned_has_three_express_brokers_over_three_zones(msk_synthesis):
+    if msk_synthesis.kafka != "msk-provisioned":
+        pytest.skip("brokers are counted on provisioned clusters only")
+    cluster = msk_synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]
+    assert cluster["NumberOfBrokerNodes"] == 3
+    group = cluster["BrokerNodeGroupInfo"]
+    assert group["InstanceType"] == "express.m7g.large"
+    assert "StorageInfo" not in group, "Express brokers have no volumes to size"
+    zones = {
+        json.dumps(msk_synthesis.templates[STREAMING]["Resources"][s["Ref"]]["Properties"]["AvailabilityZone"])
+        for s in group["ClientSubnets"]
+    }
+    assert len(zones) == 3
+
+
+def test_a_standard_broker_type_gets_volumes(synthesize_with):
+    synthesis = synthesize_with(context={"kafka": "msk-provisioned", "mskBrokerType": "kafka.m7g.large"})
+    group = synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]["BrokerNodeGroupInfo"]
+    assert group["InstanceType"] == "kafka.m7g.large"
+    assert group["StorageInfo"]["EBSStorageInfo"]["VolumeSize"] > 0
+
+
+def test_provisioned_topics_have_three_replicas_and_two_in_sync(msk_synthesis):
+    topics = {t["Properties"]["TopicName"]: t["Properties"] for t in
+              msk_synthesis.resources(STREAMING, "AWS::MSK::Topic").values()}  # fmt: skip
+    if msk_synthesis.kafka == "msk-serverless":
+        assert topics == {}, "MSK Serverless has no topic API: the consumer's task creates them"
+        return
+    assert set(topics) == {names.TOPIC, names.DEAD_LETTER_TOPIC}
+    for topic in topics.values():
+        assert topic["ReplicationFactor"] == 3
+        assert topic["PartitionCount"] == PipelineConfig().topic_partitions
+        configs = base64.b64decode(topic["Configs"]).decode().splitlines()
+        assert "min.insync.replicas=2" in configs
+        assert f"retention.ms={PipelineConfig().topic_retention_hours * 3_600_000}" in configs
+
+
+def test_serverless_creates_the_topics_before_the_consumer_starts(msk_synthesis):
+    found = containers(msk_synthesis, "consumer")
+    if msk_synthesis.kafka != "msk-serverless":
+        assert "topics" not in found
+        return
+    topics = found["topics"]
+    assert topics["EntryPoint"] == ["python", "-m", "services.common.kafka_access"]
+    env = environment(topics)
+    assert env["KAFKA_ACCESS_ACLS"] == "false"
+    assert env["KAFKA_ACCESS_SASL_MECHANISM"] == "AWS_MSK_IAM"
+    assert topics["Essential"] is False
+    assert {"ContainerName": "topics", "Condition": "SUCCESS"} in found["consumer"]["DependsOn"]
+
+
+@pytest.mark.parametrize("service", ["producer", "consumer"])
+def test_the_services_sign_in_with_iam(msk_synthesis, service: str):
+    env = environment(containers(msk_synthesis, service)[service])
+    prefix = service.upper()
+    assert env[f"{prefix}_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env[f"{prefix}_SASL_MECHANISM"] == "AWS_MSK_IAM"
+    assert "Fn::GetAtt" in json.dumps(env[f"{prefix}_BOOTSTRAP_SERVERS"]), "the address MSK reports"
+    assert not any("PASSWORD" in name or "SECRET" in name for name in env)
+
+
+def test_the_services_run_in_private_subnets(msk_synthesis):
+    for service in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert len(network["Subnets"]) == 3
+        for subnet in network["Subnets"]:
+            subnet_id = subnet["Ref"]
+            tags = msk_synthesis.templates[STREAMING]["Resources"][subnet_id]["Properties"]["Tags"]
+            assert {"Key": "aws-cdk:subnet-type", "Value": "Private"} in tags
+
+
+def test_only_the_tasks_reach_the_brokers(msk_synthesis):
+    ingress = list(msk_synthesis.resources(STREAMING, "AWS::EC2::SecurityGroupIngress").values())
+    kafka = [i["Properties"] for i in ingress if i["Properties"].get("FromPort") == 9098]
+    assert len(kafka) == 1
+    assert "SourceSecurityGroupId" in kafka[0] and "CidrIp" not in kafka[0]
+
+
+def test_one_producer_and_the_configured_consumers(msk_synthesis):
+    counts = sorted(
+        s["Properties"]["DesiredCount"] for s in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values()
+    )
+    assert counts == [1, PipelineConfig().consumer_tasks]
+
+
+def test_consumer_tasks_follow_the_lag_between_one_and_the_partitions(msk_synthesis):
+    target = msk_synthesis.only(STREAMING, "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, PipelineConfig().topic_partitions)
+    policy = msk_synthesis.only(STREAMING, "AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    metric = tracking["CustomizedMetricSpecification"]
+    assert metric["MetricName"] == m.CONSUMER_LAG_SECONDS.name
+    assert metric["Namespace"] == m.CLOUDWATCH_NAMESPACE
+    assert metric["Dimensions"] == [{"Name": m.SERVICE_LABEL, "Value": m.CONSUMER}]
+    assert tracking["TargetValue"] == 2 * PipelineConfig().flush_interval_seconds
+
+
+def test_the_consumers_lag_reaches_cloudwatch_through_the_agent_beside_it(msk_synthesis):
+    found = containers(msk_synthesis, "consumer")
+    agent = found["cloudwatch-agent"]
+    scrape = json.loads(environment(agent)["PROMETHEUS_CONFIG_CONTENT"])
+    targets = [t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
+    assert targets == [f"127.0.0.1:{m.METRICS_PORTS[m.CONSUMER]}"]
+    assert environment(found["consumer"])["CONSUMER_METRICS_PORT"] == str(m.METRICS_PORTS[m.CONSUMER])
+    config = json.dumps(environment(agent)["CW_CONFIG_CONTENT"])
+    assert m.CONSUMER_LAG_SECONDS.name in config and m.CLOUDWATCH_NAMESPACE in config
+
+
+def test_consumer_tasks_never_exceed_the_partitions():
+    with pytest.raises(ConfigError, match="consumerTasks must be between 1 and topicPartitions"):
+        PipelineConfig(kafka="msk-serverless", consumer_tasks=4, topic_partitions=3)
+    assert PipelineConfig(kafka="msk-serverless", consumer_tasks=6, topic_partitions=6).consumer_tasks == 6
+
+
+def test_an_unknown_kafka_choice_is_refused():
+    with pytest.raises(ConfigError, match="kafka must be one of ec2, msk-serverless, msk-provisioned"):
+        PipelineConfig.from_context({"kafka": "kinesis"}.get)
+
+
+def kafka_actions(statement: dict[str, Any]) -> set[str]:
+    return {a for a in as_list(statement["Action"]) if a.startswith("kafka-cluster:")}
+
+
+def test_the_producer_may_only_write_the_data_topic(msk_synthesis):
+    found = statements(msk_synthesis, "producer")
+    assert kafka_actions(found["SignInToKafka"]) == {"kafka-cluster:Connect", "kafka-cluster:DescribeCluster"}
+    write = found["WriteTheDataTopic"]
+    creates = {"kafka-cluster:CreateTopic"} if msk_synthesis.kafka == "msk-serverless" else set()
+    assert kafka_actions(write) == {"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"} | creates
+    resource = json.dumps(write["Resource"])
+    assert f'/{names.TOPIC}"' in resource and ":topic/" in resource
+    every = json.dumps([s for s in found.values() if kafka_actions(s)])
+    assert "ReadData" not in every and "AlterGroup" not in every and names.DEAD_LETTER_TOPIC not in every
+    for statement in found.values():
+        if kafka_actions(statement):
+            assert "*" not in as_list(statement["Resource"])
+
+
+def test_the_consumer_reads_its_topic_writes_dead_letters_and_commits_in_its_group(msk_synthesis):
+    found = statements(msk_synthesis, "consumer")
+    read = found["ReadTheDataTopic"]
+    assert {"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= kafka_actions(read)
+    assert "kafka-cluster:WriteData" not in kafka_actions(read)
+    assert f"/{names.TOPIC}" in json.dumps(read["Resource"]) and ".dlq" not in json.dumps(read["Resource"])
+    dead = found["WriteTheDeadLetterTopic"]
+    assert "kafka-cluster:WriteData" in kafka_actions(dead)
+    assert f"/{names.DEAD_LETTER_TOPIC}" in json.dumps(dead["Resource"])
+    group = found["JoinAndCommitInTheGroup"]
+    assert kafka_actions(group) == {"kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"}
+    assert f"/{names.CONSUMER_GROUP}" in json.dumps(group["Resource"]) and ":group/" in json.dumps(group["Resource"])
+    lake = found["WriteTheLakesPrefixes"]
+    assert "s3:DeleteObject" not in as_list(lake["Action"])
+    resources = json.dumps(lake["Resource"])
+    assert names.LAKE_DATA_PREFIX in resources and names.LAKE_QUARANTINE_PREFIX in resources
+    assert names.LAKE_CURATED_PREFIX not in resources
+    creates = "kafka-cluster:CreateTopic" in kafka_actions(read)
+    assert creates == (msk_synthesis.kafka == "msk-serverless")
+
+
+def test_the_compactor_reads_raw_writes_curated_and_commits_one_table(msk_synthesis):
+    found = statements(msk_synthesis, "compactor")
+    assert not any(kafka_actions(s) for s in found.values()), "the compactor reads the lake, not Kafka"
+    assert names.LAKE_CURATED_PREFIX in json.dumps(found["WriteTheLakesPrefixes"]["Resource"])
+    assert found["ReadTheRawFiles"]["Action"] == "s3:GetObject"
+    glue = found["CommitToTheCuratedTable"]
+    assert set(as_list(glue["Action"])) == {"glue:GetTable", "glue:UpdateTable"}
+    assert f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}" in json.dumps(glue["Resource"])
+    rule = msk_synthesis.only(STREAMING, "AWS::Events::Rule")["Properties"]
+    assert rule["ScheduleExpression"] == f"rate({PipelineConfig().compact_every_minutes} minutes)"
+    assert rule["Targets"][0]["EcsParameters"]["LaunchType"] == "FARGATE"
+
+
+def test_the_log_groups_keep_logs_for_the_setting_encrypted_with_the_key(msk_synthesis):
+    groups = msk_synthesis.resources(STREAMING, "AWS::Logs::LogGroup")
+    service_groups = [g["Properties"] for g in groups.values() if "LogGroupName" in g["Properties"]]
+    named = {json.dumps(g["LogGroupName"]) for g in service_groups}
+    for service in ("producer", "consumer", "compactor", "metrics"):
+        assert any(f"/{service}" in name for name in named), service
+    for group in groups.values():
+        assert "KmsKeyId" in group["Properties"]
+    for group in service_groups:
+        assert group["RetentionInDays"] == PipelineConfig().log_retention_days
+
+
+def test_the_images_are_built_from_the_services_dockerfiles(msk_synthesis):
+    manifest = json.loads((msk_synthesis.outdir / f"{STREAMING}.assets.json").read_text())
+    dockerfiles = sorted(image["source"]["dockerFile"] for image in manifest["dockerImages"].values())
+    assert dockerfiles == [f"services/{s}/Dockerfile" for s in ("compactor", "consumer", "producer")]
+
+
+def test_cdk_nag_reports_no_finding_on_msk(msk_synthesis):
+    report = json.loads((msk_synthesis.outdir / "validation-report.json").read_text())
+    violations = [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])]
+    assert violations == []
+    for (path, rule), reason in acknowledgements(msk_synthesis.outdir).items():
+        assert len(reason) > 40, f"{path} {rule}: a reason says why accepting the finding is right"
+
+
+def test_cfn_lint_is_clean_on_msk(msk_synthesis):
+    templates = sorted(msk_synthesis.outdir.glob("*.template.json"))
+    cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or "cfn-lint"
+    result = subprocess.run([cfn_lint, *map(str, templates)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_is_clean_on_msk(msk_synthesis):
+    command = [checkov_program(), "--framework", "cloudformation", "--skip-download", "--quiet", "--compact"]
+    command += ["--output", "json", "--file", str(msk_synthesis.outdir / f"{STREAMING}.template.json")]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    report = json.loads(result.stdout)
+    failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
+    assert failed == []
+    assert report["summary"]["passed"] > 50, "checkov read the template"
+    for check in report["results"].get("skipped_checks", []):
+        assert len(check["suppress_comment"]) > 40, f"{check['check_id']} {check['resource']}: say why"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kafka", ["msk-serverless", "msk-provisioned"])
+def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
+    from stacks import nag, streaming_stack
+    from stacks.constructs import catalog, curated_table, fargate_services, kafka_data, kafka_host, msk
+    from tests.stacks.conftest import synthesize
+
+    kept = synthesize(tmp_path / "kept", context={"kafka": kafka})
+    acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(kept.outdir)}
+    for module in (nag, catalog, curated_table, kafka_data, kafka_host, streaming_stack, msk, fargate_services):
+        monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        synthesize(tmp_path / "bare", context={"kafka": kafka})
+    report = json.loads((tmp_path / "bare" / "validation-report.json").read_text())
+    findings = {v["ruleName"] for plugin in report["pluginReports"] for v in plugin.get("violations", [])}
+    assert findings == acknowledged
+
+
+def test_the_services_start_after_the_declared_topics(msk_synthesis):
+    topics = set(msk_synthesis.resources(STREAMING, "AWS::MSK::Topic"))
+    for service in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values():
+        assert topics <= set(service.get("DependsOn", [])), "the producer must not make its topic first"
