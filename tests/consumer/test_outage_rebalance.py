@@ -173,8 +173,8 @@ def test_a_rebalance_during_one_partitions_retry_stops_the_flush_of_the_others(
             produce_records(kafka_bootstrap, topic_name, records)
             assert wait_until(lambda: first.writer.summary.storage_retries > 0, timeout=30), "the outage was not felt"
             with Background(LakeWriter(second_settings, sink=LocalSink(lake))) as second:
-                abandoned = wait_until(lambda: events.by(first.thread, "batch left unwritten; it will be read again"), 30)
-                assert abandoned, "the rebalance did not make the first consumer leave its write"
+                left = wait_until(lambda: events.by(first.thread, "batch left unwritten; it will be read again"), 30)
+                assert left, "the rebalance did not make the first consumer leave its write"
                 sink.down.clear()
                 expected = identity_multiset(records)
                 assert wait_until(lambda: identity_multiset(lake_records(sink)) == expected, timeout=60), (
