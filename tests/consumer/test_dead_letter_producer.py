@@ -22,9 +22,11 @@ from services.consumer.writer import DeadLetter, LakeWriter
 
 
 class FailingProducer:
-    """Accepts every produce and reports `error` for each in its delivery callback on flush."""
+    """Accepts every produce and reports `error` for each in its delivery callback on flush (or the errors of
+    `errors`, one per message in turn)."""
 
-    def __init__(self, error: KafkaError | None):
+    def __init__(self, error: KafkaError | None, errors: list[KafkaError | None] | None = None):
+        self.errors = errors or []
         self.error = error
         self.callbacks: list[Callable[[KafkaError | None, Any], None]] = []
 
@@ -35,8 +37,8 @@ class FailingProducer:
         return 0
 
     def flush(self, _timeout: float = -1) -> int:
-        for callback in self.callbacks:
-            callback(self.error, None)
+        for n, callback in enumerate(self.callbacks):
+            callback(self.errors[n] if n < len(self.errors) else self.error, None)
         self.callbacks.clear()
         return 0
 
@@ -79,3 +81,15 @@ def test_a_transient_delivery_error_keeps_the_dead_letter_producer(tmp_path: Pat
         writer._send_dead_letters([LETTER])
     assert raised.value.args[0].code() == KafkaError._MSG_TIMED_OUT
     assert writer._dlq is slow and made == [], "a transient error must keep the producer"
+
+
+def test_a_fatal_error_after_a_transient_one_still_replaces_the_producer(tmp_path: Path) -> None:
+    """The deliveries of one batch can fail in turn: a timeout, then the fatal error that breaks the producer."""
+    timed_out = KafkaError(KafkaError._MSG_TIMED_OUT, "no answer in time")
+    fatal = KafkaError(KafkaError._FATAL, "broken message sequence", fatal=True)
+    broken = FailingProducer(None, errors=[timed_out, fatal])
+    writer, made = writer_with(broken, tmp_path)
+    with pytest.raises(KafkaException) as raised:
+        writer._send_dead_letters([LETTER, LETTER])
+    assert raised.value.args[0].fatal(), "the fatal error is the one that fails the send"
+    assert len(made) == 1 and writer._dlq is made[0], "a fatal error must replace the producer, whatever came first"
