@@ -542,7 +542,7 @@ class LakeWriter:
         if remaining:
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters not acknowledged"))
         if self._dlq_errors:
-            first = self._dlq_errors[0]
+            first = next((e for e in self._dlq_errors if e.fatal()), self._dlq_errors[0])  # a fatal one if any
             if first.fatal():
                 self._dlq = self._new_dlq_producer()
             raise KafkaException(first)
