@@ -464,8 +464,8 @@ class LakeWriter:
     def _flush(self, state: PartitionState) -> None:
         """Write the partition's batch, one object per date, then its dead letters, then commit its end."""
         batch = state.batch
-        if batch is None:
-            return
+        if batch is None or self._parts.get(state.partition) is not state:
+            return  # nothing open, or a rebalance took the partition while another one's write was retried
         start, end = batch.bounds()
         fmt = format_for_ext(batch.forced.ext, self.settings.gzip_level) if batch.forced and batch.forced.ext \
             else self.format  # fmt: skip
@@ -542,7 +542,7 @@ class LakeWriter:
         if remaining:
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters not acknowledged"))
         if self._dlq_errors:
-            first = self._dlq_errors[0]
+            first = next((e for e in self._dlq_errors if e.fatal()), self._dlq_errors[0])  # a fatal one if any
             if first.fatal():
                 self._dlq = self._new_dlq_producer()
             raise KafkaException(first)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from services.common.logs import _FIELDS
 from services.consumer.logs import LOGGER_NAME
 from services.consumer.sinks import LocalSink
 from services.consumer.writer import LakeWriter
@@ -139,6 +140,30 @@ class PausingSink:
         return getattr(self.inner, name)
 
 
+class OnePartitionDown:
+    """A folder sink whose puts fail, while `down` is set, for one partition only: the first it is asked to write.
+    Every put that reaches the storage is recorded in `log` with the thread that made it and its partition."""
+
+    def __init__(self, inner: LocalSink, log: list[tuple[str, str, Any]]):
+        self.inner = inner
+        self.description = inner.description
+        self.down = threading.Event()
+        self.failing: int | None = None
+        self.log = log
+
+    def put(self, key: str, data: bytes) -> bool:
+        partition = int(key.rsplit("/", 1)[-1].split("+")[1])
+        if self.down.is_set():
+            self.failing = partition if self.failing is None else self.failing
+            if partition == self.failing:
+                raise OSError(f"storage unavailable: {key} not written")
+        self.log.append((threading.current_thread().name, "put", partition))
+        return self.inner.put(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def test_partitions_left_paused_and_given_back_by_a_rebalance_are_read(
     kafka_bootstrap: str, topic_name: str, tmp_path: Path
 ) -> None:
@@ -165,3 +190,56 @@ def test_partitions_left_paused_and_given_back_by_a_rebalance_are_read(
                 f"lake has {len(lake_records(sink))} of {sum(expected.values())} records; the second consumer "
                 f"landed {second.writer.summary.records_out}"
             )
+
+
+def test_a_rebalance_during_one_partitions_retry_stops_the_flush_of_the_others(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path, events: Events
+) -> None:
+    """Two batches are due together; the first one's write fails and is retried, and a rebalance gives the other
+    partition to a second consumer meanwhile. The first must not go on to write (or commit) that partition's batch:
+    its new owner has listed the lake without that range and reads it again, perhaps with other bounds."""
+    create_topic(kafka_bootstrap, topic_name, partitions=2)
+    # Static members: the range assignor orders them by instance id, so the first keeps partition 0 (the one whose
+    # writes fail) and the second takes partition 1.
+    first_settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
+                                  group_instance_id="a")  # fmt: skip
+    second_settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
+                                   group_instance_id="b")  # fmt: skip
+    lake = tmp_path / "lake"
+    log: list[tuple[str, str, Any]] = []
+    sink = OnePartitionDown(LocalSink(lake), log)
+    records = make_records(400, seed=4)
+
+    class Ordered(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log.append((record.threadName, record.getMessage(), getattr(record, _FIELDS, {})))
+
+    ordered = Ordered(logging.DEBUG)
+    logging.getLogger(LOGGER_NAME).addHandler(ordered)
+    try:
+        with Background(LakeWriter(first_settings, sink=sink)) as first:
+            sink.down.set()
+            produce_records(kafka_bootstrap, topic_name, records)
+            assert wait_until(lambda: first.writer.summary.storage_retries > 0, timeout=30), "the outage was not felt"
+            with Background(LakeWriter(second_settings, sink=LocalSink(lake))) as second:
+                left = wait_until(lambda: events.by(first.thread, "batch left unwritten; it will be read again"), 30)
+                assert left, "the rebalance did not make the first consumer leave its write"
+                sink.down.clear()
+                expected = identity_multiset(records)
+                assert wait_until(lambda: identity_multiset(lake_records(sink)) == expected, timeout=60), (
+                    f"lake has {len(lake_records(sink))} of {sum(expected.values())} records"
+                )
+                assert second.writer.summary.records_out > 0
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(ordered)
+
+    owned: set[int] = set()
+    for thread, what, fields in log:
+        if thread != first.thread.name:
+            continue
+        if what == "partitions assigned":
+            owned |= set(fields["partitions"])
+        elif what.startswith("partitions revoked"):
+            owned -= set(fields["partitions"])
+        elif what == "put":
+            assert fields in owned, f"the first consumer wrote partition {fields} after a rebalance took it away"

@@ -74,6 +74,11 @@ def test_a_range_beyond_a_gap_after_the_committed_offset(tmp_path: Path) -> None
     assert _resume(tmp_path, 10, [(0, 9), (15, 19)]) == (10, [(10, 14), (15, 19)])
 
 
+def test_a_gap_that_ends_on_an_odd_offset(tmp_path: Path) -> None:
+    # The gap's end is the next range's start minus one, also when that start is even.
+    assert _resume(tmp_path, 10, [(10, 19), (24, 29)]) == (10, [(10, 19), (20, 23), (24, 29)])
+
+
 def test_nothing_beyond_the_committed_offset(tmp_path: Path) -> None:
     assert _resume(tmp_path, 30, [(0, 9), (10, 19), (20, 29)]) == (30, [])
 

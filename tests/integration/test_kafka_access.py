@@ -274,3 +274,101 @@ def test_a_service_reads_its_credentials_from_a_secret(
     finally:
         moto.terminate()
         moto.wait(10)
+
+
+def test_a_commit_the_broker_refuses_is_retried_and_the_batch_not_counted(secure_broker: SecureBroker, tmp_path: Path):
+    """The group's READ right is taken from the consumer's user while it runs: it still reads the topic, and writes
+    the batch to the lake, but the broker refuses the commit. The consumer must notice it (a synchronous commit
+    whose error is checked), log it, keep retrying, and not count the batch as landed; once the right is back, the
+    commit goes through and nothing is lost or landed twice."""
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    from services.common.schema import encode
+    from services.consumer import ConsumerSettings
+    from services.consumer.logs import LOGGER_NAME
+    from services.consumer.sinks import LocalSink
+    from services.consumer.writer import LakeWriter
+    from tests.consumer.conftest import Background, identity_multiset, lake_records, make_records, wait_until
+
+    group = f"lake-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(secure_broker.client(ADMIN_USER))
+    right = AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, f"User:{CONSUMER_USER}", "*",
+                       AclOperation.READ, AclPermissionType.ALLOW)  # fmt: skip
+    admin.create_acls([right])[right].result(timeout=15)
+    checker = Consumer(secure_broker.client(ADMIN_USER, **{"group.id": group}))
+    partitions = [TopicPartition(TOPIC, p) for p in checker.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions]
+
+    def committed() -> list[int]:
+        return [tp.offset for tp in checker.committed(partitions, timeout=10)]
+
+    def high_watermarks() -> list[int]:
+        return [checker.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions]
+
+    producer = Producer(secure_broker.client(PRODUCER_USER))
+
+    def produce(records: list) -> None:
+        for record in records:
+            producer.produce(TOPIC, key=str(record["id"]).encode(), value=encode(record))
+        assert producer.flush(30) == 0
+
+    before, during = make_records(100, seed=11), make_records(60, seed=12)
+    produce(before)
+    retried: list[str] = []
+
+    class Retries(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "failed; retrying":
+                retried.append(getattr(record, "fields", {}).get("action", ""))
+
+    handler = Retries()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    lake = LocalSink(tmp_path / "lake")
+    settings = ConsumerSettings(**secure_broker.settings(CONSUMER_USER), topic=TOPIC, group_id=group,
+                                dlq_topic=DEAD_LETTER_TOPIC, flush_interval_s=0.5, retry_initial_s=0.2,
+                                retry_max_s=1.0, session_timeout_ms=30_000, lake_dir=tmp_path / "lake")  # fmt: skip
+    try:
+        with Background(LakeWriter(settings, sink=lake)) as running:
+            writer = running.writer
+            assert wait_until(lambda: committed() == high_watermarks(), timeout=60), "the backlog was not landed"
+            landed, offsets = writer.summary.records_out, committed()
+
+            admin.delete_acls([AclBindingFilter(ResourceType.GROUP, group, ResourcePatternType.LITERAL,
+                                                f"User:{CONSUMER_USER}", "*", AclOperation.READ,
+                                                AclPermissionType.ALLOW)])  # fmt: skip
+            probe = Consumer(secure_broker.client(CONSUMER_USER, **{"group.id": group}))
+
+            def refused() -> bool:
+                try:
+                    probe.committed(partitions, timeout=5)
+                except KafkaException:
+                    return True
+                return False
+
+            try:
+                assert wait_until(refused, timeout=30), "the group's right was not taken away"
+            finally:
+                probe.close()
+            produce(during)
+            assert wait_until(lambda: retried.count("commit") >= 2, timeout=60), (
+                f"the refused commit was not noticed and retried (retried: {retried})"
+            )
+            assert writer.summary.records_out == landed, "a batch whose commit was refused was counted as landed"
+            assert committed() == offsets
+
+            admin.create_acls([right])[right].result(timeout=15)
+            assert wait_until(lambda: committed() == high_watermarks(), timeout=90), "the commit never went through"
+        in_lake, expected = identity_multiset(lake_records(lake)), identity_multiset(before + during)
+        assert {key: in_lake[key] for key in expected} == expected, "a record lost or landed twice"
+    finally:
+        logger.removeHandler(handler)
+        checker.close()

@@ -1,8 +1,9 @@
 """Keep a cosmic-ray session to the consumer's protocol and recovery functions: every other mutant is skipped.
 
-    python tests/mutation/scope.py SESSION.sqlite services/consumer/writer.py
+    python tests/mutation/scope.py SESSION.sqlite services/consumer/writer.py [FUNCTION ...]
 
-The functions are found by name in the module's syntax tree, so the scope follows the code when lines move.
+Naming functions (`LakeWriter._flush`) keeps only theirs: a fresh session that runs again the mutants of a changed
+function. The functions are found by name in the module's syntax tree, so the scope follows the code when lines move.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ FUNCTIONS = {
 }
 
 
-def line_ranges(module: Path) -> dict[str, tuple[int, int]]:
+def line_ranges(module: Path, functions: set[str] = FUNCTIONS) -> dict[str, tuple[int, int]]:
     found = {}
     for node in ast.parse(module.read_text()).body:
         if isinstance(node, ast.ClassDef):
             for item in node.body:
                 name = f"{node.name}.{getattr(item, 'name', '')}"
-                if isinstance(item, ast.FunctionDef) and name in FUNCTIONS:
+                if isinstance(item, ast.FunctionDef) and name in functions:
                     found[name] = (item.lineno, item.end_lineno or item.lineno)
-    missing = FUNCTIONS - found.keys()
+    missing = functions - found.keys()
     if missing:
         raise SystemExit(f"not in {module}: {', '.join(sorted(missing))}")
     return found
@@ -57,15 +58,18 @@ def annotation_spans(module: Path) -> list[tuple[tuple[int, int], tuple[int, int
     return spans
 
 
-def main(session: str, module: str) -> None:
-    ranges = line_ranges(Path(module)).values()
+def main(session: str, module: str, *only: str) -> None:
+    unknown = set(only) - FUNCTIONS
+    if unknown:
+        raise SystemExit(f"not protocol or recovery functions: {', '.join(sorted(unknown))}")
+    ranges = line_ranges(Path(module), set(only) or FUNCTIONS).values()
     annotations = annotation_spans(Path(module))
     kept = skipped = typed = 0
     with use_db(session, WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
             if not any(lo <= m.start_pos[0] <= hi for m in item.mutations for lo, hi in ranges):
                 skipped += 1
-                reason = "outside the protocol and recovery functions"
+                reason = "outside the functions run" if only else "outside the protocol and recovery functions"
             elif all(any(a <= tuple(m.start_pos) < b for a, b in annotations) for m in item.mutations):
                 typed += 1
                 reason = "inside a type annotation, which is never evaluated"
@@ -73,8 +77,8 @@ def main(session: str, module: str) -> None:
                 kept += 1
                 continue
             db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason))
-    print(f"{kept} mutants in the protocol and recovery functions; {typed} in their type annotations and "
-          f"{skipped} elsewhere skipped")  # fmt: skip
+    scope = ", ".join(only) or "the protocol and recovery functions"
+    print(f"{kept} mutants in {scope}; {typed} in their type annotations and {skipped} elsewhere skipped")
 
 
 if __name__ == "__main__":
