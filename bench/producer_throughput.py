@@ -41,7 +41,7 @@ from rich.table import Table
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
 from services.common import logs
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
-from services.producer.run import backfill_pairs
+from services.producer.run import backfill_pairs, run
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 TARGET_RATE = 100_000
@@ -59,11 +59,17 @@ def backfill(bootstrap: str, users: int, days: int, compression: str) -> tuple[f
     """
     topic = f"bench-backfill-{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic, PARTITIONS)
-    settings = ProducerSettings(bootstrap_servers=bootstrap, users=users, days=days, seed=42)
+    settings = ProducerSettings(
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        users=users,
+        days=days,
+        seed=42,
+        compression=compression,
+        progress=False,
+    )
     cpu = time.process_time()
-    pairs = backfill_pairs(settings)
-    summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
-                              create_topic=False)  # fmt: skip
+    summary = run(settings)  # exactly what `fitpipe produce simulate` runs
     cpu = time.process_time() - cpu
     return summary.rate, summary.bytes / summary.records, summary.records, cpu
 

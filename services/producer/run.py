@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
+import queue
+import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Final, TypeVar
 
 from services.common.schema import Record
-from services.producer.kafka_producer import ProduceSummary, StopRequest, produce, produce_encoded
+from services.common.stop import StopRequest
+from services.producer.kafka_producer import Chunk, ProduceSummary, produce_chunks, produce_records
 from services.producer.metrics import ProducerMetrics
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 MINUTES_PER_DAY = 24 * 60
+#: Simulated days made ahead of the one being produced.
+DAYS_AHEAD: Final = 2
+
+T = TypeVar("T")
 
 
 def _from_minute(records: Iterable[Record], first: dt.datetime) -> Iterator[Record]:
@@ -59,30 +65,73 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
     )
 
 
+def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
+    """The simulated backfill a day of (key, value) pairs at a time, in the order of `backfill_pairs`."""
+    from services.producer.simulator import simulate_days
+
+    start = start_date(settings, dt.datetime.now())
+    for day in simulate_days(settings.user_ids or settings.users, start, settings.days, settings.seed):
+        yield day.encoded()
+
+
+def made_ahead(items: Iterable[T], ahead: int = DAYS_AHEAD) -> Iterator[T]:
+    """`items`, made by a thread of their own up to `ahead` items before they are taken: simulating and encoding the
+    next day overlap with producing this one (numpy and librdkafka work outside the interpreter's lock). An error
+    in the thread is raised here; closing the iterator ends the thread after its current item."""
+    handed: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=ahead)
+    closed = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                while not closed.is_set():
+                    try:
+                        handed.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if closed.is_set():
+                    return
+            outcome: tuple[bool, object] = (False, None)
+        except BaseException as exc:  # re-raised in the taking thread
+            outcome = (False, exc)
+        while not closed.is_set():
+            try:
+                handed.put(outcome, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=make, name="backfill-simulation", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = handed.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        closed.set()
+        thread.join()
+
+
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
     """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable, ReplayError or SimulationError."""
-    progress = sys.stderr.isatty() if settings.progress is None else settings.progress
-    common: dict[str, Any] = {
-        "bootstrap": settings.bootstrap_servers,
-        "topic": settings.topic,
-        "partitions": settings.partitions,
-        "progress": progress,
-        "compression": settings.compression,
-        "stop": stop,
-        "security": settings.kafka_security(),
-    }
+    options: dict[str, object] = {"stop": stop}
     server = None
     if settings.metrics_port is not None:
         metrics = ProducerMetrics(settings.statistics_interval_ms)
         server = metrics.serve(settings.metrics_port, settings.metrics_address)
-        common["metrics"] = metrics
+        options["metrics"] = metrics
     try:
         if settings.mode == "backfill" and settings.replay_dir is None:
             total = settings.user_count * settings.days * MINUTES_PER_DAY
-            return produce_encoded(backfill_pairs(settings), total=total, **common)
+            return produce_chunks(made_ahead(backfill_days(settings)), settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None
-        return produce(records, total=total, speed=speed, **common)
+        return produce_records(records, settings, total=total, speed=speed, **options)
     finally:
         if server is not None:
             server.close()
