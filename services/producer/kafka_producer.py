@@ -15,7 +15,7 @@ import datetime as dt
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -260,20 +260,20 @@ def _encoded(records: Iterable[Record]) -> Iterator[tuple[bytes, bytes]]:
         yield key, encode(record)
 
 
-Pair = tuple[bytes, bytes]
-Pairs = Iterable[Pair]
-#: Pairs handed to librdkafka in one call: a list of (key, value) pairs, in the order they are to be produced.
-Chunk = list[Pair]
+Pairs = Iterable[tuple[bytes, bytes]]
+#: Records handed over together: their keys and their values, two sequences in the order they are to be produced.
+Chunk = tuple[Sequence[bytes], Sequence[bytes]]
 #: Pairs per `produce_batch` call: large enough that the per-call cost vanishes, small enough that a stop request or
 #: a delivery failure is noticed within a few milliseconds.
 CHUNK: Final = 4096
 
 
 def _chunks(pairs: Pairs, size: int = CHUNK) -> Iterator[Chunk]:
-    """`pairs` as lists of at most `size`, in order."""
+    """`pairs` as chunks of at most `size`, in order."""
     iterator = iter(pairs)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+    while batch := list(itertools.islice(iterator, size)):
+        keys, values = zip(*batch, strict=True)
+        yield keys, values
 
 
 def produce(
@@ -344,14 +344,14 @@ def produce_records(
 
     def chunks(producer: Producer, stop: StopRequest) -> Iterable[Chunk]:
         if speed:  # one record at a time, each when its minute comes
-            return ([pair] for pair in _encoded(_paced(records, speed, producer.poll, stop)))
+            return (([key], [value]) for key, value in _encoded(_paced(records, speed, producer.poll, stop)))
         return _chunks(_encoded(records))
 
     return _run(chunks, settings, mode=f"live x{speed:g}" if speed else "backfill", **options)
 
 
 def produce_chunks(chunks: Iterable[Chunk], settings: ProducerSettings, **options: Any) -> ProduceSummary:
-    """Produce chunks of encoded (key, value) pairs (a simulated day at a time, say) as fast as possible.
+    """Produce chunks of encoded keys and values (a simulated day at a time, say) as fast as possible.
 
     `options`: `total` (records expected, for the progress display), `stop`, `metrics`, `flush_timeout`,
     `create_topic`, and `config` (librdkafka settings over the producer's own)."""
@@ -412,15 +412,20 @@ def _run(
     return summary
 
 
-def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> None:
+def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
     """Queue `chunk` in one call, waiting first until librdkafka's queue has room for all of it (so no message is
     refused for a full queue, which could reorder a key's records). A message librdkafka refuses all the same is a
-    delivery error, counted by its reason."""
-    while len(producer) + len(chunk) > room and len(producer) > 0:
+    delivery error, counted by its reason. Returns the bytes of the values."""
+    keys, values = chunk
+    while len(producer) + len(keys) > room and len(producer) > 0:
         producer.poll(0.05)
-    messages = [{"key": key, "value": value} for key, value in chunk]
-    if producer.produce_batch(topic, messages) == len(messages):
-        return
+    messages = [{"key": key, "value": value} for key, value in zip(keys, values, strict=True)]
+    if producer.produce_batch(topic, messages) < len(messages):
+        _refused(messages, topic, deliveries)
+    return sum(map(len, values))
+
+
+def _refused(messages: list[dict[str, Any]], topic: str, deliveries: _Deliveries) -> None:
     for message in messages:
         error = message.get("_error")
         if error is not None:
@@ -447,14 +452,13 @@ def _loop(
     shown = 0
     started = time.perf_counter()
     with _Progress(progress, total, topic) as bar:
-        for whole in chunks:
-            for at in range(0, len(whole), CHUNK):
+        for keys, values in chunks:
+            for at in range(0, len(keys), CHUNK):
                 if stop.requested or deliveries.first is not None:
                     break
-                chunk = whole[at : at + CHUNK] if len(whole) > CHUNK else whole
-                _hand_over(producer, topic, chunk, room, deliveries)
-                count += len(chunk)
-                size += sum([len(value) for _, value in chunk])
+                chunk = (keys[at : at + CHUNK], values[at : at + CHUNK]) if len(keys) > CHUNK else (keys, values)
+                size += _hand_over(producer, topic, chunk, room, deliveries)
+                count += len(chunk[0])
                 live.records, live.bytes = count, size
                 producer.poll(0)
                 if count - shown >= _PROGRESS_EVERY:

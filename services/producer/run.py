@@ -66,12 +66,13 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
 
 
 def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
-    """The simulated backfill a day of (key, value) pairs at a time, in the order of `backfill_pairs`."""
+    """The simulated backfill a day at a time, as its keys and values, in the order of `backfill_pairs`."""
+    from services.producer.encoding import encode_day_columns
     from services.producer.simulator import simulate_days
 
     start = start_date(settings, dt.datetime.now())
     for day in simulate_days(settings.user_ids or settings.users, start, settings.days, settings.seed):
-        yield day.encoded()
+        yield encode_day_columns(day)
 
 
 def made_ahead(items: Iterable[T], ahead: int = DAYS_AHEAD) -> Iterator[T]:
