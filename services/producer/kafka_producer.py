@@ -290,7 +290,6 @@ def produce(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, str] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
@@ -302,8 +301,7 @@ def produce(
     """
     settings = _settings(bootstrap, topic, partitions, progress, compression)
     options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
-    extra = {**(security or {}), **(config or {})}
-    return produce_records(records, settings, speed=speed, config=extra, metrics=metrics, **options)
+    return produce_records(records, settings, speed=speed, config=config, metrics=metrics, **options)
 
 
 def produce_encoded(
@@ -319,14 +317,12 @@ def produce_encoded(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, str] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
     settings = _settings(bootstrap, topic, partitions, progress, compression)
     options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
-    extra = {**(security or {}), **(config or {})}
-    return produce_chunks(_chunks(pairs), settings, config=extra, metrics=metrics, **options)
+    return produce_chunks(_chunks(pairs), settings, config=config, metrics=metrics, **options)
 
 
 def _settings(bootstrap: str, topic: str, partitions: int, progress: bool, compression: str) -> ProducerSettings:
@@ -374,7 +370,7 @@ def _run(
     live = metrics or ProducerMetrics()
     deliveries = _Deliveries(live.errors_by_reason)
     topic = settings.topic
-    security = {**settings.kafka_security(), **(config or {})}
+    security = settings.kafka_security()
     progress = sys.stderr.isatty() if settings.progress is None else settings.progress
     log = _log.bind(topic=topic)
     with contextlib.ExitStack() as stack:
@@ -389,6 +385,7 @@ def _run(
             error_cb=deliveries.fatal,
             **(live.client_config() if metrics else {}),
             **security,
+            **(config or {}),
         )
         log.info("producing", bootstrap=settings.bootstrap_servers, mode=mode, total=total)
         # The client closes on the way out, flushing what an error left queued; the loop flushes itself first.
@@ -417,7 +414,7 @@ def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveri
     refused for a full queue, which could reorder a key's records). A message librdkafka refuses all the same is a
     delivery error, counted by its reason. Returns the bytes of the values."""
     keys, values = chunk
-    while len(producer) + len(keys) > room and len(producer) > 0:
+    while len(producer) + len(keys) > room:
         producer.poll(0.05)
     messages = [{"key": key, "value": value} for key, value in zip(keys, values, strict=True)]
     if producer.produce_batch(topic, messages) < len(messages):
@@ -450,13 +447,14 @@ def _loop(
     count = 0
     size = 0
     shown = 0
+    step = max(1, min(CHUNK, room))  # a chunk never exceeds what the queue holds
     started = time.perf_counter()
     with _Progress(progress, total, topic) as bar:
         for keys, values in chunks:
-            for at in range(0, len(keys), CHUNK):
+            for at in range(0, len(keys), step):
                 if stop.requested or deliveries.first is not None:
                     break
-                chunk = (keys[at : at + CHUNK], values[at : at + CHUNK]) if len(keys) > CHUNK else (keys, values)
+                chunk = (keys[at : at + step], values[at : at + step]) if len(keys) > step else (keys, values)
                 size += _hand_over(producer, topic, chunk, room, deliveries)
                 count += len(chunk[0])
                 live.records, live.bytes = count, size

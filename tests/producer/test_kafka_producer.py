@@ -78,6 +78,20 @@ def test_pre_encoded_pairs_are_produced_as_given(kafka_bootstrap: str, topic_nam
     assert [(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topic_name)] == pairs
 
 
+def test_a_small_local_queue_holds_back_the_producer_without_losing_or_reordering(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    records = standin_records([1624580081, 1644430081, 1503960366], 700)
+    pairs = [(str(r["id"]).encode(), encode(r)) for r in records]
+    config = {"queue.buffering.max.messages": 300}
+    summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=3, progress=False, config=config)
+    assert (summary.records, summary.delivered, summary.errors) == (2100, 2100, 0)
+    by_key: dict[bytes, list[bytes]] = {}
+    for message in read_topic(kafka_bootstrap, topic_name):
+        by_key.setdefault(message.key(), []).append(message.value())
+    assert by_key == {key: [v for k, v in pairs if k == key] for key in {k for k, _ in pairs}}
+
+
 def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_name: str) -> None:
     # The broker refuses every batch: the topic takes no message larger than 64 bytes.
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})

@@ -16,13 +16,15 @@ from services.producer.kafka_producer import (
     KafkaUnavailable,
     ProduceSummary,
     StopRequest,
+    _chunks,
     _Deliveries,
     _paced,
+    _refused,
     ensure_topic,
     format_summary,
     producer_config,
 )
-from services.producer.run import _from_minute, start_date
+from services.producer.run import _from_minute, made_ahead, start_date
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings, describe_error, settings_table
 from tests.conftest import REPO_ROOT
 from tests.producer.conftest import producer_env, run_service
@@ -218,6 +220,57 @@ def test_the_delivery_callback_counts_failures_and_keeps_the_first() -> None:
     fatal = _Deliveries()
     fatal.fatal(_Error("idempotence broken", fatal=True))
     assert fatal.first is not None and fatal.first.str() == "idempotence broken"
+
+
+def test_messages_librdkafka_refuses_to_queue_are_delivery_errors_by_reason() -> None:
+    deliveries = _Deliveries()
+    refused = _Error("Local: Queue full", name="_QUEUE_FULL")
+    messages = [{"key": b"1", "value": b"a"}, {"key": b"2", "value": b"b", "_error": refused}]
+    messages.append({"key": b"3", "value": b"c", "_error": _Error("Broker: Message size too large")})
+    _refused(messages, TOPIC, deliveries)
+    assert deliveries.errors == 2
+    assert deliveries.by_reason == {"_QUEUE_FULL": 1, "MSG_SIZE_TOO_LARGE": 1}
+    assert deliveries.first is refused
+
+
+def test_pairs_are_chunked_in_order_into_keys_and_values() -> None:
+    pairs = [(str(n).encode(), b"v%d" % n) for n in range(10)]
+    chunks = list(_chunks(iter(pairs), size=4))
+    assert [len(keys) for keys, _ in chunks] == [4, 4, 2]
+    assert [pair for keys, values in chunks for pair in zip(keys, values, strict=True)] == pairs
+    assert list(_chunks(iter([]))) == []
+
+
+def test_items_made_ahead_arrive_in_order_and_an_error_is_raised_where_they_are_taken() -> None:
+    assert list(made_ahead(iter(range(50)), ahead=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("bad day")
+
+    taken = []
+    with pytest.raises(ValueError, match="bad day"):
+        for item in made_ahead(failing()):
+            taken.append(item)
+    assert taken == [1]
+
+
+def test_closing_items_made_ahead_stops_their_thread() -> None:
+    made: list[int] = []
+
+    def endless():
+        n = 0
+        while True:
+            made.append(n)
+            yield n
+            n += 1
+
+    items = made_ahead(endless(), ahead=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()  # joins the thread
+    count = len(made)
+    assert count <= 3 + 2 + 1  # taken, queued, and the one being put when it was closed
+    assert len(made) == count
 
 
 def test_summary_line() -> None:
