@@ -67,6 +67,23 @@ def encode_day(day: SimulatedDay) -> list[tuple[bytes, bytes]]:
 
 def encode_day_columns(day: SimulatedDay) -> tuple[list[bytes], list[bytes]]:
     """The day's keys and values, as two lists in event order (see `encode_day`)."""
+    return day_keys(day.ids.tolist()), split_day(encode_day_text(day))
+
+
+def day_keys(ids: list[int]) -> list[bytes]:
+    """The keys of a day of these users' records, in event order: the user ids' digits."""
+    return [str(uid).encode() for uid in ids] * _MINUTES
+
+
+def split_day(text: bytes) -> list[bytes]:
+    """The values of `encode_day_text`'s bytes, one per record."""
+    values = text.split(b"\n")
+    values.pop()  # after the last record's newline
+    return values
+
+
+def encode_day_text(day: SimulatedDay) -> bytes:
+    """The day's values in event order as one bytes object, each record followed by a newline."""
     ids = day.ids.tolist()
     n_users = len(ids)
     if day.calories.shape != (_MINUTES, n_users):
@@ -96,6 +113,4 @@ def encode_day_columns(day: SimulatedDay) -> tuple[list[bytes], list[bytes]]:
     columns[:, :, 7] = _SLEEP[sleep]
     columns[:, :, 8] = logid_texts[np.searchsorted(logids, day.logid)]
     columns[:, :, 9] = _HEARTRATE[heartrate]
-    values = "".join(columns.ravel().tolist()).encode().split(b"\n")
-    values.pop()  # after the last record's newline
-    return [str(uid).encode() for uid in ids] * _MINUTES, values
+    return "".join(columns.ravel().tolist()).encode()

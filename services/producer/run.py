@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import queue
-import threading
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
-from typing import Final, TypeVar
 
 from services.common.schema import Record
 from services.common.stop import StopRequest
@@ -16,10 +15,6 @@ from services.producer.metrics import ProducerMetrics
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 MINUTES_PER_DAY = 24 * 60
-#: Simulated days made ahead of the one being produced.
-DAYS_AHEAD: Final = 2
-
-T = TypeVar("T")
 
 
 def _from_minute(records: Iterable[Record], first: dt.datetime) -> Iterator[Record]:
@@ -66,56 +61,41 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
 
 
 def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
-    """The simulated backfill a day at a time, as its keys and values, in the order of `backfill_pairs`."""
-    from services.producer.encoding import encode_day_columns
-    from services.producer.simulator import simulate_days
+    """The simulated backfill a day at a time, as its keys and values, in the order of `backfill_pairs`.
 
-    start = start_date(settings, dt.datetime.now())
-    for day in simulate_days(settings.user_ids or settings.users, start, settings.days, settings.seed):
-        yield encode_day_columns(day)
+    A process of its own (`services.producer.day_stream`) simulates and encodes the days while this one hands the
+    day before to Kafka; the pipe between them holds it at most about a day ahead. Its error is raised here;
+    closing the iterator, or taking every day, ends the process."""
+    from services.producer.day_stream import read_frames
+    from services.producer.encoding import day_keys, split_day
+    from services.producer.simulator import SimulationError
 
-
-def made_ahead(items: Iterable[T], ahead: int = DAYS_AHEAD) -> Iterator[T]:
-    """`items`, made by a thread of their own up to `ahead` items before they are taken: simulating and encoding the
-    next day overlap with producing this one (numpy and librdkafka work outside the interpreter's lock). An error
-    in the thread is raised here; closing the iterator ends the thread after its current item."""
-    handed: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=ahead)
-    closed = threading.Event()
-
-    def make() -> None:
-        try:
-            for item in items:
-                while not closed.is_set():
-                    try:
-                        handed.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if closed.is_set():
-                    return
-            outcome: tuple[bool, object] = (False, None)
-        except BaseException as exc:  # re-raised in the taking thread
-            outcome = (False, exc)
-        while not closed.is_set():
-            try:
-                handed.put(outcome, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    thread = threading.Thread(target=make, name="backfill-simulation", daemon=True)
-    thread.start()
+    users = "ids:" + ",".join(map(str, settings.user_ids)) if settings.user_ids else str(settings.users)
+    start = start_date(settings, dt.datetime.now()).isoformat()
+    command = [sys.executable, "-m", "services.producer.day_stream", users, start, str(settings.days)]
+    command.append(str(settings.seed))
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    keys: list[bytes] = []
     try:
-        while True:
-            more, item = handed.get()
-            if not more:
-                if isinstance(item, BaseException):
-                    raise item
+        for tag, body in read_frames(process.stdout):
+            if tag == b"D":
+                yield keys, split_day(body)
+            elif tag == b"K":
+                keys = day_keys([int(uid) for uid in body.split(b",")])
+            elif tag == b".":
                 return
-            yield item  # type: ignore[misc]
+            else:
+                kind, _, text = body.decode().partition(":")
+                raise (SimulationError if kind == "SimulationError" else RuntimeError)(text)
+        raise RuntimeError(f"the simulating process ended early (exit status {process.wait()})")
     finally:
-        closed.set()
-        thread.join()
+        process.stdout.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
@@ -129,7 +109,7 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
     try:
         if settings.mode == "backfill" and settings.replay_dir is None:
             total = settings.user_count * settings.days * MINUTES_PER_DAY
-            return produce_chunks(made_ahead(backfill_days(settings)), settings, total=total, **options)
+            return produce_chunks(backfill_days(settings), settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None
         return produce_records(records, settings, total=total, speed=speed, **options)
