@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from fitpipe.kafka.broker import free_port
 from services.common.names import TOPIC
+from services.producer.day_stream import read_frames, write_frame
 from services.producer.kafka_producer import (
     KafkaUnavailable,
     ProduceSummary,
@@ -24,8 +26,9 @@ from services.producer.kafka_producer import (
     format_summary,
     producer_config,
 )
-from services.producer.run import _from_minute, made_ahead, start_date
+from services.producer.run import _from_minute, backfill_days, start_date
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings, describe_error, settings_table
+from services.producer.simulator import SimulationError
 from tests.conftest import REPO_ROOT
 from tests.producer.conftest import producer_env, run_service
 from tests.strategies import sample_record
@@ -241,36 +244,26 @@ def test_pairs_are_chunked_in_order_into_keys_and_values() -> None:
     assert list(_chunks(iter([]))) == []
 
 
-def test_items_made_ahead_arrive_in_order_and_an_error_is_raised_where_they_are_taken() -> None:
-    assert list(made_ahead(iter(range(50)), ahead=2)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise ValueError("bad day")
-
-    taken = []
-    with pytest.raises(ValueError, match="bad day"):
-        for item in made_ahead(failing()):
-            taken.append(item)
-    assert taken == [1]
+def test_frames_of_the_day_stream_read_back_as_written() -> None:
+    out = io.BytesIO()
+    frames = [(b"K", b"1,2"), (b"D", b'{"id":1}\n' * 3), (b".", b"")]
+    for tag, body in frames:
+        write_frame(out, tag, body)
+    assert list(read_frames(io.BytesIO(out.getvalue()))) == frames
+    with pytest.raises(EOFError):
+        list(read_frames(io.BytesIO(out.getvalue()[:-1])))
 
 
-def test_closing_items_made_ahead_stops_their_thread() -> None:
-    made: list[int] = []
+def test_an_error_in_the_simulating_process_is_raised_where_the_days_are_taken() -> None:
+    with pytest.raises(SimulationError, match="seed"):
+        list(backfill_days(ProducerSettings(users=2, days=1, seed=-1)))
 
-    def endless():
-        n = 0
-        while True:
-            made.append(n)
-            yield n
-            n += 1
 
-    items = made_ahead(endless(), ahead=2)
-    assert [next(items) for _ in range(3)] == [0, 1, 2]
-    items.close()  # joins the thread
-    count = len(made)
-    assert count <= 3 + 2 + 1  # taken, queued, and the one being put when it was closed
-    assert len(made) == count
+def test_days_taken_in_part_end_the_simulating_process() -> None:
+    days = backfill_days(ProducerSettings(users=2, days=50, seed=1, user_ids="1503960366,2022484408"))
+    keys, values = next(days)
+    assert set(keys) == {b"1503960366", b"2022484408"} and len(values) == 2 * 1440
+    days.close()  # waits for the process, which sees the pipe closed
 
 
 def test_summary_line() -> None:
