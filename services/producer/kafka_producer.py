@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import itertools
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -127,34 +128,33 @@ def ensure_topic(
 
 
 class _Deliveries:
-    """The delivery callback: counts failures (in all, and by reason) and keeps the first."""
+    """The delivery callback: counts failures (in all, and by reason) and keeps the first. The events thread and
+    the loop (for a record librdkafka refuses) both count, under a lock."""
 
     def __init__(self, by_reason: dict[str, int] | None = None) -> None:
         self.errors = 0
         self.by_reason = {} if by_reason is None else by_reason
         self.first: KafkaError | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
-            self.errors += 1
-            self.by_reason[error.name()] = self.by_reason.get(error.name(), 0) + 1
-            if self.first is None:
-                self.first = error
-                _log.error(
-                    "delivery failed",
-                    topic=message.topic(),
-                    partition=message.partition(),
-                    key=(message.key() or b"").decode(errors="replace"),
-                    error=error.str(),
-                )
+            key = (message.key() or b"").decode(errors="replace")
+            self._count(error, topic=message.topic(), partition=message.partition(), key=key)
 
     def refused(self, error: KafkaError, topic: str, key: bytes) -> None:
         """A message librdkafka did not queue: a delivery error like any other."""
-        self.errors += 1
-        self.by_reason[error.name()] = self.by_reason.get(error.name(), 0) + 1
-        if self.first is None:
-            self.first = error
-            _log.error("delivery failed", topic=topic, key=key.decode(errors="replace"), error=error.str())
+        self._count(error, topic=topic, key=key.decode(errors="replace"))
+
+    def _count(self, error: KafkaError, **where: Any) -> None:
+        with self._lock:
+            self.errors += 1
+            self.by_reason[error.name()] = self.by_reason.get(error.name(), 0) + 1
+            first = self.first is None
+            if first:
+                self.first = error
+        if first:
+            _log.error("delivery failed", **where, error=error.str())
 
     def fatal(self, error: KafkaError) -> None:
         """librdkafka's error callback: a fatal error (idempotence broken) fails the run; others are logged."""
@@ -409,6 +409,25 @@ def _run(
     return summary
 
 
+@contextlib.contextmanager
+def _served(producer: Producer) -> Iterator[None]:
+    """A thread serves librdkafka's events while the loop hands records over: it frees the delivered messages and
+    runs the delivery callback (failures only) outside the loop, without the interpreter's lock while it waits."""
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            producer.poll(0.05)
+
+    thread = threading.Thread(target=serve, name="kafka-events", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
     """Queue `chunk` in one call, waiting first until librdkafka's queue has room for all of it (so no message is
     refused for a full queue, which could reorder a key's records). A message librdkafka refuses all the same is a
@@ -443,13 +462,13 @@ def _loop(
     room: int,
 ) -> ProduceSummary:
     """The hot loop: hand each chunk to librdkafka in one call (after a stop request or a failed delivery, no
-    more), serve its callbacks between chunks, flush at the end. `live` gets the counts after every chunk."""
+    more) while a thread serves its events, flush at the end. `live` gets the counts after every chunk."""
     count = 0
     size = 0
     shown = 0
     step = max(1, min(CHUNK, room))  # a chunk never exceeds what the queue holds
     started = time.perf_counter()
-    with _Progress(progress, total, topic) as bar:
+    with _Progress(progress, total, topic) as bar, _served(producer):
         for keys, values in chunks:
             for at in range(0, len(keys), step):
                 if stop.requested or deliveries.first is not None:
@@ -458,7 +477,6 @@ def _loop(
                 size += _hand_over(producer, topic, chunk, room, deliveries)
                 count += len(chunk[0])
                 live.records, live.bytes = count, size
-                producer.poll(0)
                 if count - shown >= _PROGRESS_EVERY:
                     shown = count
                     bar.update(count)
