@@ -1,6 +1,6 @@
 """Stream records into Kafka: acks=all, idempotent, compressed, keyed by user id, never dropping a failure.
 
-Records go to librdkafka a chunk at a time (`Producer.produce_batch`, one call for thousands of records), and
+Records go to librdkafka a chunk at a time (`map` drives `Producer.produce` over thousands of records), and
 delivery reports come back only for failures (`delivery.report.only.error`): the callback counts them by reason and
 latches the first. A message librdkafka refuses to queue counts the same way. The loop checks the latch before every
 chunk: once it is set, production stops, what was handed over is flushed, and `DeliveryFailed` is raised with the
@@ -10,9 +10,12 @@ always holds.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import functools
 import itertools
+import operator
 import sys
 import threading
 import time
@@ -263,7 +266,7 @@ def _encoded(records: Iterable[Record]) -> Iterator[tuple[bytes, bytes]]:
 Pairs = Iterable[tuple[bytes, bytes]]
 #: Records handed over together: their keys and their values, two sequences in the order they are to be produced.
 Chunk = tuple[Sequence[bytes], Sequence[bytes]]
-#: Pairs per `produce_batch` call: large enough that the per-call cost vanishes, small enough that a stop request or
+#: Records per chunk handed over: large enough that the per-call cost vanishes, small enough that a stop request or
 #: a delivery failure is noticed within a few milliseconds.
 CHUNK: Final = 4096
 
@@ -429,23 +432,28 @@ def _served(producer: Producer) -> Iterator[None]:
 
 
 def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
-    """Queue `chunk` in one call, waiting first until librdkafka's queue has room for all of it (so no message is
-    refused for a full queue, which could reorder a key's records). A message librdkafka refuses all the same is a
-    delivery error, counted by its reason. Returns the bytes of the values."""
+    """Queue `chunk` in order, one `produce` call per record driven by `map` (no Python step per record), waiting
+    first until librdkafka's queue has room for all of it. Should the queue be full all the same, the records from
+    the refused one on are queued again once there is room, so a key's records keep their order; a record librdkafka
+    refuses for another reason is a delivery error, counted by its reason. Returns the bytes of the values."""
     keys, values = chunk
     while len(producer) + len(keys) > room:
         producer.poll(0.05)
-    messages = [{"key": key, "value": value} for key, value in zip(keys, values, strict=True)]
-    if producer.produce_batch(topic, messages) < len(messages):
-        _refused(messages, topic, deliveries)
+    produce = functools.partial(producer.produce, topic)
+    at = 0
+    while at < len(keys):
+        pending = iter(values[at:] if at else values)
+        try:
+            collections.deque(map(produce, pending, keys[at:] if at else keys), maxlen=0)
+            break
+        except BufferError:
+            at = len(values) - operator.length_hint(pending) - 1
+            producer.poll(0.05)
+        except KafkaException as exc:
+            at = len(values) - operator.length_hint(pending) - 1
+            deliveries.refused(exc.args[0], topic, keys[at])
+            at += 1
     return sum(map(len, values))
-
-
-def _refused(messages: list[dict[str, Any]], topic: str, deliveries: _Deliveries) -> None:
-    for message in messages:
-        error = message.get("_error")
-        if error is not None:
-            deliveries.refused(error, topic, message["key"])
 
 
 def _loop(
@@ -461,8 +469,8 @@ def _loop(
     flush_timeout: float,
     room: int,
 ) -> ProduceSummary:
-    """The hot loop: hand each chunk to librdkafka in one call (after a stop request or a failed delivery, no
-    more) while a thread serves its events, flush at the end. `live` gets the counts after every chunk."""
+    """The hot loop: hand each chunk to librdkafka (after a stop request or a failed delivery, no more) while a
+    thread serves its events, flush at the end. `live` gets the counts after every chunk."""
     count = 0
     size = 0
     shown = 0

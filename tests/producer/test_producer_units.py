@@ -20,8 +20,8 @@ from services.producer.kafka_producer import (
     StopRequest,
     _chunks,
     _Deliveries,
+    _hand_over,
     _paced,
-    _refused,
     ensure_topic,
     format_summary,
     producer_config,
@@ -225,15 +225,46 @@ def test_the_delivery_callback_counts_failures_and_keeps_the_first() -> None:
     assert fatal.first is not None and fatal.first.str() == "idempotence broken"
 
 
-def test_messages_librdkafka_refuses_to_queue_are_delivery_errors_by_reason() -> None:
+class _QueueingProducer:
+    """A stand-in for librdkafka's queue: refuses the third record once for a full queue and the fifth for good."""
+
+    def __init__(self, refusal: Exception) -> None:
+        self.queued: list[tuple[bytes, bytes]] = []
+        self.refusal = refusal
+        self.full_once = True
+        self.polls = 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def poll(self, timeout: float) -> int:
+        self.polls += 1
+        return 0
+
+    def produce(self, topic: str, value: bytes, key: bytes) -> None:
+        if key == b"3" and self.full_once:
+            self.full_once = False
+            raise BufferError("Local: Queue full")
+        if key == b"5":
+            raise self.refusal
+        self.queued.append((key, value))
+
+
+def test_records_refused_for_a_full_queue_are_queued_again_in_order_and_others_are_delivery_errors() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    refusal = KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    producer = _QueueingProducer(refusal)
     deliveries = _Deliveries()
-    refused = _Error("Local: Queue full", name="_QUEUE_FULL")
-    messages = [{"key": b"1", "value": b"a"}, {"key": b"2", "value": b"b", "_error": refused}]
-    messages.append({"key": b"3", "value": b"c", "_error": _Error("Broker: Message size too large")})
-    _refused(messages, TOPIC, deliveries)
-    assert deliveries.errors == 2
-    assert deliveries.by_reason == {"_QUEUE_FULL": 1, "MSG_SIZE_TOO_LARGE": 1}
-    assert deliveries.first is refused
+    keys = [str(n).encode() for n in range(1, 8)]
+    values = [b"v" + k for k in keys]
+    size = _hand_over(producer, TOPIC, (keys, values), 100, deliveries)  # type: ignore[arg-type]
+    assert size == sum(map(len, values))
+    assert producer.queued == [(k, v) for k, v in zip(keys, values, strict=True) if k != b"5"]
+    assert producer.polls == 1
+    assert deliveries.errors == 1
+    assert deliveries.by_reason == {"MSG_SIZE_TOO_LARGE": 1}
+    assert deliveries.first is refusal.args[0]
 
 
 def test_pairs_are_chunked_in_order_into_keys_and_values() -> None:
