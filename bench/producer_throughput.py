@@ -13,10 +13,10 @@ end. Each repetition measures, on a fresh topic of the same partitions:
    bytes;
 4. each stage of the backfill alone (simulation, encoding, producing pre-encoded pairs), to show where time goes.
 
-Beside each rate it prints records per CPU-second (the backfill process's CPU time, librdkafka's threads included;
-the perf-test JVM's whole CPU time), which a machine shared with other work disturbs far less than wall-clock rates.
-It prints the medians and the ratio backfill / perf-test against the targets: at least 100,000 records/s and at
-least 0.3 x the perf-test.
+Beside each rate it prints records per CPU-second (the backfill's CPU time, librdkafka's threads and the simulating
+process included; the perf-test JVM's whole CPU time), which a machine shared with other work disturbs far less than
+wall-clock rates. It prints the medians and the ratios backfill / perf-test against the targets: at least 100,000
+records/s, and at least 1.0 x the perf-test on the backfill's own JSON records (each run's ratio and their median).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from rich.table import Table
 from fitpipe.kafka.broker import LocalBroker, fetch_jars, require_java
 from services.common import logs
 from services.producer.kafka_producer import ensure_topic, produce_encoded, producer_config
-from services.producer.run import backfill_pairs
+from services.producer.run import backfill_pairs, run
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
 TARGET_RATE = 100_000
-TARGET_RATIO = 0.3
+TARGET_RATIO = 1.0
 PARTITIONS = 3
 _PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
 
@@ -55,16 +55,22 @@ console = Console(stderr=True)
 def backfill(bootstrap: str, users: int, days: int, compression: str) -> tuple[float, float, int, float]:
     """(records/s, mean encoded size, records, CPU seconds) of one simulated backfill into a fresh topic.
 
-    CPU seconds are the process's (user + system, librdkafka's threads included) while it backfills.
+    CPU seconds are the process's (user + system, librdkafka's threads included) and its simulating process's.
     """
     topic = f"bench-backfill-{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic, PARTITIONS)
-    settings = ProducerSettings(bootstrap_servers=bootstrap, users=users, days=days, seed=42)
-    cpu = time.process_time()
-    pairs = backfill_pairs(settings)
-    summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
-                              create_topic=False)  # fmt: skip
-    cpu = time.process_time() - cpu
+    settings = ProducerSettings(
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        users=users,
+        days=days,
+        seed=42,
+        compression=compression,
+        progress=False,
+    )
+    cpu = time.process_time() + _children_cpu()
+    summary = run(settings)  # exactly what `fitpipe produce simulate` runs
+    cpu = time.process_time() + _children_cpu() - cpu
     return summary.rate, summary.bytes / summary.records, summary.records, cpu
 
 
@@ -199,7 +205,11 @@ def main() -> int:
     result["ratio_same_payload"] = round(
         result["backfill_records_per_s"] / result["perf_test_same_payload_records_per_s"], 3
     )
-    result["meets_targets"] = result["backfill_records_per_s"] >= TARGET_RATE and result["ratio"] >= TARGET_RATIO
+    result["ratio_same_payload_per_run"] = [round(o / p, 3) for o, p in zip(ours, same, strict=True)]
+    result["median_ratio_same_payload"] = round(statistics.median(result["ratio_same_payload_per_run"]), 3)
+    result["meets_targets"] = (
+        result["backfill_records_per_s"] >= TARGET_RATE and result["median_ratio_same_payload"] >= TARGET_RATIO
+    )
 
     table = Table(title=f"Producer backfill, {args.users} users x {args.days} days = {records:,} records "
                   f"(median of {args.repeat})")  # fmt: skip
@@ -221,7 +231,10 @@ def main() -> int:
         table.add_row(label, f"{result['stages_records_per_s'][stage]:,}", "", "")
     console.print(table)
     verdict = "meets" if result["meets_targets"] else "MISSES"
-    console.print(f"{verdict} the targets: >= {TARGET_RATE:,} records/s and >= {TARGET_RATIO} x the perf-test")
+    console.print(f"per run, backfill / perf-test on the same payloads: {result['ratio_same_payload_per_run']}")
+    console.print(
+        f"{verdict} the targets: >= {TARGET_RATE:,} records/s and >= {TARGET_RATIO} x the perf-test, same payloads"
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     return 0

@@ -177,7 +177,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
                 summary.bootstrap = broker.start()
             console.print(f"broker ready at {summary.bootstrap}; logs in {broker.log_file}")
 
-        from services.producer.kafka_producer import StopRequest
+        from services.common.stop import StopRequest
         from services.producer.replay import ReplayError
         from services.producer.run import run as produce
 

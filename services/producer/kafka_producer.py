@@ -1,21 +1,26 @@
 """Stream records into Kafka: acks=all, idempotent, compressed, keyed by user id, never dropping a failure.
 
-Delivery reports come back only for failures (`delivery.report.only.error`): the callback counts them and latches
-the first. The loop checks the latch before every produce: once it is set, production stops, what was handed over
-is flushed, and `DeliveryFailed` is raised with the summary. A message still queued when the flush gives up counts
-as a failure too, so `delivered + errors == records` always holds.
+Records go to librdkafka a chunk at a time (`map` drives `Producer.produce` over thousands of records), and
+delivery reports come back only for failures (`delivery.report.only.error`): the callback counts them by reason and
+latches the first. A message librdkafka refuses to queue counts the same way. The loop checks the latch before every
+chunk: once it is set, production stops, what was handed over is flushed, and `DeliveryFailed` is raised with the
+summary. A message still queued when the flush gives up counts as a failure too, so `delivered + errors == records`
+always holds.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
-import signal
+import functools
+import itertools
+import operator
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from types import FrameType
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -25,11 +30,12 @@ from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
 from services.common.names import TOPIC
 from services.common.schema import Record, encode
+from services.common.stop import StopRequest
 from services.producer.metrics import ProducerMetrics
+from services.producer.settings import ProducerSettings
 
 COMPRESSIONS: Final = ("lz4", "zstd", "gzip", "snappy", "none")
-#: How often the loop serves librdkafka's callbacks, and the progress display is refreshed, in records.
-_POLL_EVERY: Final = 1024
+#: How often the progress display is refreshed, in records.
 _PROGRESS_EVERY: Final = 16384
 #: Without a terminal, a progress line goes to the log this often (seconds).
 _LOG_PROGRESS_S: Final = 10.0
@@ -124,54 +130,34 @@ def ensure_topic(
     return True
 
 
-class StopRequest:
-    """SIGTERM and SIGINT (Ctrl-C) ask the run to stop; a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name: str | None = None
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[StopRequest]:
-        """Install the handlers for the duration (only the main thread can; elsewhere, do nothing)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 class _Deliveries:
-    """The delivery callback: counts failures (in all, and by reason) and keeps the first."""
+    """The delivery callback: counts failures (in all, and by reason) and keeps the first. The events thread and
+    the loop (for a record librdkafka refuses) both count, under a lock."""
 
     def __init__(self, by_reason: dict[str, int] | None = None) -> None:
         self.errors = 0
         self.by_reason = {} if by_reason is None else by_reason
         self.first: KafkaError | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
+            key = (message.key() or b"").decode(errors="replace")
+            self._count(error, topic=message.topic(), partition=message.partition(), key=key)
+
+    def refused(self, error: KafkaError, topic: str, key: bytes) -> None:
+        """A message librdkafka did not queue: a delivery error like any other."""
+        self._count(error, topic=topic, key=key.decode(errors="replace"))
+
+    def _count(self, error: KafkaError, **where: Any) -> None:
+        with self._lock:
             self.errors += 1
             self.by_reason[error.name()] = self.by_reason.get(error.name(), 0) + 1
-            if self.first is None:
+            first = self.first is None
+            if first:
                 self.first = error
-                _log.error(
-                    "delivery failed",
-                    topic=message.topic(),
-                    partition=message.partition(),
-                    key=(message.key() or b"").decode(errors="replace"),
-                    error=error.str(),
-                )
+        if first:
+            _log.error("delivery failed", **where, error=error.str())
 
     def fatal(self, error: KafkaError) -> None:
         """librdkafka's error callback: a fatal error (idempotence broken) fails the run; others are logged."""
@@ -278,6 +264,19 @@ def _encoded(records: Iterable[Record]) -> Iterator[tuple[bytes, bytes]]:
 
 
 Pairs = Iterable[tuple[bytes, bytes]]
+#: Records handed over together: their keys and their values, two sequences in the order they are to be produced.
+Chunk = tuple[Sequence[bytes], Sequence[bytes]]
+#: Records per chunk handed over: large enough that the per-call cost vanishes, small enough that a stop request or
+#: a delivery failure is noticed within a few milliseconds.
+CHUNK: Final = 4096
+
+
+def _chunks(pairs: Pairs, size: int = CHUNK) -> Iterator[Chunk]:
+    """`pairs` as chunks of at most `size`, in order."""
+    iterator = iter(pairs)
+    while batch := list(itertools.islice(iterator, size)):
+        keys, values = zip(*batch, strict=True)
+        yield keys, values
 
 
 def produce(
@@ -294,7 +293,6 @@ def produce(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, Any] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
@@ -304,13 +302,9 @@ def produce(
     thread) ends the run early; what was produced until then is flushed. Raises `DeliveryFailed` when any record
     was not delivered, `KafkaUnavailable` when the brokers do not answer. `metrics` receives the run's figures.
     """
-
-    def pairs(producer: Producer, stop_request: StopRequest) -> Pairs:
-        return _encoded(_paced(records, speed, producer.poll, stop_request) if speed else records)
-
-    mode = f"live x{speed:g}" if speed else "backfill"
-    return _run(pairs, bootstrap, topic, partitions, progress, total, mode, compression, create_topic, stop,
-                flush_timeout, config, security, metrics)  # fmt: skip
+    settings = _settings(bootstrap, topic, partitions, progress, compression)
+    options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
+    return produce_records(records, settings, speed=speed, config=config, metrics=metrics, **options)
 
 
 def produce_encoded(
@@ -326,50 +320,91 @@ def produce_encoded(
     stop: StopRequest | None = None,
     flush_timeout: float = 120.0,
     config: dict[str, Any] | None = None,
-    security: Mapping[str, Any] | None = None,
     metrics: ProducerMetrics | None = None,
 ) -> ProduceSummary:
     """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
-    return _run(lambda producer, stop_request: pairs, bootstrap, topic, partitions, progress, total, "backfill",
-                compression, create_topic, stop, flush_timeout, config, security, metrics)  # fmt: skip
+    settings = _settings(bootstrap, topic, partitions, progress, compression)
+    options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
+    return produce_chunks(_chunks(pairs), settings, config=config, metrics=metrics, **options)
+
+
+def _settings(bootstrap: str, topic: str, partitions: int, progress: bool, compression: str) -> ProducerSettings:
+    """Settings for a library call: what it names, the defaults otherwise (never the `PRODUCER_*` environment)."""
+    return ProducerSettings.model_construct(
+        bootstrap_servers=bootstrap, topic=topic, partitions=partitions, progress=progress, compression=compression
+    )
+
+
+def produce_records(
+    records: Iterable[Record], settings: ProducerSettings, *, speed: float | None = None, **options: Any
+) -> ProduceSummary:
+    """Produce `records` as `settings` say; `speed` paces them by event time (live mode), None is a backfill.
+    `options` are `produce_chunks`'s."""
+
+    def chunks(producer: Producer, stop: StopRequest) -> Iterable[Chunk]:
+        if speed:  # one record at a time, each when its minute comes
+            return (([key], [value]) for key, value in _encoded(_paced(records, speed, producer.poll, stop)))
+        return _chunks(_encoded(records))
+
+    return _run(chunks, settings, mode=f"live x{speed:g}" if speed else "backfill", **options)
+
+
+def produce_chunks(chunks: Iterable[Chunk], settings: ProducerSettings, **options: Any) -> ProduceSummary:
+    """Produce chunks of encoded keys and values (a simulated day at a time, say) as fast as possible.
+
+    `options`: `total` (records expected, for the progress display), `stop`, `metrics`, `flush_timeout`,
+    `create_topic`, and `config` (librdkafka settings over the producer's own)."""
+    return _run(lambda producer, stop: chunks, settings, mode="backfill", **options)
 
 
 def _run(
-    pairs_for: Callable[[Producer, StopRequest], Pairs],
-    bootstrap: str,
-    topic: str,
-    partitions: int,
-    progress: bool,
-    total: int | None,
+    chunks_for: Callable[[Producer, StopRequest], Iterable[Chunk]],
+    settings: ProducerSettings,
+    *,
     mode: str,
-    compression: str,
-    create_topic: bool,
-    stop: StopRequest | None,
-    flush_timeout: float,
-    config: dict[str, Any] | None,
-    security: Mapping[str, Any] | None,
+    total: int | None = None,
+    stop: StopRequest | None = None,
     metrics: ProducerMetrics | None = None,
+    flush_timeout: float = 120.0,
+    create_topic: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> ProduceSummary:
     stop_request = stop or StopRequest()
     live = metrics or ProducerMetrics()
     deliveries = _Deliveries(live.errors_by_reason)
+    topic = settings.topic
+    security = settings.kafka_security()
+    progress = sys.stderr.isatty() if settings.progress is None else settings.progress
     log = _log.bind(topic=topic)
     with contextlib.ExitStack() as stack:
         if stop is None:
             stack.enter_context(stop_request.installed())
         if create_topic:
-            ensure_topic(bootstrap, topic, partitions, security=security)
-        producer = Producer(
-            producer_config(
-                bootstrap, compression, on_delivery=deliveries, error_cb=deliveries.fatal,
-                **(security or {}), **(live.client_config() if metrics else {}), **(config or {}),
+            ensure_topic(settings.bootstrap_servers, topic, settings.partitions, security=security)
+        client_config = producer_config(
+            settings.bootstrap_servers,
+            settings.compression,
+            on_delivery=deliveries,
+            error_cb=deliveries.fatal,
+            **(live.client_config() if metrics else {}),
+            **security,
+            **(config or {}),
+        )
+        log.info("producing", bootstrap=settings.bootstrap_servers, mode=mode, total=total)
+        # The client closes on the way out, flushing what an error left queued; the loop flushes itself first.
+        with Producer(client_config) as producer:
+            summary = _loop(
+                chunks_for(producer, stop_request),
+                producer,
+                deliveries,
+                live,
+                stop_request,
+                topic=topic,
+                progress=progress,
+                total=total,
+                flush_timeout=flush_timeout,
+                room=client_config["queue.buffering.max.messages"],
             )
-        )  # fmt: skip
-        log.info("producing", bootstrap=bootstrap, mode=mode, total=total)
-        # Paced records are few: their counts reach the metrics at once; a backfill's at each poll.
-        report_every = 1 if mode.startswith("live") else _POLL_EVERY
-        summary = _loop(pairs_for(producer, stop_request), producer, deliveries, topic, progress, total,
-                        stop_request, flush_timeout, live, report_every)  # fmt: skip
     if summary.errors or summary.first_error:
         log.error("produce failed", **summary.fields())
         raise DeliveryFailed(summary)
@@ -377,47 +412,88 @@ def _run(
     return summary
 
 
+@contextlib.contextmanager
+def _served(producer: Producer) -> Iterator[None]:
+    """A thread serves librdkafka's events while the loop hands records over: it frees the delivered messages and
+    runs the delivery callback (failures only) outside the loop, without the interpreter's lock while it waits."""
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            producer.poll(0.05)
+
+    thread = threading.Thread(target=serve, name="kafka-events", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
+    """Queue `chunk` in order, one `produce` call per record driven by `map` (no Python step per record), waiting
+    first until librdkafka's queue has room for all of it. Should the queue be full all the same, the records from
+    the refused one on are queued again once there is room, so a key's records keep their order; a record librdkafka
+    refuses for another reason is a delivery error, counted by its reason. Returns the bytes of the values."""
+    keys, values = chunk
+    while len(producer) + len(keys) > room:
+        producer.poll(0.05)
+    produce = functools.partial(producer.produce, topic)
+    at = 0
+    while at < len(keys):
+        pending = iter(values[at:] if at else values)
+        try:
+            collections.deque(map(produce, pending, keys[at:] if at else keys), maxlen=0)
+            break
+        except BufferError:
+            at = len(values) - operator.length_hint(pending) - 1
+            producer.poll(0.05)
+        except KafkaException as exc:
+            at = len(values) - operator.length_hint(pending) - 1
+            deliveries.refused(exc.args[0], topic, keys[at])
+            at += 1
+    return sum(map(len, values))
+
+
 def _loop(
-    pairs: Pairs,
+    chunks: Iterable[Chunk],
     producer: Producer,
     deliveries: _Deliveries,
+    live: ProducerMetrics,
+    stop: StopRequest,
+    *,
     topic: str,
     progress: bool,
     total: int | None,
-    stop: StopRequest,
     flush_timeout: float,
-    live: ProducerMetrics,
-    report_every: int = _POLL_EVERY,
+    room: int,
 ) -> ProduceSummary:
-    """The hot loop: hand every pair to librdkafka, serve its callbacks now and then, flush at the end. `live`
-    gets the counts every `report_every` records (a divisor of 1,024)."""
-    produce_one = producer.produce
-    poll = producer.poll
+    """The hot loop: hand each chunk to librdkafka (after a stop request or a failed delivery, no more) while a
+    thread serves its events, flush at the end. `live` gets the counts after every chunk."""
     count = 0
     size = 0
+    shown = 0
+    step = max(1, min(CHUNK, room))  # a chunk never exceeds what the queue holds
     started = time.perf_counter()
-    with _Progress(progress, total, topic) as bar:
-        for key, value in pairs:
-            if stop.requested or deliveries.first is not None:
-                break
-            try:
-                produce_one(topic, value, key)
-            except BufferError:  # the local queue is full: let librdkafka send some, then try again
-                while True:
-                    poll(0.05)
-                    try:
-                        produce_one(topic, value, key)
-                        break
-                    except BufferError:
-                        continue
-            count += 1
-            size += len(value)
-            if count % report_every == 0:
+    with _Progress(progress, total, topic) as bar, _served(producer):
+        for keys, values in chunks:
+            for at in range(0, len(keys), step):
+                if stop.requested or deliveries.first is not None:
+                    break
+                chunk = (keys[at : at + step], values[at : at + step]) if len(keys) > step else (keys, values)
+                size += _hand_over(producer, topic, chunk, room, deliveries)
+                count += len(chunk[0])
                 live.records, live.bytes = count, size
-                if count % _POLL_EVERY == 0:
-                    poll(0)
-                    if count % _PROGRESS_EVERY == 0:
-                        bar.update(count)
+                if count - shown >= _PROGRESS_EVERY:
+                    shown = count
+                    bar.update(count)
+            else:
+                continue
+            break
+        close = getattr(chunks, "close", None)
+        if close is not None:  # a generator (a simulation thread, say) learns that no more is wanted
+            close()
         bar.update(count)
         live.records, live.bytes = count, size
         if stop.requested:
@@ -454,6 +530,8 @@ __all__ = [
     "ensure_topic",
     "format_summary",
     "produce",
+    "produce_chunks",
     "produce_encoded",
+    "produce_records",
     "producer_config",
 ]

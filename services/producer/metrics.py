@@ -1,5 +1,5 @@
-"""The producer's `/metrics`: what the loop hands to Kafka (updated at each poll, every 1,024 records), the delivery
-errors by reason, and librdkafka's queue depth from its statistics."""
+"""The producer's `/metrics`: what the loop hands to Kafka (updated after each chunk of at most 4,096 records), the
+delivery errors by reason, and librdkafka's queue depth from its statistics."""
 
 from __future__ import annotations
 

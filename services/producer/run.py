@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from services.common.schema import Record
-from services.producer.kafka_producer import ProduceSummary, StopRequest, produce, produce_encoded
+from services.common.stop import StopRequest
+from services.producer.kafka_producer import Chunk, ProduceSummary, produce_chunks, produce_records
 from services.producer.metrics import ProducerMetrics
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
@@ -59,30 +60,59 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
     )
 
 
+def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
+    """The simulated backfill a day at a time, as its keys and values, in the order of `backfill_pairs`.
+
+    A process of its own (`services.producer.day_stream`) simulates and encodes the days while this one hands the
+    day before to Kafka; the pipe between them holds it at most about a day ahead. Its error is raised here;
+    closing the iterator, or taking every day, ends the process."""
+    from services.producer.day_stream import read_frames
+    from services.producer.encoding import day_keys, split_day
+    from services.producer.simulator import SimulationError
+
+    users = "ids:" + ",".join(map(str, settings.user_ids)) if settings.user_ids else str(settings.users)
+    start = start_date(settings, dt.datetime.now()).isoformat()
+    command = [sys.executable, "-m", "services.producer.day_stream", users, start, str(settings.days)]
+    command.append(str(settings.seed))
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    keys: list[bytes] = []
+    try:
+        for tag, body in read_frames(process.stdout):
+            if tag == b"D":
+                yield keys, split_day(body)
+            elif tag == b"K":
+                keys = day_keys([int(uid) for uid in body.split(b",")])
+            elif tag == b".":
+                return
+            else:
+                kind, _, text = body.decode().partition(":")
+                raise (SimulationError if kind == "SimulationError" else RuntimeError)(text)
+        raise RuntimeError(f"the simulating process ended early (exit status {process.wait()})")
+    finally:
+        process.stdout.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
     """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable, ReplayError or SimulationError."""
-    progress = sys.stderr.isatty() if settings.progress is None else settings.progress
-    common: dict[str, Any] = {
-        "bootstrap": settings.bootstrap_servers,
-        "topic": settings.topic,
-        "partitions": settings.partitions,
-        "progress": progress,
-        "compression": settings.compression,
-        "stop": stop,
-        "security": settings.kafka_security(),
-    }
+    options: dict[str, object] = {"stop": stop}
     server = None
     if settings.metrics_port is not None:
         metrics = ProducerMetrics(settings.statistics_interval_ms)
         server = metrics.serve(settings.metrics_port, settings.metrics_address)
-        common["metrics"] = metrics
+        options["metrics"] = metrics
     try:
         if settings.mode == "backfill" and settings.replay_dir is None:
             total = settings.user_count * settings.days * MINUTES_PER_DAY
-            return produce_encoded(backfill_pairs(settings), total=total, **common)
+            return produce_chunks(backfill_days(settings), settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None
-        return produce(records, total=total, speed=speed, **common)
+        return produce_records(records, settings, total=total, speed=speed, **options)
     finally:
         if server is not None:
             server.close()

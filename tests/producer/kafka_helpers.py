@@ -8,6 +8,16 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 
+def end_offsets_total(bootstrap: str, topic: str) -> int:
+    """The messages in `topic`: the sum of its partitions' high watermarks (a fresh topic starts each at 0)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
 def read_topic(bootstrap: str, topic: str, timeout: float = 120.0) -> list[Message]:
     """Every message of `topic`, from the start of each partition to its high watermark at call time."""
     consumer = Consumer(

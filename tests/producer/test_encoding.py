@@ -11,7 +11,7 @@ import pytest
 from services.common.schema import decode, encode
 from services.producer import simulator
 from services.producer.encoding import encode_day
-from services.producer.run import backfill_pairs
+from services.producer.run import backfill_days, backfill_pairs
 from services.producer.settings import ProducerSettings
 
 
@@ -42,3 +42,10 @@ def test_backfill_pairs_follow_the_simulator() -> None:
     assert len(records) == 4 * 2 * 1440
     assert list(backfill_pairs(settings)) == [(str(r["id"]).encode(), encode(r)) for r in records]
     assert {r["date"] for r in records} == {"2016-04-20", "2016-04-21"}
+
+
+def test_backfill_days_are_the_backfill_pairs_as_columns() -> None:
+    settings = ProducerSettings(users=3, days=2, seed=4, start_date="2016-05-01")
+    days = list(backfill_days(settings))
+    assert len(days) == 2
+    assert [pair for keys, values in days for pair in zip(keys, values, strict=True)] == list(backfill_pairs(settings))

@@ -20,7 +20,7 @@ from services.producer.run import run
 from services.producer.settings import ProducerSettings
 from tests.conftest import REPO_ROOT
 from tests.producer.conftest import SERVICE_COMMAND, producer_env, run_service
-from tests.producer.kafka_helpers import partition_count, read_topic
+from tests.producer.kafka_helpers import end_offsets_total, partition_count, read_topic
 from tests.strategies import sample_record
 
 pytestmark = pytest.mark.integration
@@ -76,6 +76,20 @@ def test_pre_encoded_pairs_are_produced_as_given(kafka_bootstrap: str, topic_nam
     summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=1, progress=False)
     assert summary.delivered == 100
     assert [(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topic_name)] == pairs
+
+
+def test_a_small_local_queue_holds_back_the_producer_without_losing_or_reordering(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    records = standin_records([1624580081, 1644430081, 1503960366], 700)
+    pairs = [(str(r["id"]).encode(), encode(r)) for r in records]
+    config = {"queue.buffering.max.messages": 300}
+    summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=3, progress=False, config=config)
+    assert (summary.records, summary.delivered, summary.errors) == (2100, 2100, 0)
+    by_key: dict[bytes, list[bytes]] = {}
+    for message in read_topic(kafka_bootstrap, topic_name):
+        by_key.setdefault(message.key(), []).append(message.value())
+    assert by_key == {key: [v for k, v in pairs if k == key] for key in {k for k, _ in pairs}}
 
 
 def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_name: str) -> None:
@@ -158,6 +172,39 @@ def test_a_live_run_stops_cleanly_with_everything_flushed(
     assert summary["errors"] == 0
     assert 0 < summary["delivered"] == summary["records"] < 5 * 2 * 1440
     assert len(read_topic(kafka_bootstrap, topic_name)) == summary["delivered"]
+
+
+def test_a_backfill_stopped_by_sigterm_flushes_what_it_handed_over(kafka_bootstrap: str, topic_name: str) -> None:
+    env = producer_env(
+        PRODUCER_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        PRODUCER_TOPIC=topic_name,
+        PRODUCER_USERS="33",
+        PRODUCER_DAYS="400",  # far more than it can send before the signal
+    )
+    process = subprocess.Popen(
+        SERVICE_COMMAND, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while '"event":"producing"' not in line and time.monotonic() < deadline:
+            line = process.stderr.readline() if process.stderr else ""
+            if not line and process.poll() is not None:
+                break
+        assert '"event":"producing"' in line, "the producer never started"
+        time.sleep(3.0)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    produced = [e for e in _log_lines(stderr) if e["event"] == "produced"]
+    assert len(produced) == 1, stderr
+    summary = produced[0]
+    assert summary["stopped"] is True and summary["errors"] == 0
+    assert 0 < summary["delivered"] == summary["records"] < 33 * 400 * 1440
+    assert end_offsets_total(kafka_bootstrap, topic_name) == summary["delivered"]
 
 
 def test_the_container_entry_replays_an_export(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:

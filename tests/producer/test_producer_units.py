@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +13,22 @@ from pydantic import ValidationError
 
 from fitpipe.kafka.broker import free_port
 from services.common.names import TOPIC
+from services.producer.day_stream import read_frames, write_frame
 from services.producer.kafka_producer import (
     KafkaUnavailable,
     ProduceSummary,
     StopRequest,
+    _chunks,
     _Deliveries,
+    _hand_over,
     _paced,
     ensure_topic,
     format_summary,
     producer_config,
 )
-from services.producer.run import _from_minute, start_date
+from services.producer.run import _from_minute, backfill_days, start_date
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings, describe_error, settings_table
+from services.producer.simulator import SimulationError
 from tests.conftest import REPO_ROOT
 from tests.producer.conftest import producer_env, run_service
 from tests.strategies import sample_record
@@ -220,6 +225,78 @@ def test_the_delivery_callback_counts_failures_and_keeps_the_first() -> None:
     fatal = _Deliveries()
     fatal.fatal(_Error("idempotence broken", fatal=True))
     assert fatal.first is not None and fatal.first.str() == "idempotence broken"
+
+
+class _QueueingProducer:
+    """A stand-in for librdkafka's queue: refuses the third record once for a full queue and the fifth for good."""
+
+    def __init__(self, refusal: Exception) -> None:
+        self.queued: list[tuple[bytes, bytes]] = []
+        self.refusal = refusal
+        self.full_once = True
+        self.polls = 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def poll(self, timeout: float) -> int:
+        self.polls += 1
+        return 0
+
+    def produce(self, topic: str, value: bytes, key: bytes) -> None:
+        if key == b"3" and self.full_once:
+            self.full_once = False
+            raise BufferError("Local: Queue full")
+        if key == b"5":
+            raise self.refusal
+        self.queued.append((key, value))
+
+
+def test_records_refused_for_a_full_queue_are_queued_again_in_order_and_others_are_delivery_errors() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    refusal = KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    producer = _QueueingProducer(refusal)
+    deliveries = _Deliveries()
+    keys = [str(n).encode() for n in range(1, 8)]
+    values = [b"v" + k for k in keys]
+    size = _hand_over(producer, TOPIC, (keys, values), 100, deliveries)  # type: ignore[arg-type]
+    assert size == sum(map(len, values))
+    assert producer.queued == [(k, v) for k, v in zip(keys, values, strict=True) if k != b"5"]
+    assert producer.polls == 1
+    assert deliveries.errors == 1
+    assert deliveries.by_reason == {"MSG_SIZE_TOO_LARGE": 1}
+    assert deliveries.first is refusal.args[0]
+
+
+def test_pairs_are_chunked_in_order_into_keys_and_values() -> None:
+    pairs = [(str(n).encode(), b"v%d" % n) for n in range(10)]
+    chunks = list(_chunks(iter(pairs), size=4))
+    assert [len(keys) for keys, _ in chunks] == [4, 4, 2]
+    assert [pair for keys, values in chunks for pair in zip(keys, values, strict=True)] == pairs
+    assert list(_chunks(iter([]))) == []
+
+
+def test_frames_of_the_day_stream_read_back_as_written() -> None:
+    out = io.BytesIO()
+    frames = [(b"K", b"1,2"), (b"D", b'{"id":1}\n' * 3), (b".", b"")]
+    for tag, body in frames:
+        write_frame(out, tag, body)
+    assert list(read_frames(io.BytesIO(out.getvalue()))) == frames
+    with pytest.raises(EOFError):
+        list(read_frames(io.BytesIO(out.getvalue()[:-1])))
+
+
+def test_an_error_in_the_simulating_process_is_raised_where_the_days_are_taken() -> None:
+    with pytest.raises(SimulationError, match="seed"):
+        list(backfill_days(ProducerSettings(users=2, days=1, seed=-1)))
+
+
+def test_days_taken_in_part_end_the_simulating_process() -> None:
+    days = backfill_days(ProducerSettings(users=2, days=50, seed=1, user_ids="1503960366,2022484408"))
+    keys, values = next(days)
+    assert set(keys) == {b"1503960366", b"2022484408"} and len(values) == 2 * 1440
+    days.close()  # waits for the process, which sees the pipe closed
 
 
 def test_summary_line() -> None:
