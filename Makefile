@@ -21,6 +21,7 @@ demo: demo-env kafka-jars
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: python-env checkov-env cdk-cli kafka-jars debian-tools

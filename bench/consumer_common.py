@@ -56,8 +56,16 @@ def records(count: int, seed: int = 1, users: int = 33) -> Iterator[dict]:
 def fill_topic(bootstrap: str, topic: str, count: int, partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "compression.type": "lz4", "linger.ms": 50, "batch.size": 1_000_000})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": "lz4",
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+        }
+    )
     for record in records(count):
         while True:
             try:

@@ -48,11 +48,17 @@ def main() -> int:
         topic = f"bench-memory-{uuid.uuid4().hex[:8]}"
         fill_topic(bootstrap, topic, args.records, args.partitions)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
-        env.update(PYTHONPATH=str(REPO_ROOT), CONSUMER_BOOTSTRAP_SERVERS=bootstrap, CONSUMER_TOPIC=topic,
-                   CONSUMER_GROUP_ID=f"bench-{topic}", CONSUMER_LAKE_DIR=str(Path(scratch) / "lake"))  # fmt: skip
+        env.update(
+            PYTHONPATH=str(REPO_ROOT),
+            CONSUMER_BOOTSTRAP_SERVERS=bootstrap,
+            CONSUMER_TOPIC=topic,
+            CONSUMER_GROUP_ID=f"bench-{topic}",
+            CONSUMER_LAKE_DIR=str(Path(scratch) / "lake"),
+        )
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", DRAIN], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, "-c", DRAIN], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         peak_kib = 0
         while child.poll() is None:
             peak_kib = max(peak_kib, _vm_hwm_kib(child.pid))
@@ -64,10 +70,14 @@ def main() -> int:
         maxrss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         landed = int(out.split()[0])
         assert landed == args.records, out
-        print(f"records: {args.records:,} in {args.partitions} partitions, drained in {elapsed:.1f} s "
-              f"({out.split()[1]} files)")  # fmt: skip
-        print(f"peak RSS: {max(peak_kib, maxrss_kib) / 1024:.0f} MiB (VmHWM {peak_kib / 1024:.0f} MiB, "
-              f"ru_maxrss {maxrss_kib / 1024:.0f} MiB)")  # fmt: skip
+        print(
+            f"records: {args.records:,} in {args.partitions} partitions, drained in {elapsed:.1f} s "
+            f"({out.split()[1]} files)"
+        )
+        print(
+            f"peak RSS: {max(peak_kib, maxrss_kib) / 1024:.0f} MiB (VmHWM {peak_kib / 1024:.0f} MiB, "
+            f"ru_maxrss {maxrss_kib / 1024:.0f} MiB)"
+        )
     return 0
 
 

@@ -42,9 +42,15 @@ def run(bootstrap: str, topic: str, partitions: int, processes: int, lake: Path)
     """Seconds for `processes` consumer processes in one new group to land and commit the whole topic."""
     group = f"bench-scaling-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
-    env |= {"PYTHONPATH": str(REPO_ROOT), "CONSUMER_BOOTSTRAP_SERVERS": bootstrap, "CONSUMER_TOPIC": topic,
-            "CONSUMER_GROUP_ID": group, "CONSUMER_DLQ_TOPIC": f"{topic}.dlq", "CONSUMER_LAKE_DIR": str(lake),
-            "CONSUMER_FLUSH_INTERVAL_S": "1"}  # fmt: skip
+    env |= {
+        "PYTHONPATH": str(REPO_ROOT),
+        "CONSUMER_BOOTSTRAP_SERVERS": bootstrap,
+        "CONSUMER_TOPIC": topic,
+        "CONSUMER_GROUP_ID": group,
+        "CONSUMER_DLQ_TOPIC": f"{topic}.dlq",
+        "CONSUMER_LAKE_DIR": str(lake),
+        "CONSUMER_FLUSH_INTERVAL_S": "1",
+    }
     started = time.perf_counter()
     command = [sys.executable, "-m", "services.consumer"]
     procs = [
@@ -78,8 +84,10 @@ def main() -> int:
         load = os.getloadavg()[0]
         one = run(bootstrap, topic, args.partitions, 1, Path(scratch) / "lake-1")
         two = run(bootstrap, topic, args.partitions, 2, Path(scratch) / "lake-2")
-        print(f"records: {args.records:,} in {args.partitions} partitions; cpus: {os.cpu_count()}; "
-              f"load average before: {load:.2f}")  # fmt: skip
+        print(
+            f"records: {args.records:,} in {args.partitions} partitions; cpus: {os.cpu_count()}; "
+            f"load average before: {load:.2f}"
+        )
         print("| consumer processes | wall s | records/s landed |")
         print("|---:|---:|---:|")
         print(f"| 1 | {one:.2f} | {args.records / one:,.0f} |")

@@ -34,16 +34,25 @@ def run_kcat(bootstrap: str, topic: str, out: Path) -> tuple[float, float]:
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with open(out, "wb") as sink:
-        subprocess.run([kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n"],
-                       stdout=sink, check=True)  # fmt: skip
+        subprocess.run(
+            [kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n"],
+            stdout=sink,
+            check=True,
+        )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
 
 
 def run_consumer(bootstrap: str, topic: str, lake: Path, gzip_level: int) -> tuple[Summary, float, float, float]:
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=topic, group_id=f"bench-{uuid.uuid4().hex[:8]}",
-                                lake_dir=lake, format="jsonl.gz", gzip_level=gzip_level)  # fmt: skip
+    settings = ConsumerSettings(
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        group_id=f"bench-{uuid.uuid4().hex[:8]}",
+        lake_dir=lake,
+        format="jsonl.gz",
+        gzip_level=gzip_level,
+    )
     first: list[float] = []
 
     def progress(summary: Summary, _lag: int) -> None:
@@ -74,15 +83,21 @@ def main() -> int:
             lines = sum(1 for _ in dumped)
         summary, total_s, steady_s, cpu_s = run_consumer(bootstrap, topic, Path(scratch) / "lake", args.gzip_level)
         assert summary.records_out == args.records, summary
-        print(f"records: {args.records:,} in {args.partitions} partitions; cpus: {os.cpu_count()}; "
-              f"load average before: {load:.2f}")  # fmt: skip
+        print(
+            f"records: {args.records:,} in {args.partitions} partitions; cpus: {os.cpu_count()}; "
+            f"load average before: {load:.2f}"
+        )
         n = args.records
         print("| reader | wall s | records/s | CPU s | records per CPU-second |")
         print("|---|---:|---:|---:|---:|")
-        print(f"| kcat -C -e to a file ({lines:,} lines) | {kcat_s:.2f} | {lines / kcat_s:,.0f} | {kcat_cpu:.2f} | "
-              f"{lines / kcat_cpu:,.0f} |")  # fmt: skip
-        print(f"| consumer, gzip JSON lines, local lake (run to return) | {total_s:.2f} | {n / total_s:,.0f} | "
-              f"{cpu_s:.2f} | {n / cpu_s:,.0f} |")  # fmt: skip
+        print(
+            f"| kcat -C -e to a file ({lines:,} lines) | {kcat_s:.2f} | {lines / kcat_s:,.0f} | {kcat_cpu:.2f} | "
+            f"{lines / kcat_cpu:,.0f} |"
+        )
+        print(
+            f"| consumer, gzip JSON lines, local lake (run to return) | {total_s:.2f} | {n / total_s:,.0f} | "
+            f"{cpu_s:.2f} | {n / cpu_s:,.0f} |"
+        )
         print(f"| consumer, first record to last commit | {steady_s:.2f} | {n / steady_s:,.0f} | | |")
         print(f"files: {summary.files_written}, bytes written: {summary.bytes_written:,}")
     return 0

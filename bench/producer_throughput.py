@@ -92,8 +92,9 @@ def stages(bootstrap: str, users: int, days: int, compression: str) -> dict[str,
     encode_s = time.perf_counter() - started
     topic = f"bench-stage-{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic, PARTITIONS)
-    summary = produce_encoded(pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression,
-                              create_topic=False)  # fmt: skip
+    summary = produce_encoded(
+        pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression, create_topic=False
+    )
     return {"simulate": len(pairs) / simulate_s, "encode": len(pairs) / encode_s, "produce": summary.rate}
 
 
@@ -117,10 +118,21 @@ def perf_test(
     }
     size_args = ["--payload-file", str(payload_file)] if payload_file else ["--record-size", str(record_size)]
     command = [
-        require_java(), "-Xmx1g", "-cp", f"{fetch_jars()}/*", "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", topic, "--num-records", str(records), "--throughput", "-1", *size_args,
-        "--producer-props", *[f"{k}={v}" for k, v in props.items()],
-    ]  # fmt: skip
+        require_java(),
+        "-Xmx1g",
+        "-cp",
+        f"{fetch_jars()}/*",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(records),
+        "--throughput",
+        "-1",
+        *size_args,
+        "--producer-props",
+        *[f"{k}={v}" for k, v in props.items()],
+    ]
     cpu = _children_cpu()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     cpu = _children_cpu() - cpu
@@ -180,8 +192,10 @@ def main() -> int:
             cpu["perf_same"].append(records / perf_cpu)
             for stage, stage_rate in stages(bootstrap, args.users, args.days, args.compression).items():
                 parts[stage].append(stage_rate)
-            console.print(f"run {run}/{args.repeat}: backfill {rate:,.0f} rec/s; perf-test {sized[-1]:,.0f} rec/s "
-                          f"(random {round(size)} B), {same[-1]:,.0f} rec/s (our JSON records)")  # fmt: skip
+            console.print(
+                f"run {run}/{args.repeat}: backfill {rate:,.0f} rec/s; perf-test {sized[-1]:,.0f} rec/s "
+                f"(random {round(size)} B), {same[-1]:,.0f} rec/s (our JSON records)"
+            )
     finally:
         if broker:
             broker.stop()
@@ -211,23 +225,35 @@ def main() -> int:
         result["backfill_records_per_s"] >= TARGET_RATE and result["median_ratio_same_payload"] >= TARGET_RATIO
     )
 
-    table = Table(title=f"Producer backfill, {args.users} users x {args.days} days = {records:,} records "
-                  f"(median of {args.repeat})")  # fmt: skip
+    table = Table(
+        title=f"Producer backfill, {args.users} users x {args.days} days = {records:,} records "
+        f"(median of {args.repeat})"
+    )
     table.add_column("measure")
     table.add_column("records/s", justify="right")
     table.add_column("backfill / it", justify="right")
     table.add_column("records per CPU-s", justify="right")
     per_cpu = result["records_per_cpu_s"]
-    table.add_row("backfill: simulate + encode + produce", f"{result['backfill_records_per_s']:,}", "",
-                  f"{per_cpu['backfill']:,}")  # fmt: skip
-    table.add_row(f"perf-test, {round(result['mean_record_bytes'])} B random records",
-                  f"{result['perf_test_records_per_s']:,}", f"{result['ratio']:.2f}",
-                  f"{per_cpu['perf']:,}")  # fmt: skip
-    table.add_row("perf-test, the backfill's JSON records", f"{result['perf_test_same_payload_records_per_s']:,}",
-                  f"{result['ratio_same_payload']:.2f}", f"{per_cpu['perf_same']:,}")  # fmt: skip
-    for stage, label in (("simulate", "stage alone: simulate (simulate_days)"),
-                         ("encode", "stage alone: encode (encode_day)"),
-                         ("produce", "stage alone: produce pre-encoded + flush")):  # fmt: skip
+    table.add_row(
+        "backfill: simulate + encode + produce", f"{result['backfill_records_per_s']:,}", "", f"{per_cpu['backfill']:,}"
+    )
+    table.add_row(
+        f"perf-test, {round(result['mean_record_bytes'])} B random records",
+        f"{result['perf_test_records_per_s']:,}",
+        f"{result['ratio']:.2f}",
+        f"{per_cpu['perf']:,}",
+    )
+    table.add_row(
+        "perf-test, the backfill's JSON records",
+        f"{result['perf_test_same_payload_records_per_s']:,}",
+        f"{result['ratio_same_payload']:.2f}",
+        f"{per_cpu['perf_same']:,}",
+    )
+    for stage, label in (
+        ("simulate", "stage alone: simulate (simulate_days)"),
+        ("encode", "stage alone: encode (encode_day)"),
+        ("produce", "stage alone: produce pre-encoded + flush"),
+    ):
         table.add_row(label, f"{result['stages_records_per_s'][stage]:,}", "", "")
     console.print(table)
     verdict = "meets" if result["meets_targets"] else "MISSES"

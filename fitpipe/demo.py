@@ -119,8 +119,15 @@ def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSett
     from services.producer.settings import ProducerSettings, describe_error
     from services.producer.simulator import user_ids
 
-    given = {"bootstrap_servers": bootstrap, "topic": TOPIC, "partitions": args.partitions, "mode": "backfill",
-             "progress": True, "replay_dir": args.replay, "metrics_port": free_port()}  # fmt: skip
+    given = {
+        "bootstrap_servers": bootstrap,
+        "topic": TOPIC,
+        "partitions": args.partitions,
+        "mode": "backfill",
+        "progress": True,
+        "replay_dir": args.replay,
+        "metrics_port": free_port(),
+    }
     if args.replay is None:
         ids = user_ids(args.users, args.seed)
         if PER_USER_ID not in ids:
@@ -135,11 +142,18 @@ def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSett
 def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):
     from services.consumer import ConsumerSettings, run
 
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt,
-                                metrics_port=free_port())  # fmt: skip
+    settings = ConsumerSettings(
+        bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt, metrics_port=free_port()
+    )
     console.print(f"consumer metrics at {metrics_url(settings.metrics_port)} while it runs")
-    columns = (SpinnerColumn(), TextColumn("landing in the lake"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("lag {task.fields[lag]}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        SpinnerColumn(),
+        TextColumn("landing in the lake"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("lag {task.fields[lag]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("consume", total=expected, lag="-")
 
@@ -321,6 +335,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--partitions", type=int, default=3, help="partitions of the topic (default 3)")
     parser.add_argument("--format", choices=("jsonl.gz", "jsonl", "parquet"), default="jsonl.gz", help="lake files")
     parser.add_argument("--bootstrap", default=None, help="use this Kafka broker instead of starting one")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print the producer's, the consumer's and librdkafka's log lines")  # fmt: skip
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the producer's, the consumer's and librdkafka's log lines"
+    )
     parser.set_defaults(func=_run)

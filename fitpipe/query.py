@@ -263,12 +263,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_lake_arguments(parser)
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the result as CSV")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON (a list of rows)")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="table; vertical (a name: value block per row, for wide results); csv; json (one "
-                        "object per line). Default auto: a table when it fits the terminal, vertical when it does "
-                        "not, csv into a pipe")  # fmt: skip
-    parser.add_argument("--max-rows", type=int, default=50,
-                        help="rows printed as a table or vertical blocks (default 50; csv, json and the files get "
-                        "them all)")  # fmt: skip
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="table; vertical (a name: value block per row, for wide results); csv; json (one "
+        "object per line). Default auto: a table when it fits the terminal, vertical when it does "
+        "not, csv into a pipe",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=50,
+        help="rows printed as a table or vertical blocks (default 50; csv, json and the files get them all)",
+    )
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL the query was translated to")
     parser.set_defaults(func=_run)

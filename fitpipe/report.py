@@ -22,8 +22,14 @@ MAX_TABLE_ROWS: Final = 200
 HEART_RATE_BASELINE: Final = 40
 INTENSITY_NAMES: Final = {1: "light", 2: "fairly active", 3: "very active"}
 SLEEP_STAGE_NAMES: Final = {1.0: "asleep", 2.0: "restless", 3.0: "awake"}
-_COLORS: Final = {"light": "#9ecae1", "fairly active": "#4292c6", "very active": "#08519c",
-                  "asleep": "#6a51a3", "restless": "#9e9ac8", "awake": "#fdae6b"}  # fmt: skip
+_COLORS: Final = {
+    "light": "#9ecae1",
+    "fairly active": "#4292c6",
+    "very active": "#08519c",
+    "asleep": "#6a51a3",
+    "restless": "#9e9ac8",
+    "awake": "#fdae6b",
+}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1280px;
@@ -70,15 +76,30 @@ def _daily_figure(results: dict[str, QueryResult]):
     )
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.1)
     fig.add_trace(
-        go.Bar(x=df["date"], y=df["sedentary"], name="sedentary minutes (outside sleep)", marker_color="#bdbdbd",
-               customdata=df["users"], hovertemplate="%{x}: %{y:.0f} min, %{customdata} users<extra></extra>"),
-        row=1, col=1,
-    )  # fmt: skip
+        go.Bar(
+            x=df["date"],
+            y=df["sedentary"],
+            name="sedentary minutes (outside sleep)",
+            marker_color="#bdbdbd",
+            customdata=df["users"],
+            hovertemplate="%{x}: %{y:.0f} min, %{customdata} users<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     fig.add_trace(
-        go.Scatter(x=df["date"], y=df["heartrate"], name="mean heart rate", mode="lines+markers",
-                   line={"color": "#cb181d"}, connectgaps=True, hovertemplate="%{x}: %{y:.1f} bpm<extra></extra>"),
-        row=2, col=1,
-    )  # fmt: skip
+        go.Scatter(
+            x=df["date"],
+            y=df["heartrate"],
+            name="mean heart rate",
+            mode="lines+markers",
+            line={"color": "#cb181d"},
+            connectgaps=True,
+            hovertemplate="%{x}: %{y:.1f} bpm<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     fig.update_yaxes(title_text="sedentary (min per user)", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(**_heart_rate_axis(df["heartrate"]), row=2, col=1)
     fig.update_xaxes(title_text="date", row=2, col=1)
@@ -100,8 +121,12 @@ def _intensity_figure(results: dict[str, QueryResult]):
         if intensity in minutes.columns:
             per_user = minutes[intensity] / users.reindex(minutes.index)
             fig.add_trace(go.Bar(x=minutes.index, y=per_user, name=name, marker_color=_COLORS[name]))
-    fig.update_layout(barmode="stack", title="Intensity distribution per day (active minutes per user)",
-                      yaxis_title="active minutes per user (min)", xaxis_title="date")  # fmt: skip
+    fig.update_layout(
+        barmode="stack",
+        title="Intensity distribution per day (active minutes per user)",
+        yaxis_title="active minutes per user (min)",
+        xaxis_title="date",
+    )
     return _per_day(fig)
 
 
@@ -117,11 +142,20 @@ def _sleep_figure(results: dict[str, QueryResult]):
     fig = go.Figure()
     for stage, name in SLEEP_STAGE_NAMES.items():
         if stage in minutes.columns:
-            fig.add_trace(go.Bar(x=minutes.index, y=minutes[stage] / sleepers.reindex(minutes.index), name=name,
-                                 marker_color=_COLORS[name]))  # fmt: skip
-    fig.update_layout(barmode="stack", title="Sleep stages per night (minutes per sleeping user)",
-                      yaxis_title="minutes per sleeping user (min)",
-                      xaxis_title="night (the date the sleep log ends)")  # fmt: skip
+            fig.add_trace(
+                go.Bar(
+                    x=minutes.index,
+                    y=minutes[stage] / sleepers.reindex(minutes.index),
+                    name=name,
+                    marker_color=_COLORS[name],
+                )
+            )
+    fig.update_layout(
+        barmode="stack",
+        title="Sleep stages per night (minutes per sleeping user)",
+        yaxis_title="minutes per sleeping user (min)",
+        xaxis_title="night (the date the sleep log ends)",
+    )
     return _per_day(fig)
 
 
@@ -136,9 +170,14 @@ def _heart_rate_figure(results: dict[str, QueryResult]):
     for user, rows in df.groupby("id"):
         fig.add_trace(go.Scatter(x=rows["intensity"], y=rows["avg_heartrate"], mode="lines+markers", name=str(user)))
     fig.update_yaxes(**_heart_rate_axis(df["avg_heartrate"]))
-    fig.update_layout(title="Heart rate by intensity (one line per user)",
-                      xaxis={"title": "intensity (Fitbit's level)", "tickvals": [0, 1, 2, 3],
-                             "ticktext": ["sedentary", "light", "fairly active", "very active"]})  # fmt: skip
+    fig.update_layout(
+        title="Heart rate by intensity (one line per user)",
+        xaxis={
+            "title": "intensity (Fitbit's level)",
+            "tickvals": [0, 1, 2, 3],
+            "ticktext": ["sedentary", "light", "fairly active", "very active"],
+        },
+    )
     return fig
 
 
@@ -203,8 +242,13 @@ def render(results: dict[str, QueryResult], sql_dir: Path = SQL_DIR, subtitle: s
     ]
     for index, (title, figure) in enumerate(figures(results)):
         figure.update_layout(height=figure.layout.height or 430, margin={"t": 60, "b": 50}, template="plotly_white")
-        div = pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"chart-{index}",
-                          config={"displaylogo": False, "responsive": True})  # fmt: skip
+        div = pio.to_html(
+            figure,
+            full_html=False,
+            include_plotlyjs=index == 0,
+            div_id=f"chart-{index}",
+            config={"displaylogo": False, "responsive": True},
+        )
         parts.append(f'<section class="chart" aria-label="{html.escape(title)}">{div}</section>')
     parts.append("<h2>Named queries</h2>")
     for query in named_queries(sql_dir):

@@ -25,8 +25,9 @@ def kafka_status(bootstrap: str, topics: list[str], group: str, timeout: float =
     logger = logging.getLogger("fitpipe.status.librdkafka")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                       "logger": logger})  # fmt: skip
+    client = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False, "logger": logger}
+    )
     try:
         try:
             metadata = client.list_topics(timeout=timeout)
@@ -54,8 +55,10 @@ def kafka_status(bootstrap: str, topics: list[str], group: str, timeout: float =
         for tp in committed:
             offsets = main[tp.partition]
             position = tp.offset if tp.offset >= 0 else offsets["start"]
-            lag[tp.partition] = {"committed": tp.offset if tp.offset >= 0 else None,
-                                 "lag": max(0, offsets["end"] - position)}  # fmt: skip
+            lag[tp.partition] = {
+                "committed": tp.offset if tp.offset >= 0 else None,
+                "lag": max(0, offsets["end"] - position),
+            }
         result["group"] = {"id": group, "partitions": lag, "lag": sum(v["lag"] for v in lag.values())}
         return result
     finally:
@@ -143,8 +146,9 @@ def _newest_events(files: list[Path]) -> dict[str, str]:
     return newest
 
 
-def gather(bootstrap: str, lake: Path, topic: str = TOPIC, dlq_topic: str = DEAD_LETTER_TOPIC,
-           group: str = CONSUMER_GROUP) -> dict[str, Any]:  # fmt: skip
+def gather(
+    bootstrap: str, lake: Path, topic: str = TOPIC, dlq_topic: str = DEAD_LETTER_TOPIC, group: str = CONSUMER_GROUP
+) -> dict[str, Any]:
     kafka = kafka_status(bootstrap, [topic, dlq_topic], group)
     dead = kafka["topics"].get(dlq_topic)
     kafka["dead_letters"] = sum(p["records"] for p in dead.values()) if dead else 0
@@ -167,16 +171,20 @@ def render(status: dict[str, Any]) -> str:
     lines.append(f"dead       {kafka['dead_letters']:,} dead letters")
     lines.append(f"lake       {lake['lake']}: {len(lake['days'])} days, newest event {lake['newest_event'] or '-'}")
     for day, entry in lake["days"].items():
-        lines.append(f"  {day}  {entry['files']:>5} files  {entry['bytes']:>12,} B  newest event "
-                     f"{entry['newest_event'] or '-'}  newest file {entry['newest_file']} "
-                     f"({entry['newest_file_time']})")  # fmt: skip
+        lines.append(
+            f"  {day}  {entry['files']:>5} files  {entry['bytes']:>12,} B  newest event "
+            f"{entry['newest_event'] or '-'}  newest file {entry['newest_file']} "
+            f"({entry['newest_file_time']})"
+        )
     curated = lake["curated"]
     if curated is None:
         lines.append("curated    no curated table yet")
     else:
-        lines.append(f"curated    {curated['table']}: {curated['days']} days, {curated['rows']:,} rows in "
-                     f"{curated['files']} files, newest day {curated['newest_day'] or '-'}, last commit "
-                     f"{curated['last_commit'] or '-'}")  # fmt: skip
+        lines.append(
+            f"curated    {curated['table']}: {curated['days']} days, {curated['rows']:,} rows in "
+            f"{curated['files']} files, newest day {curated['newest_day'] or '-'}, last commit "
+            f"{curated['last_commit'] or '-'}"
+        )
     return "\n".join(lines)
 
 

@@ -16,8 +16,30 @@ STOP_MARGIN_SECONDS = 30
 #: The retention periods CloudWatch Logs accepts, in days.
 #: Where Kafka runs: the one EC2 host (the default), or Amazon MSK with the services on ECS Fargate.
 KAFKA_CHOICES = ("ec2", "msk-serverless", "msk-provisioned")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class ConfigError(ValueError):

@@ -253,10 +253,17 @@ class StreamingStack(Stack):
         CfnOutput(
             self,
             "Dashboard",
-            value=Fn.join("", ["https://console.aws.amazon.com/cloudwatch/home?region=", self.region,
-                               "#dashboards:name=", self.observability.dashboard.dashboard_name]),
+            value=Fn.join(
+                "",
+                [
+                    "https://console.aws.amazon.com/cloudwatch/home?region=",
+                    self.region,
+                    "#dashboards:name=",
+                    self.observability.dashboard.dashboard_name,
+                ],
+            ),
             description="The pipeline's CloudWatch dashboard: throughput, lag, freshness, dead letters, host",
-        )  # fmt: skip
+        )
         CfnOutput(
             self,
             "AlarmTopic",

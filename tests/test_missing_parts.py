@@ -21,8 +21,12 @@ def _pytest_without_fitabase(ci: bool) -> subprocess.CompletedProcess[str]:
         env["CI"] = "true"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs", NEEDS_FITABASE],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_in_ci_a_missing_fitabase_export_fails_and_names_the_folder() -> None:

@@ -80,8 +80,9 @@ def test_the_readme_commands_run_in_order(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCER_", "CONSUMER_", "VIRTUAL_ENV"))}
     env |= SMALL | {"FITPIPE_KAFKA_HOME": str(kafka_home), "HOME": os.environ.get("HOME", str(tmp_path))}
     with (tmp_path / "stdout").open("w+") as stdout, (tmp_path / "stderr").open("w+") as stderr:
-        shell = subprocess.Popen(["bash", "readme.sh"], cwd=clone, stdout=stdout, stderr=stderr, env=env,
-                                 start_new_session=True)  # fmt: skip
+        shell = subprocess.Popen(
+            ["bash", "readme.sh"], cwd=clone, stdout=stdout, stderr=stderr, env=env, start_new_session=True
+        )
         try:
             code = shell.wait(timeout=840)
         except subprocess.TimeoutExpired:

@@ -314,10 +314,16 @@ class LocalBroker:
     def _java_cmd(self, java: str, libs: Path, main_class: str, *args: str) -> list[str]:
         heap = os.environ.get("FITPIPE_KAFKA_HEAP", "1g")
         return [
-            java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", f"{libs}/*", main_class, *args,
-        ]  # fmt: skip
+            "-cp",
+            f"{libs}/*",
+            main_class,
+            *args,
+        ]
 
     def _format_storage(self, java: str, libs: Path, config: Path, cluster_id: str | None = None) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -370,9 +376,12 @@ class LocalBroker:
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             self._process = subprocess.Popen(
                 self._java_cmd(java, libs, "kafka.Kafka", str(config)),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.home, start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                start_new_session=True,
+            )
         state = BrokerState(pid=self._process.pid, port=port, controller_port=controller_port, secure=self.secure)
         self.state_file.write_text(json.dumps(state.__dict__))
         return state
@@ -579,8 +588,9 @@ class LocalCluster:
         launched = {}
         for n, node in nodes.items():
             if node.status() is None:
-                launched[n] = node.launch(layout["ports"][n - 1], layout["controller_ports"][n - 1],
-                                          layout["cluster_id"])  # fmt: skip
+                launched[n] = node.launch(
+                    layout["ports"][n - 1], layout["controller_ports"][n - 1], layout["cluster_id"]
+                )
         try:
             for n, state in launched.items():
                 nodes[n]._wait_ready(state, timeout)
@@ -597,8 +607,7 @@ class LocalCluster:
         assert layout is not None
         if (state := node.status()) is not None:
             return state.bootstrap
-        state = node.launch(layout["ports"][node_id - 1], layout["controller_ports"][node_id - 1],
-                            layout["cluster_id"])  # fmt: skip
+        state = node.launch(layout["ports"][node_id - 1], layout["controller_ports"][node_id - 1], layout["cluster_id"])
         node._wait_ready(state, timeout)
         return state.bootstrap
 

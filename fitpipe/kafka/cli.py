@@ -55,11 +55,15 @@ def _start_cluster(args: argparse.Namespace) -> int:
     running = cluster.status()
     if running is None:
         check_prerequisites()
-        _err(f"starting Apache Kafka {kafka_version()} (KRaft, {args.brokers} nodes, no authentication) "
-             f"from {cluster.home} ...")  # fmt: skip
+        _err(
+            f"starting Apache Kafka {kafka_version()} (KRaft, {args.brokers} nodes, no authentication) "
+            f"from {cluster.home} ..."
+        )
     bootstrap = cluster.start(timeout=args.timeout)
-    _err(f"cluster {'was already running' if running and len(running.nodes) == cluster.size else 'ready'}; "
-         f"logs in {cluster.home}/node-N/logs")  # fmt: skip
+    _err(
+        f"cluster {'was already running' if running and len(running.nodes) == cluster.size else 'ready'}; "
+        f"logs in {cluster.home}/node-N/logs"
+    )
     print(bootstrap)
     return 0
 

@@ -111,8 +111,9 @@ def main() -> int:
         return 2
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_security()})
     try:
-        apply(admin, settings.topic, settings.dead_letter_topic, settings.group, settings.partitions,
-              acls=settings.acls)  # fmt: skip
+        apply(
+            admin, settings.topic, settings.dead_letter_topic, settings.group, settings.partitions, acls=settings.acls
+        )
     except (KafkaException, RuntimeError) as exc:
         print(f"kafka access: {exc}", file=sys.stderr)
         return 1

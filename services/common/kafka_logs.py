@@ -34,8 +34,14 @@ RETRY_NOTICE_EVERY_S: Final = 60.0
 _LINE = re.compile(r"^(?P<facility>\S+) \[(?P<client>[^\]]+)\] (?:\[thrd:[^\]]*\]: )?(?:\S+/\S+: )?(?P<text>.*)$")
 _AFTER = re.compile(r"\s*\(after \d+ms in state \w+\)\s*$")
 _RETRY_FACILITIES: Final = frozenset({"FAIL", "BROKERFAIL", "REQTMOUT", "CONNECT"})
-_RETRY_WORDS: Final = ("Connection refused", "brokers are down", "Disconnected", "Connect to", "Failed to resolve",
-                       "timed out")  # fmt: skip
+_RETRY_WORDS: Final = (
+    "Connection refused",
+    "brokers are down",
+    "Disconnected",
+    "Connect to",
+    "Failed to resolve",
+    "timed out",
+)
 #: A broker that answers but is still setting up (a fresh broker loads its coordinators): the client waits.
 _WAIT_WORDS: Final = ("Coordinator load in progress", "Coordinator not available", "Leader not available")
 

@@ -176,8 +176,16 @@ def compact(
         rows = curate(records, day.day)
         files_written, bytes_written = _replace_day(table, day, rows, state, records.num_rows)
         state = folded_state(table)
-        result = DayResult(day.day, len(day.objects), day.bytes, records.num_rows, rows.num_rows,
-                           time.monotonic() - started, files_written, bytes_written)  # fmt: skip
+        result = DayResult(
+            day.day,
+            len(day.objects),
+            day.bytes,
+            records.num_rows,
+            rows.num_rows,
+            time.monotonic() - started,
+            files_written,
+            bytes_written,
+        )
         summary.compacted.append(result)
         if on_committed is not None:
             on_committed(result)

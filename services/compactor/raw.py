@@ -34,7 +34,6 @@ DAY_FOLDER: Final = f"{PARTITION_COLUMN}="
 _RANGE = re.compile(r"^(?P<source>.+)\+(?P<start>\d+)-(?P<end>\d+)\.")
 
 
-
 @dataclass(frozen=True, order=True, slots=True)
 class RawObject:
     name: str  # the file name inside its day folder

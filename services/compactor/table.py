@@ -33,7 +33,6 @@ ROW_KEY: Final = ("id", "date", "time")
 SORT_KEY: Final = ("id", "time")
 
 
-
 def arrow_schema() -> pa.Schema:
     """The curated rows as Arrow: the record's fields (non-null unless nullable), then `dt`."""
     import pyarrow as pa

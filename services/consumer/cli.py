@@ -86,8 +86,14 @@ def _consume(args: argparse.Namespace) -> int:
 def _with_progress(settings: ConsumerSettings) -> Summary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (SpinnerColumn(), TextColumn("landing {task.fields[topic]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("lag {task.fields[lag]:,}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        SpinnerColumn(),
+        TextColumn("landing {task.fields[topic]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("lag {task.fields[lag]:,}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("consume", total=None, topic=settings.topic, lag=0)
 
@@ -119,6 +125,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="exit once every partition is landed and committed up to its end (otherwise run until Ctrl-C)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print the consumer's log lines and librdkafka's (or KAFKA_LOG_LEVEL=debug)")  # fmt: skip
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the consumer's log lines and librdkafka's (or KAFKA_LOG_LEVEL=debug)",
+    )
     parser.set_defaults(func=_consume)

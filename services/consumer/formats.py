@@ -60,7 +60,6 @@ class Lines:
         """Hand what the buffer holds on (only compressed lines do)."""
 
 
-
 class GzipLines(Lines):
     """Lines compressed in chunks as they come; `member()` is the gzip member of all of them."""
 

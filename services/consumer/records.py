@@ -33,8 +33,12 @@ REASON_KINDS = ("empty", "not_utf8", "not_json", "not_an_object", "invalid_field
 
 def reason_kind(exc: InvalidRecord) -> str:
     first = exc.reasons[0] if exc.reasons else ""
-    for prefix, kind in (("empty message", "empty"), ("not UTF-8", "not_utf8"), ("not JSON", "not_json"),
-                         ("expected a JSON object", "not_an_object")):  # fmt: skip
+    for prefix, kind in (
+        ("empty message", "empty"),
+        ("not UTF-8", "not_utf8"),
+        ("not JSON", "not_json"),
+        ("expected a JSON object", "not_an_object"),
+    ):
         if first.startswith(prefix):
             return kind
     return "invalid_fields"

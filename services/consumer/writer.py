@@ -90,12 +90,19 @@ class Batch:
     """The open batch of one partition: lines per event date, and the dead letters of the same offsets."""
 
     __slots__ = (
-        "bytes", "created", "dead", "end", "first_timestamp", "forced", "lines", "new_lines", "records", "start"
+        "bytes",
+        "created",
+        "dead",
+        "end",
+        "first_timestamp",
+        "forced",
+        "lines",
+        "new_lines",
+        "records",
+        "start",
     )
 
-    def __init__(
-        self, start: int, created: float, forced: BatchRange | None, new_lines: Callable[[], Lines] = Lines
-    ):
+    def __init__(self, start: int, created: float, forced: BatchRange | None, new_lines: Callable[[], Lines] = Lines):
         self.start = start
         self.end = start - 1
         self.created = created
@@ -237,8 +244,14 @@ class LakeWriter:
             }
         )
         self.metrics_server = metrics.serve(self)
-        event(logging.INFO, "consumer starting", topic=self.topic, group=self.settings.group_id,
-              lake=self.sink.description, format=self.settings.format)  # fmt: skip
+        event(
+            logging.INFO,
+            "consumer starting",
+            topic=self.topic,
+            group=self.settings.group_id,
+            lake=self.sink.description,
+            format=self.settings.format,
+        )
         try:
             self._check_topic(until_caught_up)
             self.consumer.subscribe(
@@ -377,8 +390,9 @@ class LakeWriter:
                 return
             if error.fatal():
                 raise KafkaException(error)
-            event(logging.WARNING, "kafka error", error=str(error), topic=message.topic(),
-                  partition=message.partition())  # fmt: skip
+            event(
+                logging.WARNING, "kafka error", error=str(error), topic=message.topic(), partition=message.partition()
+            )
             return
         state = self._parts.get(message.partition())
         if state is None:
@@ -406,11 +420,19 @@ class LakeWriter:
         if batch is None:
             while state.forced and state.forced[0].end < offset:
                 skipped = state.forced.popleft()
-                event(logging.ERROR, "offsets of a replayed range are no longer in Kafka", partition=state.partition,
-                      start=skipped.start, end=skipped.end)  # fmt: skip
+                event(
+                    logging.ERROR,
+                    "offsets of a replayed range are no longer in Kafka",
+                    partition=state.partition,
+                    start=skipped.start,
+                    end=skipped.end,
+                )
             forced = state.forced.popleft() if state.forced else None
-            fmt = format_for_ext(forced.ext, self.settings.gzip_level, self._compress) if forced and forced.ext \
-                else self.format  # fmt: skip
+            fmt = (
+                format_for_ext(forced.ext, self.settings.gzip_level, self._compress)
+                if forced and forced.ext
+                else self.format
+            )
             batch = state.batch = Batch(forced.start if forced else offset, time.monotonic(), forced, fmt.new_lines)
             kafka_ms = message.timestamp()[1]
             if kafka_ms > 0:
@@ -467,8 +489,11 @@ class LakeWriter:
         if batch is None or self._parts.get(state.partition) is not state:
             return  # nothing open, or a rebalance took the partition while another one's write was retried
         start, end = batch.bounds()
-        fmt = format_for_ext(batch.forced.ext, self.settings.gzip_level) if batch.forced and batch.forced.ext \
-            else self.format  # fmt: skip
+        fmt = (
+            format_for_ext(batch.forced.ext, self.settings.gzip_level)
+            if batch.forced and batch.forced.ext
+            else self.format
+        )
         try:
             for dt in sorted(batch.lines):
                 key = object_key(dt, self.topic, state.partition, state.incarnation, start, end, fmt.ext)
@@ -480,8 +505,13 @@ class LakeWriter:
                 self._retry("send dead letters", lambda: self._send_dead_letters(batch.dead), state)
             self._retry("commit", lambda: self._commit(state.partition, end + 1), state)
         except Abandoned:
-            event(logging.WARNING, "batch left unwritten; it will be read again", partition=state.partition,
-                  start=start, end=end)  # fmt: skip
+            event(
+                logging.WARNING,
+                "batch left unwritten; it will be read again",
+                partition=state.partition,
+                start=start,
+                end=end,
+            )
             if self.force_stop.is_set():
                 raise
             return
@@ -493,8 +523,17 @@ class LakeWriter:
             self.summary.batches_replayed += 1
         self._note_landed(state, batch)
         level = logging.INFO if self.settings.log_batches else logging.DEBUG
-        event(level, "batch landed", topic=self.topic, partition=state.partition, start=start, end=end,
-              records=batch.records, dead_letters=len(batch.dead), files=len(batch.lines))  # fmt: skip
+        event(
+            level,
+            "batch landed",
+            topic=self.topic,
+            partition=state.partition,
+            start=start,
+            end=end,
+            records=batch.records,
+            dead_letters=len(batch.dead),
+            files=len(batch.lines),
+        )
 
     def _note_landed(self, state: PartitionState, batch: Batch) -> None:
         """What the metrics read of a landed batch: once per batch, never per record."""
@@ -533,8 +572,13 @@ class LakeWriter:
         for letter in dead:
             while True:
                 try:
-                    self._dlq.produce(self.settings.dlq_topic, value=letter.value, key=letter.key,
-                                      headers=letter.headers, on_delivery=self._on_dlq_delivery)  # fmt: skip
+                    self._dlq.produce(
+                        self.settings.dlq_topic,
+                        value=letter.value,
+                        key=letter.key,
+                        headers=letter.headers,
+                        on_delivery=self._on_dlq_delivery,
+                    )
                     break
                 except BufferError:
                     self._dlq.poll(0.1)
@@ -575,8 +619,15 @@ class LakeWriter:
                 delay = self._backoff(attempt)
                 attempt += 1
                 self.summary.storage_retries += 1
-                event(logging.WARNING, "failed; retrying", action=what, partition=state.partition, attempt=attempt,
-                      retry_in_s=round(delay, 2), error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+                event(
+                    logging.WARNING,
+                    "failed; retrying",
+                    action=what,
+                    partition=state.partition,
+                    attempt=attempt,
+                    retry_in_s=round(delay, 2),
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
                 self._wait_in_group(delay)
                 if self.force_stop.is_set():
                     raise Abandoned from exc
@@ -614,8 +665,14 @@ class LakeWriter:
                 delay = self._backoff(attempt)
                 attempt += 1
                 self.summary.storage_retries += 1
-                event(logging.WARNING, "failed; retrying", action=what, attempt=attempt, retry_in_s=round(delay, 2),
-                      error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+                event(
+                    logging.WARNING,
+                    "failed; retrying",
+                    action=what,
+                    attempt=attempt,
+                    retry_in_s=round(delay, 2),
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
                 time.sleep(delay)
 
     # -- rebalances ----------------------------------------------------------------------------------------------
@@ -634,8 +691,13 @@ class LakeWriter:
         # librdkafka keeps a partition's pause across a revocation: one paused by a retry that a rebalance cut short
         # (nothing left to resume then) would come back paused, and never be read.
         consumer.resume(committed)
-        event(logging.INFO, "partitions assigned", topic=self.topic, incarnation=incarnation,
-              partitions={tp.partition: tp.offset for tp in committed})  # fmt: skip
+        event(
+            logging.INFO,
+            "partitions assigned",
+            topic=self.topic,
+            incarnation=incarnation,
+            partitions={tp.partition: tp.offset for tp in committed},
+        )
         self.ready.set()
 
     def _reconcile(self, tp: TopicPartition, incarnation: str) -> tuple[int, deque[BatchRange]]:
@@ -658,17 +720,26 @@ class LakeWriter:
         position = start
         for batch in sorted(ranges):
             if batch.start < position:
-                event(logging.ERROR, "lake holds overlapping ranges; keeping the first", partition=tp.partition,
-                      start=batch.start, end=batch.end)  # fmt: skip
+                event(
+                    logging.ERROR,
+                    "lake holds overlapping ranges; keeping the first",
+                    partition=tp.partition,
+                    start=batch.start,
+                    end=batch.end,
+                )
                 continue
             if batch.start > position:
                 forced.append(BatchRange(position, batch.start - 1))
             forced.append(batch)
             position = batch.end + 1
         if forced:
-            event(logging.WARNING, "writing again ranges found in the lake beyond the committed offset",
-                  partition=tp.partition, committed=committed,
-                  ranges=[f"{r.start}-{r.end}" for r in forced])  # fmt: skip
+            event(
+                logging.WARNING,
+                "writing again ranges found in the lake beyond the committed offset",
+                partition=tp.partition,
+                committed=committed,
+                ranges=[f"{r.start}-{r.end}" for r in forced],
+            )
         return start, forced
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -680,8 +751,11 @@ class LakeWriter:
         self._pending.clear()  # in place: a drain in progress holds this deque
         self._pending.extend(kept)
         if partitions:
-            event(logging.INFO, "partitions revoked; their open batches will be read again by the next owner",
-                  partitions=[tp.partition for tp in partitions])  # fmt: skip
+            event(
+                logging.INFO,
+                "partitions revoked; their open batches will be read again by the next owner",
+                partitions=[tp.partition for tp in partitions],
+            )
 
     # -- progress ------------------------------------------------------------------------------------------------
     def _caught_up(self) -> bool:
@@ -708,8 +782,9 @@ class LakeWriter:
         lag = 0
         for state in list(self._parts.values()):
             try:
-                low, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, state.partition),
-                                                                cached=True)  # fmt: skip
+                low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, state.partition), cached=True
+                )
             except KafkaException:
                 continue
             if high >= 0:
@@ -718,9 +793,17 @@ class LakeWriter:
 
     def _log_progress(self) -> None:
         s = self.summary
-        event(logging.INFO, "progress", records_in=s.records_in, records_out=s.records_out,
-              dead_letters=s.dead_letters, files_written=s.files_written, lag=self._lag(),
-              partitions=sorted(self._parts), buffered_bytes=self._buffered)  # fmt: skip
+        event(
+            logging.INFO,
+            "progress",
+            records_in=s.records_in,
+            records_out=s.records_out,
+            dead_letters=s.dead_letters,
+            files_written=s.files_written,
+            lag=self._lag(),
+            partitions=sorted(self._parts),
+            buffered_bytes=self._buffered,
+        )
 
 
 def run(

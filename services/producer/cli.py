@@ -128,17 +128,26 @@ def _positive_int(text: str) -> int:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $PRODUCER_BOOTSTRAP_SERVERS or the "
-                        "broker `fitpipe kafka start` runs)")  # fmt: skip
+    parser.add_argument(
+        "--bootstrap",
+        help="Kafka bootstrap servers (default: $PRODUCER_BOOTSTRAP_SERVERS or the broker `fitpipe kafka start` runs)",
+    )
     parser.add_argument("--topic", help="topic (default: $PRODUCER_TOPIC or fitness-data); created if missing")
     parser.add_argument("--partitions", type=_positive_int, help="partitions when the topic is created (default 3)")
-    parser.add_argument("--mode", choices=("backfill", "live"), help="backfill: as fast as possible (default); "
-                        "live: one minute of records per minute, or faster with --speed")  # fmt: skip
+    parser.add_argument(
+        "--mode",
+        choices=("backfill", "live"),
+        help="backfill: as fast as possible (default); live: one minute of records per minute, or faster with --speed",
+    )
     parser.add_argument("--speed", type=float, help="live mode: event minutes per wall-clock minute (default 1)")
     parser.add_argument("--compression", choices=("lz4", "zstd", "gzip", "snappy", "none"), help="default lz4")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar, log lines instead")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print librdkafka's log lines, retries included (or KAFKA_LOG_LEVEL=debug)")  # fmt: skip
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print librdkafka's log lines, retries included (or KAFKA_LOG_LEVEL=debug)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

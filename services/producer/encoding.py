@@ -26,8 +26,18 @@ CALORIES_DECIMALS: Final = 4
 _SCALE: Final = 10**CALORIES_DECIMALS
 _MINUTES: Final = 24 * 60
 
-assert FIELD_NAMES == ("id", "date", "time", "calories", "intensity", "mets", "steps", "sleep_value", "logid",
-                       "heartrate"), "the texts below follow the schema's field order"  # fmt: skip
+assert FIELD_NAMES == (
+    "id",
+    "date",
+    "time",
+    "calories",
+    "intensity",
+    "mets",
+    "steps",
+    "sleep_value",
+    "logid",
+    "heartrate",
+), "the texts below follow the schema's field order"
 
 
 def _table(texts: list[str]) -> np.ndarray:

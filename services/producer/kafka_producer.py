@@ -214,8 +214,13 @@ class _Progress:
             self._bar.update(self._task, completed=done, rate=rate)
         elif now >= self._next_log:
             self._next_log = now + _LOG_PROGRESS_S
-            _log.info("producing", topic=self.topic, records=done, total=self.total,
-                      rate=round(done / max(now - self._started, 1e-9)))  # fmt: skip
+            _log.info(
+                "producing",
+                topic=self.topic,
+                records=done,
+                total=self.total,
+                rate=round(done / max(now - self._started, 1e-9)),
+            )
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -33,15 +33,31 @@ REAL_STEPS_BY_HOUR: Final = (
 )  # fmt: skip
 #: Share of minutes at intensity 0/1/2/3, by hour of day 0-23.
 REAL_INTENSITY_BY_HOUR: Final = (
-    (0.966, 0.033, 0.001, 0.001), (0.978, 0.021, 0.000, 0.001), (0.984, 0.015, 0.000, 0.001),
-    (0.993, 0.007, 0.000, 0.000), (0.989, 0.011, 0.000, 0.000), (0.955, 0.026, 0.001, 0.018),
-    (0.903, 0.079, 0.007, 0.012), (0.851, 0.132, 0.007, 0.010), (0.818, 0.146, 0.010, 0.026),
-    (0.793, 0.178, 0.010, 0.019), (0.762, 0.205, 0.013, 0.021), (0.765, 0.205, 0.014, 0.017),
-    (0.737, 0.220, 0.017, 0.026), (0.750, 0.208, 0.019, 0.023), (0.757, 0.199, 0.016, 0.027),
-    (0.776, 0.201, 0.010, 0.013), (0.750, 0.221, 0.012, 0.018), (0.716, 0.235, 0.019, 0.029),
-    (0.715, 0.235, 0.018, 0.032), (0.729, 0.216, 0.022, 0.033), (0.794, 0.181, 0.014, 0.011),
-    (0.830, 0.147, 0.014, 0.010), (0.874, 0.105, 0.009, 0.011), (0.930, 0.059, 0.007, 0.004),
-)  # fmt: skip
+    (0.966, 0.033, 0.001, 0.001),
+    (0.978, 0.021, 0.000, 0.001),
+    (0.984, 0.015, 0.000, 0.001),
+    (0.993, 0.007, 0.000, 0.000),
+    (0.989, 0.011, 0.000, 0.000),
+    (0.955, 0.026, 0.001, 0.018),
+    (0.903, 0.079, 0.007, 0.012),
+    (0.851, 0.132, 0.007, 0.010),
+    (0.818, 0.146, 0.010, 0.026),
+    (0.793, 0.178, 0.010, 0.019),
+    (0.762, 0.205, 0.013, 0.021),
+    (0.765, 0.205, 0.014, 0.017),
+    (0.737, 0.220, 0.017, 0.026),
+    (0.750, 0.208, 0.019, 0.023),
+    (0.757, 0.199, 0.016, 0.027),
+    (0.776, 0.201, 0.010, 0.013),
+    (0.750, 0.221, 0.012, 0.018),
+    (0.716, 0.235, 0.019, 0.029),
+    (0.715, 0.235, 0.018, 0.032),
+    (0.729, 0.216, 0.022, 0.033),
+    (0.794, 0.181, 0.014, 0.011),
+    (0.830, 0.147, 0.014, 0.010),
+    (0.874, 0.105, 0.009, 0.011),
+    (0.930, 0.059, 0.007, 0.004),
+)
 
 
 @dataclass(frozen=True)
@@ -129,10 +145,12 @@ def to_minutes(records: Iterable[Record]) -> Minutes:
     day = offset[day_raw]
     minute_of: dict[str, int] = {}
     minute = np.fromiter(
-        (minute_of.get(t) if t in minute_of else minute_of.setdefault(t, int(t[:2]) * 60 + int(t[3:5])) for t in
-         columns["time"]),
+        (
+            minute_of.get(t) if t in minute_of else minute_of.setdefault(t, int(t[:2]) * 60 + int(t[3:5]))
+            for t in columns["time"]
+        ),
         dtype=np.int64,
-    )  # fmt: skip
+    )
     ids, user = np.unique(np.array(columns["id"], dtype=np.int64), return_inverse=True)
     order = np.lexsort((minute, day, user))
     n_days = int(day.max()) + 1
@@ -359,11 +377,17 @@ def _sleep_checks(m: Minutes, logs: SleepLogs) -> list[Check]:
         _around(5, "run length asleep: mean (min)", runs[1], 33.5, 0.3, True),
         _around(5, "run length restless: mean (min)", runs[2], 2.6, 0.3, True, 2),
         _around(5, "run length awake: mean (min)", runs[3], 2.5, 0.3, True, 2),
-        Check(5, "share of main logs starting 20:00-03:00", _mean((start_hour >= 20) | (start_hour < 3)), "0.84",
-              0.75, 1, 3),
-        Check(5, "share of main logs ending 04:00-10:00", _mean((end_hour >= 4) & (end_hour < 10)), "0.78", 0.70, 1,
-              3),
-    ]  # fmt: skip
+        Check(
+            5,
+            "share of main logs starting 20:00-03:00",
+            _mean((start_hour >= 20) | (start_hour < 3)),
+            "0.84",
+            0.75,
+            1,
+            3,
+        ),
+        Check(5, "share of main logs ending 04:00-10:00", _mean((end_hour >= 4) & (end_hour < 10)), "0.78", 0.70, 1, 3),
+    ]
     return checks
 
 
@@ -406,13 +430,14 @@ def _energy_checks(m: Minutes) -> list[Check]:
         Check(6, "METs at intensity 1: mean", _mean(by[1]), "25-35", 25, 35),
         _around(6, "METs at intensity 2: mean", _mean(by[2]), 43, 0.2, True),
         _around(6, "METs at intensity 3: mean", _mean(by[3]), 80, 0.2, True),
-        Check(6, "calories / (METs/10): largest deviation from the user's rate", float(deviation.max()), "0", 0, 0.01,
-              4),
+        Check(
+            6, "calories / (METs/10): largest deviation from the user's rate", float(deviation.max()), "0", 0, 0.01, 4
+        ),
         Check(6, "users' resting kcal/min: lowest", float(user_rate.min()), "0.70", 0.7, 1.55, 2),
         Check(6, "users' resting kcal/min: highest", float(user_rate.max()), "1.53", 0.7, 1.55, 2),
         _around(6, "users' resting kcal/min: mean", float(user_rate.mean()), 1.11, 0.15, False, 2),
         _around(6, "calories per minute: mean", _mean(m.calories), 1.60, 0.15, False, 2),
-    ]  # fmt: skip
+    ]
 
 
 def _heart_rate_checks(m: Minutes) -> list[Check]:
@@ -464,10 +489,17 @@ def _consistency_checks(m: Minutes, d: Daily, logs: SleepLogs) -> list[Check]:
         Check(8, "share of user-days with V+F+L+S = 1440 - sedentary minutes in bed", _mean(balance), "1", 1, 1, 3),
         Check(8, "Σ hourly steps - Σ daily TotalSteps", float(hourly.sum() - d.steps.sum()), "0", 0, 0, 0),
         Check(9, "share of minutes with (sleep_value != 0) = (logid != 0)", _mean(in_bed == in_log), "1", 1, 1, 3),
-        Check(9, "share of logs of one user, without gaps or overlaps", _mean(contiguous & same_user & ~overlaps)
-              if len(logs.start) else 1.0, "1", 1, 1, 3),
+        Check(
+            9,
+            "share of logs of one user, without gaps or overlaps",
+            _mean(contiguous & same_user & ~overlaps) if len(logs.start) else 1.0,
+            "1",
+            1,
+            1,
+            3,
+        ),
         Check(9, "share of asleep minutes at intensity 0", _mean(m.intensity[asleep] == 0), "0.998", 0.99, 1, 3),
-    ]  # fmt: skip
+    ]
 
 
 def evaluate(records: Iterable[Record]) -> list[Check]:

@@ -150,9 +150,7 @@ HR_BASELINE: Final = (74.0, 6.5, 62.0, 88.0)
 HR_RESPONSE: Final = 0.3
 HR_NOISE_SD: Final = 4.5
 #: Effect of the hour of day (STATS: night hours about 60, daytime 72-80 with the peak around 18 h).
-HR_BY_HOUR: Final = (
-    -11, -12, -12, -12, -11, -8, -4, -1, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 7, 6, 4, 1, -3, -7,
-)  # fmt: skip
+HR_BY_HOUR: Final = (-11, -12, -12, -12, -11, -8, -4, -1, 0, 1, 2, 3, 3, 3, 3, 3, 4, 5, 7, 6, 4, 1, -3, -7)
 #: Effect of intensity 0-3 above sedentary, and per step above the intensity's mean steps (fit: real means 67 / 81 /
 #: 100 / 128; by steps/min bin 0 -> 67, 61-100 -> 98, over 100 -> 121).
 HR_BY_INTENSITY: Final = (0.0, 16.0, 27.0, 66.0)

@@ -53,12 +53,29 @@ COMPACTOR_WINDOW = Duration.hours(1)
 
 #: CDK's name for each retention period CloudWatch Logs offers (stacks.config.LOG_RETENTION_DAYS).
 _RETENTION_NAMES = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
-    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
     3653: "TEN_YEARS",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -213,8 +230,9 @@ class Observability(Construct):
             description="Prometheus scrape configuration of the host's CloudWatch agent: the services' endpoints",
             string_value=prometheus_scrape_config(),
         )
-        self.topic = sns.Topic(self, "Alarms", display_name="Fitness pipeline alarms", master_key=self.key,
-                               enforce_ssl=True)  # fmt: skip
+        self.topic = sns.Topic(
+            self, "Alarms", display_name="Fitness pipeline alarms", master_key=self.key, enforce_ssl=True
+        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: dict[str, AlarmSpec] = {}
@@ -271,10 +289,14 @@ class Observability(Construct):
         """Every alarm from one table: each pages through the topic when it fires and when it clears."""
         for spec in _alarm_table(config, instance):
             alarm = spec.metric.create_alarm(
-                self, spec.construct_id, threshold=spec.threshold, evaluation_periods=spec.evaluation_periods,
-                comparison_operator=spec.operator, treat_missing_data=spec.missing,
+                self,
+                spec.construct_id,
+                threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods,
+                comparison_operator=spec.operator,
+                treat_missing_data=spec.missing,
                 alarm_description=spec.description,
-            )  # fmt: skip
+            )
             if spec.recover:
                 alarm.add_alarm_action(cw_actions.Ec2Action(cw_actions.Ec2InstanceAction.RECOVER))
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
@@ -286,39 +308,89 @@ class Observability(Construct):
         host = {"InstanceId": instance.instance_id}
 
         def graph(title: str, *metrics: cw.IMetric, unit: str = "") -> cw.GraphWidget:
-            return cw.GraphWidget(title=title, left=list(metrics), width=8, height=6,
-                                  left_y_axis=cw.YAxisProps(label=unit, show_units=False, min=0))  # fmt: skip
+            return cw.GraphWidget(
+                title=title,
+                left=list(metrics),
+                width=8,
+                height=6,
+                left_y_axis=cw.YAxisProps(label=unit, show_units=False, min=0),
+            )
 
         dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         dashboard.add_widgets(
-            graph("Throughput: records in and out per minute",
-                  service_metric(m.PRODUCER_RECORDS, "Sum").with_(label="produced"),
-                  service_metric(m.CONSUMER_RECORDS_LANDED, "Sum").with_(label="landed"), unit="records"),
-            graph("Consumer lag (oldest record not landed)",
-                  service_metric(m.CONSUMER_LAG_SECONDS, "Maximum").with_(label="lag"), unit="seconds"),
-            graph("Freshness (age of the newest landed event)",
-                  service_metric(m.CONSUMER_FRESHNESS, "Maximum").with_(label="freshness"), unit="seconds"),
-        )  # fmt: skip
+            graph(
+                "Throughput: records in and out per minute",
+                service_metric(m.PRODUCER_RECORDS, "Sum").with_(label="produced"),
+                service_metric(m.CONSUMER_RECORDS_LANDED, "Sum").with_(label="landed"),
+                unit="records",
+            ),
+            graph(
+                "Consumer lag (oldest record not landed)",
+                service_metric(m.CONSUMER_LAG_SECONDS, "Maximum").with_(label="lag"),
+                unit="seconds",
+            ),
+            graph(
+                "Freshness (age of the newest landed event)",
+                service_metric(m.CONSUMER_FRESHNESS, "Maximum").with_(label="freshness"),
+                unit="seconds",
+            ),
+        )
         dashboard.add_widgets(
-            graph("Dead letters per 5 minutes",
-                  service_metric(m.CONSUMER_DEAD_LETTERS, "Sum", DEAD_LETTER_WINDOW).with_(label="dead letters"),
-                  unit="messages"),
-            graph("Compactor runs and failures per hour",
-                  service_metric(m.COMPACTOR_RUNS, "Sum", COMPACTOR_WINDOW).with_(label="runs"),
-                  service_metric(m.COMPACTOR_FAILURES, "Sum", COMPACTOR_WINDOW).with_(label="failures"), unit="runs"),
-            graph("Lake objects written per minute",
-                  service_metric(m.CONSUMER_FILES, "Sum").with_(label="objects"), unit="objects"),
-        )  # fmt: skip
+            graph(
+                "Dead letters per 5 minutes",
+                service_metric(m.CONSUMER_DEAD_LETTERS, "Sum", DEAD_LETTER_WINDOW).with_(label="dead letters"),
+                unit="messages",
+            ),
+            graph(
+                "Compactor runs and failures per hour",
+                service_metric(m.COMPACTOR_RUNS, "Sum", COMPACTOR_WINDOW).with_(label="runs"),
+                service_metric(m.COMPACTOR_FAILURES, "Sum", COMPACTOR_WINDOW).with_(label="failures"),
+                unit="runs",
+            ),
+            graph(
+                "Lake objects written per minute",
+                service_metric(m.CONSUMER_FILES, "Sum").with_(label="objects"),
+                unit="objects",
+            ),
+        )
         dashboard.add_widgets(
-            graph("Host CPU", cw.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=host,
-                                        statistic="Average", period=Duration.minutes(1)), unit="%"),
-            graph("Host memory", cw.Metric(namespace=HOST_NAMESPACE, metric_name=HOST_MEMORY, dimensions_map=host,
-                                           statistic="Maximum", period=Duration.minutes(1)), unit="%"),
-            graph("Host disk", *(cw.Metric(namespace=HOST_NAMESPACE, metric_name=HOST_DISK,
-                                           dimensions_map={**host, "path": path}, statistic="Maximum",
-                                           period=Duration.minutes(1)).with_(label=path) for path in WATCHED_PATHS),
-                  unit="%"),
-        )  # fmt: skip
+            graph(
+                "Host CPU",
+                cw.Metric(
+                    namespace="AWS/EC2",
+                    metric_name="CPUUtilization",
+                    dimensions_map=host,
+                    statistic="Average",
+                    period=Duration.minutes(1),
+                ),
+                unit="%",
+            ),
+            graph(
+                "Host memory",
+                cw.Metric(
+                    namespace=HOST_NAMESPACE,
+                    metric_name=HOST_MEMORY,
+                    dimensions_map=host,
+                    statistic="Maximum",
+                    period=Duration.minutes(1),
+                ),
+                unit="%",
+            ),
+            graph(
+                "Host disk",
+                *(
+                    cw.Metric(
+                        namespace=HOST_NAMESPACE,
+                        metric_name=HOST_DISK,
+                        dimensions_map={**host, "path": path},
+                        statistic="Maximum",
+                        period=Duration.minutes(1),
+                    ).with_(label=path)
+                    for path in WATCHED_PATHS
+                ),
+                unit="%",
+            ),
+        )
         dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=[spec.alarm for spec in self.alarms.values()], width=24)
         )
@@ -346,17 +418,39 @@ class _Alarm:
     recover: bool = False  # EC2's recover action too
 
 
-def _service_alarm(name: str, construct_id: str, metric: m.MetricName, statistic: str, period: Duration | None,
-                   threshold: float, evaluation_periods: int, operator: cw.ComparisonOperator,
-                   missing: cw.TreatMissingData, description: str) -> _Alarm:  # fmt: skip
-    return _Alarm(name, construct_id, service_metric(metric, statistic, period), threshold, evaluation_periods,
-                  operator, missing, description, (metric.name,), m.CLOUDWATCH_NAMESPACE)  # fmt: skip
+def _service_alarm(
+    name: str,
+    construct_id: str,
+    metric: m.MetricName,
+    statistic: str,
+    period: Duration | None,
+    threshold: float,
+    evaluation_periods: int,
+    operator: cw.ComparisonOperator,
+    missing: cw.TreatMissingData,
+    description: str,
+) -> _Alarm:
+    return _Alarm(
+        name,
+        construct_id,
+        service_metric(metric, statistic, period),
+        threshold,
+        evaluation_periods,
+        operator,
+        missing,
+        description,
+        (metric.name,),
+        m.CLOUDWATCH_NAMESPACE,
+    )
 
 
 def _alarm_table(config: PipelineConfig, instance: ec2.Instance) -> list[_Alarm]:
     """The alarms: what each watches, its threshold (a setting where one is documented), and what it says."""
-    not_breaching, breaching, missing = (cw.TreatMissingData.NOT_BREACHING, cw.TreatMissingData.BREACHING,
-                                         cw.TreatMissingData.MISSING)  # fmt: skip
+    not_breaching, breaching, missing = (
+        cw.TreatMissingData.NOT_BREACHING,
+        cw.TreatMissingData.BREACHING,
+        cw.TreatMissingData.MISSING,
+    )
     period = Duration.seconds(max(60, math.ceil(config.flush_interval_seconds / 60) * 60))
     stale = cw.MathExpression(
         expression="IF(FILL(produced, 0) > 0 AND FILL(files, 0) == 0, 1, 0)",
@@ -369,55 +463,118 @@ def _alarm_table(config: PipelineConfig, instance: ec2.Instance) -> list[_Alarm]
     )
 
     def ec2_metric(name: str, period: Duration, namespace: str = "AWS/EC2", **dimensions: str) -> cw.Metric:
-        return cw.Metric(namespace=namespace, metric_name=name, statistic="Maximum", period=period,
-                         dimensions_map={"InstanceId": instance.instance_id, **dimensions})  # fmt: skip
+        return cw.Metric(
+            namespace=namespace,
+            metric_name=name,
+            statistic="Maximum",
+            period=period,
+            dimensions_map={"InstanceId": instance.instance_id, **dimensions},
+        )
 
     return [
         _service_alarm(
-            "lag", "LagAlarm", m.CONSUMER_LAG_SECONDS, "Maximum", None, config.lag_alarm_seconds, 3, _ABOVE,
-            not_breaching, f"The oldest record not yet landed is older than {config.lag_alarm_seconds} s "
+            "lag",
+            "LagAlarm",
+            m.CONSUMER_LAG_SECONDS,
+            "Maximum",
+            None,
+            config.lag_alarm_seconds,
+            3,
+            _ABOVE,
+            not_breaching,
+            f"The oldest record not yet landed is older than {config.lag_alarm_seconds} s "
             "(a stopped consumer is caught by the freshness alarm).",
         ),
         _service_alarm(
-            "freshness", "FreshnessAlarm", m.CONSUMER_FRESHNESS, "Maximum", None, config.freshness_alarm_seconds, 3,
-            _ABOVE, breaching, f"The newest landed event is older than {config.freshness_alarm_seconds} s, or the "
+            "freshness",
+            "FreshnessAlarm",
+            m.CONSUMER_FRESHNESS,
+            "Maximum",
+            None,
+            config.freshness_alarm_seconds,
+            3,
+            _ABOVE,
+            breaching,
+            f"The newest landed event is older than {config.freshness_alarm_seconds} s, or the "
             "consumer reports nothing.",
         ),
         _Alarm(
-            "stale_lake", "StaleLakeAlarm", stale, 1, config.stale_lake_flush_intervals, _AT_LEAST, not_breaching,
+            "stale_lake",
+            "StaleLakeAlarm",
+            stale,
+            1,
+            config.stale_lake_flush_intervals,
+            _AT_LEAST,
+            not_breaching,
             f"The producer produces but no object has reached the lake for {config.stale_lake_flush_intervals} "
             f"flush intervals ({config.flush_interval_seconds} s each).",
-            (m.PRODUCER_RECORDS.name, m.CONSUMER_FILES.name), m.CLOUDWATCH_NAMESPACE,
+            (m.PRODUCER_RECORDS.name, m.CONSUMER_FILES.name),
+            m.CLOUDWATCH_NAMESPACE,
         ),
         _service_alarm(
-            "dead_letters", "DeadLetterAlarm", m.CONSUMER_DEAD_LETTERS, "Sum", DEAD_LETTER_WINDOW,
-            config.dead_letter_alarm_count, 1, _AT_LEAST, not_breaching,
+            "dead_letters",
+            "DeadLetterAlarm",
+            m.CONSUMER_DEAD_LETTERS,
+            "Sum",
+            DEAD_LETTER_WINDOW,
+            config.dead_letter_alarm_count,
+            1,
+            _AT_LEAST,
+            not_breaching,
             f"{config.dead_letter_alarm_count} or more dead letters in 5 minutes: messages that are not records "
             "reach the topic.",
         ),
         _service_alarm(
-            "compactor_failures", "CompactorFailureAlarm", m.COMPACTOR_FAILURES, "Sum", COMPACTOR_WINDOW,
-            config.compactor_failure_alarm_count, 1, _AT_LEAST, not_breaching,
+            "compactor_failures",
+            "CompactorFailureAlarm",
+            m.COMPACTOR_FAILURES,
+            "Sum",
+            COMPACTOR_WINDOW,
+            config.compactor_failure_alarm_count,
+            1,
+            _AT_LEAST,
+            not_breaching,
             f"{config.compactor_failure_alarm_count} or more compaction runs failed in an hour.",
         ),
         *(
             _Alarm(
-                f"disk {path}", f"DiskAlarm{path.strip('/').replace('/', '-').title().replace('-', '')}",
-                ec2_metric(HOST_DISK, Duration.minutes(5), HOST_NAMESPACE, path=path), config.disk_alarm_percent, 2,
-                _ABOVE, missing, f"The host's file system {path} is more than {config.disk_alarm_percent}% full.",
-                (HOST_DISK,), HOST_NAMESPACE,
+                f"disk {path}",
+                f"DiskAlarm{path.strip('/').replace('/', '-').title().replace('-', '')}",
+                ec2_metric(HOST_DISK, Duration.minutes(5), HOST_NAMESPACE, path=path),
+                config.disk_alarm_percent,
+                2,
+                _ABOVE,
+                missing,
+                f"The host's file system {path} is more than {config.disk_alarm_percent}% full.",
+                (HOST_DISK,),
+                HOST_NAMESPACE,
             )
             for path in WATCHED_PATHS
         ),
         _Alarm(
-            "system status", "SystemStatusAlarm", ec2_metric("StatusCheckFailed_System", Duration.minutes(1)), 1, 2,
-            _AT_LEAST, missing, "The host's system status check fails: EC2 recovers the instance onto healthy "
+            "system status",
+            "SystemStatusAlarm",
+            ec2_metric("StatusCheckFailed_System", Duration.minutes(1)),
+            1,
+            2,
+            _AT_LEAST,
+            missing,
+            "The host's system status check fails: EC2 recovers the instance onto healthy "
             "hardware, with its id, address and volumes.",
-            ("StatusCheckFailed_System",), "AWS/EC2", recover=True,
+            ("StatusCheckFailed_System",),
+            "AWS/EC2",
+            recover=True,
         ),
         _Alarm(
-            "instance status", "InstanceStatusAlarm", ec2_metric("StatusCheckFailed_Instance", Duration.minutes(1)),
-            1, 3, _AT_LEAST, missing, "The host's instance status check fails (its operating system does not answer).",
-            ("StatusCheckFailed_Instance",), "AWS/EC2",
+            "instance status",
+            "InstanceStatusAlarm",
+            ec2_metric("StatusCheckFailed_Instance", Duration.minutes(1)),
+            1,
+            3,
+            _AT_LEAST,
+            missing,
+            "The host's instance status check fails (its operating system does not answer).",
+            ("StatusCheckFailed_Instance",),
+            "AWS/EC2",
         ),
-    ]  # fmt: skip
+    ]

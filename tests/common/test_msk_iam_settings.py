@@ -58,14 +58,23 @@ def test_the_real_signer_is_wired_by_default():
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "AWS_MSK_IAM", "aws_region": "us-east-1"},
-         "AWS_MSK_IAM needs PRODUCER_SECURITY_PROTOCOL=SASL_SSL"),
-        ({"security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM", "aws_region": "us-east-1",
-          "sasl_username": "u"}, "PRODUCER_SASL_USERNAME is not used with PRODUCER_SASL_MECHANISM=AWS_MSK_IAM"),
+        (
+            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "AWS_MSK_IAM", "aws_region": "us-east-1"},
+            "AWS_MSK_IAM needs PRODUCER_SECURITY_PROTOCOL=SASL_SSL",
+        ),
+        (
+            {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "AWS_MSK_IAM",
+                "aws_region": "us-east-1",
+                "sasl_username": "u",
+            },
+            "PRODUCER_SASL_USERNAME is not used with PRODUCER_SASL_MECHANISM=AWS_MSK_IAM",
+        ),
         ({"security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM"}, "needs PRODUCER_AWS_REGION"),
         ({"aws_region": "us-east-1"}, "PRODUCER_AWS_REGION is used only with PRODUCER_SASL_MECHANISM=AWS_MSK_IAM"),
     ],
-)  # fmt: skip
+)
 def test_inconsistent_iam_settings_are_one_line(monkeypatch: pytest.MonkeyPatch, given: dict, message: str):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)

@@ -96,8 +96,9 @@ def _start_compactor(lake: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPACTOR_")}
     env |= {"COMPACTOR_CATALOG": "sql", "COMPACTOR_LAKE_DIR": str(lake), "PYTHONPATH": str(REPO_ROOT)}
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.compactor"], env=env, cwd=REPO_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.compactor"], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def _wait_for_event(log: Path, event: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -44,7 +44,8 @@ def test_the_service_runs_on_what_the_image_holds() -> None:
 
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path) -> None:
     env = {"COMPACTOR_CATALOG": "glue", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "services.compactor"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "services.compactor"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 2
     assert "COMPACTOR_S3_BUCKET is required" in done.stderr and "Traceback" not in done.stderr

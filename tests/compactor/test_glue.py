@@ -61,9 +61,12 @@ def test_the_compactor_writes_the_curated_table_through_glue_and_s3(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-3000:]
 
     settings = CompactorSettings(
-        catalog="glue", s3_bucket=bucket, s3_endpoint_url=moto_endpoint, glue_endpoint_url=moto_endpoint,
+        catalog="glue",
+        s3_bucket=bucket,
+        s3_endpoint_url=moto_endpoint,
+        glue_endpoint_url=moto_endpoint,
         region="us-east-1",
-    )  # fmt: skip
+    )
     glue = boto3.client("glue", endpoint_url=moto_endpoint, region_name="us-east-1")
     declared = glue.get_table(DatabaseName=GLUE_DATABASE, Name=CURATED_TABLE)["Table"]
     assert declared["Parameters"]["table_type"].upper() == "ICEBERG"

@@ -60,15 +60,17 @@ def test_a_run_a_run_with_nothing_new_and_a_failing_run(lake: Path) -> None:
         assert first[m.COMPACTOR_BYTES_IN.name] == sum(p.stat().st_size for p in raw)
         assert first[m.COMPACTOR_FILES_OUT.name] == len(curated)
         assert first[m.COMPACTOR_BYTES_OUT.name] == sum(size for _, size in curated)
-        assert first[m.COMPACTOR_BYTES_OUT.name] == sum(Path(path.removeprefix("file://")).stat().st_size
-                                                        for path, _ in curated)  # fmt: skip
+        assert first[m.COMPACTOR_BYTES_OUT.name] == sum(
+            Path(path.removeprefix("file://")).stat().st_size for path, _ in curated
+        )
         assert first["runs_count"] == 1 and first["seconds_sum"] > 0
 
         assert run_once(settings, metrics) is not None  # nothing new: a run, and nothing else moves
         second = _figures(server.url)
         assert second[m.COMPACTOR_RUNS.name] == 2 and second["runs_count"] == 2
-        moved = {k for k in first if k not in (m.COMPACTOR_RUNS.name, "runs_count", "seconds_sum")
-                 and second[k] != first[k]}  # fmt: skip
+        moved = {
+            k for k in first if k not in (m.COMPACTOR_RUNS.name, "runs_count", "seconds_sum") and second[k] != first[k]
+        }
         assert not moved, moved
 
         # A new good day, then a day whose one object is not JSON: the good day commits, then the run fails.
@@ -92,10 +94,21 @@ def test_the_service_runs_every_interval_counts_a_failure_goes_on_and_stops_on_s
     land(lake, simulate(2, START, 1, seed=4), records_per_file=11)
     raw = _raw_files(lake)
     port = free_port()
-    env = {**os.environ, "COMPACTOR_CATALOG": "sql", "COMPACTOR_LAKE_DIR": str(lake), "COMPACTOR_INTERVAL_S": "0.2",
-           "COMPACTOR_METRICS_PORT": str(port)}  # fmt: skip
-    service = subprocess.Popen([sys.executable, "-m", "services.compactor"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "COMPACTOR_CATALOG": "sql",
+        "COMPACTOR_LAKE_DIR": str(lake),
+        "COMPACTOR_INTERVAL_S": "0.2",
+        "COMPACTOR_METRICS_PORT": str(port),
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "services.compactor"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/metrics"
 
     def figure(name: str) -> float:
@@ -128,8 +141,15 @@ def test_without_an_interval_it_runs_once_and_exits_0_or_1_when_the_run_fails(la
     env.pop("COMPACTOR_INTERVAL_S", None)
 
     def once() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "services.compactor"], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "services.compactor"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
     done = once()
     assert done.returncode == 0, done.stderr

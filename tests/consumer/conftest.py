@@ -140,8 +140,9 @@ def produce(
         key = next(key_iter) if key_iter is not None else None
         while True:
             try:
-                producer.produce(topic, value=value, key=key,
-                                 on_delivery=lambda err, _m: errors.append(str(err)) if err else None)  # fmt: skip
+                producer.produce(
+                    topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(str(err)) if err else None
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -241,8 +242,13 @@ def consumer_env(settings: dict[str, str]) -> dict[str, str]:
 def start_consumer(settings: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`python -m services.consumer` with these `CONSUMER_*` settings, its output (stdout and stderr) to `log`."""
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.consumer"], env=consumer_env(settings),
-                                cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.consumer"],
+            env=consumer_env(settings),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 class Background:

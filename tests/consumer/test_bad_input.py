@@ -29,8 +29,14 @@ DEAD_LETTER_LIMIT = 900_000
 
 
 def _read_topic(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     messages: list = []
     idle = 0
@@ -45,8 +51,9 @@ def _read_topic(bootstrap: str, topic: str, expected: int) -> list:
         consumer.close()
 
 
-def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(kafka_bootstrap: str, topic_name: str,
-                                                                     tmp_path: Path) -> None:  # fmt: skip
+def test_bad_messages_go_to_the_dead_letter_topic_and_good_ones_land(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
     corpus = bad_messages()
     assert len({kind for kind, _, _ in corpus}) >= 15
     good = make_records(3000, seed=3)
@@ -108,18 +115,26 @@ class SmallQueueWriter(LakeWriter):
     batch finds the queue full."""
 
     def _new_dlq_producer(self) -> Producer:
-        return Producer({"bootstrap.servers": self.settings.bootstrap_servers, "enable.idempotence": True,
-                         "acks": "all", "queue.buffering.max.messages": 1})  # fmt: skip
+        return Producer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "queue.buffering.max.messages": 1,
+            }
+        )
 
 
-def test_dead_letters_wait_for_room_in_a_full_producer_queue(kafka_bootstrap: str, topic_name: str,
-                                                             tmp_path: Path) -> None:  # fmt: skip
+def test_dead_letters_wait_for_room_in_a_full_producer_queue(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
     bad = [(f"bad-{n}".encode(), f"not a record {n}".encode()) for n in range(6)]
     good = make_records(4, seed=5)
     create_topic(kafka_bootstrap, topic_name, partitions=1)
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-    positions = produce_with_offsets(kafka_bootstrap, topic_name,
-                                     bad + [(str(r["id"]).encode(), encode(r)) for r in good])  # fmt: skip
+    positions = produce_with_offsets(
+        kafka_bootstrap, topic_name, bad + [(str(r["id"]).encode(), encode(r)) for r in good]
+    )
     settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=100)
     writer = SmallQueueWriter(settings)
     running = threading.Thread(target=writer.run, kwargs={"until_caught_up": True}, daemon=True)

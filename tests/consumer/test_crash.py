@@ -65,8 +65,10 @@ def _kill_while_writing(
             process.wait(30)
         text = log.read_text()
         replays += text.count("writing again")
-        outcomes.append(f"run {n}: killed at {target} objects in the lake, after {text.count('batch landed')} "
-                        f"batches landed; {text.count('writing again')} replays at its start")  # fmt: skip
+        outcomes.append(
+            f"run {n}: killed at {target} objects in the lake, after {text.count('batch landed')} "
+            f"batches landed; {text.count('writing again')} replays at its start"
+        )
     return outcomes, replays
 
 
@@ -111,7 +113,8 @@ def test_sigkill_while_writing_local_sink(kafka_bootstrap: str, topic_name: str,
     _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, {"CONSUMER_LAKE_DIR": str(lake)}, LocalSink(lake), 1)
 
 
-def test_sigkill_while_writing_s3_sink(kafka_bootstrap: str, topic_name: str, tmp_path: Path, bucket: str,
-                                           moto_endpoint: str) -> None:  # fmt: skip
+def test_sigkill_while_writing_s3_sink(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path, bucket: str, moto_endpoint: str
+) -> None:
     sink_env = {"CONSUMER_SINK": "s3", "CONSUMER_S3_BUCKET": bucket, "CONSUMER_S3_ENDPOINT_URL": moto_endpoint}
     _crash_and_recover(kafka_bootstrap, topic_name, tmp_path, sink_env, S3Sink(bucket, moto_endpoint), 2)

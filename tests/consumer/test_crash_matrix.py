@@ -223,8 +223,12 @@ def _produce_layout(bootstrap: str, topic: str) -> Stream:
         n_good = 0
         for item in layout:
             if item == GOOD:
-                record = sample_record(id=1_500_000_000 + partition, date=DATES[n_good % 2],
-                                       time=f"{n_good // 60:02d}:{n_good % 60:02d}:00", steps=n_good)  # fmt: skip
+                record = sample_record(
+                    id=1_500_000_000 + partition,
+                    date=DATES[n_good % 2],
+                    time=f"{n_good // 60:02d}:{n_good % 60:02d}:00",
+                    steps=n_good,
+                )
                 n_good += 1
                 key, value = str(record["id"]).encode(), encode(record)
             else:
@@ -253,8 +257,9 @@ def stream(kafka_bootstrap: str) -> Stream:
 
 def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every message of a one-partition topic, from its start to its high watermark."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+    )
     try:
         tp = TopicPartition(topic, 0)
         low, high = consumer.get_watermark_offsets(tp, timeout=10)
@@ -312,9 +317,14 @@ def sink_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 @pytest.mark.parametrize("crashes", list(_cells()))
 def test_crash_at_every_step(kafka_bootstrap: str, stream: Stream, sink_factory: Any, crashes: list[Crash]) -> None:
     cell = uuid.uuid4().hex[:8]
-    settings = settings_for(kafka_bootstrap, stream.topic, group_id=f"matrix-{cell}",
-                            dlq_topic=f"{stream.topic}.dlq-{cell}", max_records_per_file=RECORDS_PER_BATCH,
-                            flush_interval_s=3600)  # fmt: skip
+    settings = settings_for(
+        kafka_bootstrap,
+        stream.topic,
+        group_id=f"matrix-{cell}",
+        dlq_topic=f"{stream.topic}.dlq-{cell}",
+        max_records_per_file=RECORDS_PER_BATCH,
+        flush_interval_s=3600,
+    )
     create_topic(kafka_bootstrap, settings.dlq_topic, partitions=1)
     sink = sink_factory()
 
@@ -358,8 +368,11 @@ def test_crash_at_every_step(kafka_bootstrap: str, stream: Stream, sink_factory:
         key, value, reason = stream.bad[position]
         assert letter.key() == key, position
         assert letter.value() == value, position
-        assert headers == {"reason": reason.encode(), "source.topic": stream.topic.encode(),
-                           "source.partition": str(position[0]).encode(),
-                           "source.offset": str(position[1]).encode()}, position  # fmt: skip
+        assert headers == {
+            "reason": reason.encode(),
+            "source.topic": stream.topic.encode(),
+            "source.partition": str(position[0]).encode(),
+            "source.offset": str(position[1]).encode(),
+        }, position
         seen.add(position)
     assert seen == set(stream.bad), f"bad messages missing from the dead-letter topic: {set(stream.bad) - seen}"

@@ -108,8 +108,9 @@ def _recover_replaying_one_range(settings: ConsumerSettings, stream: list) -> No
     assert identity_multiset(lake_records(LocalSink(settings.lake_dir))) == identity_multiset(stream)
 
 
-def test_crash_while_writing_the_second_object_of_a_batch(kafka_bootstrap, topic_name, tmp_path, stream,
-                                                          settings) -> None:  # fmt: skip
+def test_crash_while_writing_the_second_object_of_a_batch(
+    kafka_bootstrap, topic_name, tmp_path, stream, settings
+) -> None:
     # Each batch holds 4 event dates: put 6 is the 2nd object of the 2nd batch.
     _crash(LakeWriter(settings, sink=CrashingSink(tmp_path, crash_at=6)))
     assert _uncommitted_ranges(tmp_path, topic_name, 2, kafka_bootstrap) == 1, "one range written in part"
@@ -151,8 +152,9 @@ def test_lost_committed_offsets_are_rebuilt_from_the_lake(topic_name, tmp_path, 
     assert identity_multiset(lake_records(sink)) == identity_multiset(stream)
 
 
-def test_a_new_group_resumes_from_the_lake_when_the_topic_start_was_deleted(kafka_bootstrap: str, topic_name: str,
-                                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_a_new_group_resumes_from_the_lake_when_the_topic_start_was_deleted(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
     """The topic's first records are deleted (retention) before a new group starts: reading from the topic's start
     would cut batches at other boundaries than the lake's, and land records twice."""
     create_topic(kafka_bootstrap, topic_name, partitions=1)
@@ -187,8 +189,9 @@ def _low_high(bootstrap: str, topic: str) -> tuple[int, int]:
 
 def test_rebalances_while_records_flow(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
     create_topic(kafka_bootstrap, topic_name, partitions=4)
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=500,
-                            flush_interval_s=0.5)  # fmt: skip
+    settings = settings_for(
+        kafka_bootstrap, topic_name, lake_dir=tmp_path, max_records_per_file=500, flush_interval_s=0.5
+    )
     sink = LocalSink(tmp_path)
     produced = []
     with Background(LakeWriter(settings)):

@@ -125,8 +125,18 @@ def test_the_consumer_stops_rather_than_rewrite_an_object(
 
     # The same through `fitpipe consume`: one line, no traceback, exit code 2.
     capsys.readouterr()
-    arguments = ["consume", "--bootstrap", kafka_bootstrap, "--topic", topic_name, "--group", settings.group_id,
-                 "--max-records-per-file", str(len(records)), "--until-caught-up"]  # fmt: skip
+    arguments = [
+        "consume",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        topic_name,
+        "--group",
+        settings.group_id,
+        "--max-records-per-file",
+        str(len(records)),
+        "--until-caught-up",
+    ]
     if isinstance(sink, S3Sink):
         arguments += ["--s3-bucket", sink.bucket, "--s3-endpoint-url", str(sink_settings["s3_endpoint_url"])]
     else:
@@ -175,8 +185,9 @@ def _land(settings, timeout: float = 180.0) -> Summary:
 
 
 @pytest.mark.slow
-def test_a_cluster_created_anew_lands_beside_the_old_one(own_broker: LocalBroker, tmp_path: Path,
-                                                         lake: tuple[Sink, dict[str, object]]) -> None:  # fmt: skip
+def test_a_cluster_created_anew_lands_beside_the_old_one(
+    own_broker: LocalBroker, tmp_path: Path, lake: tuple[Sink, dict[str, object]]
+) -> None:
     sink, sink_settings = lake
     port = free_port()
 
@@ -185,8 +196,7 @@ def test_a_cluster_created_anew_lands_beside_the_old_one(own_broker: LocalBroker
     create_topic(bootstrap, TOPIC, partitions=PARTITIONS)
     first = make_records(6000, seed=3, days=1)
     produce_records(bootstrap, TOPIC, first)
-    settings = settings_for(bootstrap, TOPIC, group_id="fitness-lake-writer", max_records_per_file=700,
-                            **sink_settings)  # fmt: skip
+    settings = settings_for(bootstrap, TOPIC, group_id="fitness-lake-writer", max_records_per_file=700, **sink_settings)
     assert _land(settings).records_out == len(first)
     first_incarnation = topic_incarnation({"bootstrap.servers": bootstrap}, TOPIC)
     first_objects = _fingerprints(sink)

@@ -29,8 +29,9 @@ def _line_before(message: bytes) -> bytes:
 def _spellings(record: dict) -> list[bytes]:
     """The same record as a producer might send it: compact, indented, fields reversed, whole doubles as integers."""
     reversed_fields = dict(reversed(list(record.items())))
-    as_integers = {k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
-                   for k, v in record.items()}  # fmt: skip
+    as_integers = {
+        k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v for k, v in record.items()
+    }
     return [
         encode(record),
         orjson.dumps(record, option=orjson.OPT_INDENT_2),

@@ -54,9 +54,14 @@ def test_names_of_every_incarnation_and_of_none_are_told_apart() -> None:
     assert not legacy.startswith(file_prefix("fitness-data", 0, INCARNATION))
     # The name's pattern is strict: a short or long id, a foreign character, another extension are not names.
     good = object_key("2016-04-12", "t", 0, INCARNATION, 5, 9, "json").rsplit("/", 1)[1]
-    for bad in (good.replace(INCARNATION, INCARNATION[:-1]), good.replace(INCARNATION, INCARNATION + "A"),
-                good.replace(INCARNATION, INCARNATION[:-1] + "/"), good.replace(INCARNATION, INCARNATION[:-1] + "+"),
-                good + ".tmp", good.replace(".json", ".csv")):  # fmt: skip
+    for bad in (
+        good.replace(INCARNATION, INCARNATION[:-1]),
+        good.replace(INCARNATION, INCARNATION + "A"),
+        good.replace(INCARNATION, INCARNATION[:-1] + "/"),
+        good.replace(INCARNATION, INCARNATION[:-1] + "+"),
+        good + ".tmp",
+        good.replace(".json", ".csv"),
+    ):
         assert parse_object_name(bad) is None, bad
 
 

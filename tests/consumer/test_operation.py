@@ -30,9 +30,14 @@ def test_sigterm_flushes_commits_and_exits(kafka_bootstrap: str, topic_name: str
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     records = make_records(500, seed=9)
     produce_records(kafka_bootstrap, topic_name, records)
-    settings = {"CONSUMER_BOOTSTRAP_SERVERS": kafka_bootstrap, "CONSUMER_TOPIC": topic_name,
-                "CONSUMER_GROUP_ID": f"group-{topic_name}", "CONSUMER_LAKE_DIR": str(tmp_path),
-                "CONSUMER_FLUSH_INTERVAL_S": "3600", "CONSUMER_LOG_INTERVAL_S": "0.2"}  # fmt: skip
+    settings = {
+        "CONSUMER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "CONSUMER_TOPIC": topic_name,
+        "CONSUMER_GROUP_ID": f"group-{topic_name}",
+        "CONSUMER_LAKE_DIR": str(tmp_path),
+        "CONSUMER_FLUSH_INTERVAL_S": "3600",
+        "CONSUMER_LOG_INTERVAL_S": "0.2",
+    }
     log = tmp_path / "consumer.log"
     process = start_consumer(settings, log)
     try:
@@ -54,8 +59,22 @@ def test_fitpipe_consume_until_caught_up(kafka_bootstrap: str, topic_name: str, 
     records = make_records(2000, seed=4)
     produce_records(kafka_bootstrap, topic_name, records)
     group = f"group-{topic_name}"
-    code = fitpipe_main(["consume", "--bootstrap", kafka_bootstrap, "--topic", topic_name, "--group", group,
-                         "--lake", str(tmp_path), "--format", "parquet", "--until-caught-up"])  # fmt: skip
+    code = fitpipe_main(
+        [
+            "consume",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            topic_name,
+            "--group",
+            group,
+            "--lake",
+            str(tmp_path),
+            "--format",
+            "parquet",
+            "--until-caught-up",
+        ]
+    )
     assert code == 0
     assert "landed 2,000 records" in capsys.readouterr().out
     assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset(records)
@@ -64,16 +83,32 @@ def test_fitpipe_consume_until_caught_up(kafka_bootstrap: str, topic_name: str, 
 
 @pytest.mark.integration
 def test_fitpipe_consume_names_a_missing_topic_in_one_line(kafka_bootstrap: str, tmp_path: Path, capsys) -> None:
-    code = fitpipe_main(["consume", "--bootstrap", kafka_bootstrap, "--topic", "no-such-topic-here",
-                         "--lake", str(tmp_path), "--until-caught-up"])  # fmt: skip
+    code = fitpipe_main(
+        [
+            "consume",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            "no-such-topic-here",
+            "--lake",
+            str(tmp_path),
+            "--until-caught-up",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().count("\n") == 0 and "topic 'no-such-topic-here' does not exist" in err
 
 
 def test_bad_settings_are_one_line(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "services.consumer"], env=consumer_env({"CONSUMER_SINK": "s3"}),
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "services.consumer"],
+        env=consumer_env({"CONSUMER_SINK": "s3"}),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "CONSUMER_S3_BUCKET is required" in result.stderr
     assert "Traceback" not in result.stderr

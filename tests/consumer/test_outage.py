@@ -46,8 +46,15 @@ def test_s3_outage_of_20_seconds(kafka_bootstrap: str, topic_name: str, tmp_path
         bucket = "lake-outage"
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
         create_topic(kafka_bootstrap, topic_name, partitions=3)
-        settings = settings_for(kafka_bootstrap, topic_name, sink="s3", s3_bucket=bucket, s3_endpoint_url=endpoint,
-                                max_records_per_file=1000, flush_interval_s=1.0)  # fmt: skip
+        settings = settings_for(
+            kafka_bootstrap,
+            topic_name,
+            sink="s3",
+            s3_bucket=bucket,
+            s3_endpoint_url=endpoint,
+            max_records_per_file=1000,
+            flush_interval_s=1.0,
+        )
         sink = S3Sink(bucket, endpoint)
         before = make_records(20_000, seed=1)
         during = make_records(20_000, seed=2)
@@ -65,8 +72,9 @@ def test_s3_outage_of_20_seconds(kafka_bootstrap: str, topic_name: str, tmp_path
             retries_during_outage = running.writer.summary.storage_retries
 
             server = start_moto(port, recording)
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/replay-recording",
-                                                          method="POST"), timeout=120).read()  # fmt: skip
+            urllib.request.urlopen(
+                urllib.request.Request(f"{endpoint}/moto-api/recorder/replay-recording", method="POST"), timeout=120
+            ).read()
             produce_records(kafka_bootstrap, topic_name, after)
             expected = identity_multiset(before + during + after)
             assert wait_until(lambda: identity_multiset(lake_records(sink)) == expected, timeout=90), (

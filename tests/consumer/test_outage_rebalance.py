@@ -86,8 +86,9 @@ def test_a_write_abandoned_by_a_rebalance_during_an_outage_leaves_the_consumer_r
 ) -> None:
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5)
-    logged = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
-                          log_batches=True)  # fmt: skip
+    logged = settings_for(
+        kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5, log_batches=True
+    )
     lake = tmp_path / "lake"
     sink = FailingSink(LocalSink(lake))
     before, during, after = make_records(200, seed=1), make_records(200, seed=2), make_records(200, seed=3)
@@ -201,10 +202,12 @@ def test_a_rebalance_during_one_partitions_retry_stops_the_flush_of_the_others(
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     # Static members: the range assignor orders them by instance id, so the first keeps partition 0 (the one whose
     # writes fail) and the second takes partition 1.
-    first_settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
-                                  group_instance_id="a")  # fmt: skip
-    second_settings = settings_for(kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5,
-                                   group_instance_id="b")  # fmt: skip
+    first_settings = settings_for(
+        kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5, group_instance_id="a"
+    )
+    second_settings = settings_for(
+        kafka_bootstrap, topic_name, max_records_per_file=10_000, flush_interval_s=0.5, group_instance_id="b"
+    )
     lake = tmp_path / "lake"
     log: list[tuple[str, str, Any]] = []
     sink = OnePartitionDown(LocalSink(lake), log)

@@ -79,11 +79,15 @@ def test_fields_are_written_in_schema_order_whatever_the_message_order() -> None
 
 
 def test_whitespace_and_number_spelling_are_normalised() -> None:
-    message = b'{ "id": 1503960366, "date": "2016-04-12", "time": "00:00:00", "calories": 1.10, "intensity": 0,' \
-        b' "mets": 10, "steps": 0, "sleep_value": 0, "logid": 0, "heartrate": null }'  # fmt: skip
+    message = (
+        b'{ "id": 1503960366, "date": "2016-04-12", "time": "00:00:00", "calories": 1.10, "intensity": 0,'
+        b' "mets": 10, "steps": 0, "sleep_value": 0, "logid": 0, "heartrate": null }'
+    )
     _, line = to_line(message)
-    assert line == b'{"id":1503960366,"date":"2016-04-12","time":"00:00:00","calories":1.1,"intensity":0,' \
-        b'"mets":10,"steps":0,"sleep_value":0,"logid":0,"heartrate":null}'  # fmt: skip
+    assert (
+        line == b'{"id":1503960366,"date":"2016-04-12","time":"00:00:00","calories":1.1,"intensity":0,'
+        b'"mets":10,"steps":0,"sleep_value":0,"logid":0,"heartrate":null}'
+    )
 
 
 @pytest.mark.parametrize(("kind", "value", "fragment"), bad_messages(), ids=[k for k, _, _ in bad_messages()])
@@ -104,9 +108,15 @@ def test_several_faults_give_every_reason() -> None:
 
 
 def test_every_bad_message_has_a_reason_kind_for_the_dead_letter_metric() -> None:
-    expected = {"not UTF-8": "not_utf8", "not JSON": "not_json", "JSON array": "not_an_object",
-                "empty message": "empty", "tombstone (no value)": "empty", "extra field": "invalid_fields",
-                "impossible date": "invalid_fields"}  # fmt: skip
+    expected = {
+        "not UTF-8": "not_utf8",
+        "not JSON": "not_json",
+        "JSON array": "not_an_object",
+        "empty message": "empty",
+        "tombstone (no value)": "empty",
+        "extra field": "invalid_fields",
+        "impossible date": "invalid_fields",
+    }
     kinds = {}
     for kind, value, _ in bad_messages():
         try:
@@ -120,15 +130,55 @@ def test_every_bad_message_has_a_reason_kind_for_the_dead_letter_metric() -> Non
 #: Strings near the date and time shapes: other ISO 8601 forms, other digits, fractions, offsets, impossible values.
 _ARABIC = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
 _NEAR_DATES = [
-    "2016-04-12", "0999-01-01", "2016-02-29", "2015-02-29", "20160412", "2016-W15-2", "2016-04-12T00:00",
-    "2016-04-12".translate(_ARABIC), "2016-04-12\n", " 2016-04-12", "+016-04-12", "0000-01-01", "2016-4-12",
-    "2016W152", "2016-W152", "2016-103", "2016-04-1 ", "2016-0412-", "2016-04--1", "2016-04-+1", "20160412  ",
-]  # fmt: skip
+    "2016-04-12",
+    "0999-01-01",
+    "2016-02-29",
+    "2015-02-29",
+    "20160412",
+    "2016-W15-2",
+    "2016-04-12T00:00",
+    "2016-04-12".translate(_ARABIC),
+    "2016-04-12\n",
+    " 2016-04-12",
+    "+016-04-12",
+    "0000-01-01",
+    "2016-4-12",
+    "2016W152",
+    "2016-W152",
+    "2016-103",
+    "2016-04-1 ",
+    "2016-0412-",
+    "2016-04--1",
+    "2016-04-+1",
+    "20160412  ",
+]
 _NEAR_TIMES = [
-    "00:00:00", "23:59:59", "24:00:00", "23:59:60", "12:00", "120000", "12:00:00.000", "12:00:00.5", "12:00:00Z",
-    "12:00:00+01:00", "T12:00:00", "00:00:00".translate(_ARABIC), "12:00:00\n", "1:00:00", "12+01:00", "12:00+01",
-    "120000.5", "12:00:0Z", "12:00:+1", "12:00:-1", "12:0:000", "12:00:5 ", "12:00:00 ", "T12:00:0", "12:00:0.",
-]  # fmt: skip
+    "00:00:00",
+    "23:59:59",
+    "24:00:00",
+    "23:59:60",
+    "12:00",
+    "120000",
+    "12:00:00.000",
+    "12:00:00.5",
+    "12:00:00Z",
+    "12:00:00+01:00",
+    "T12:00:00",
+    "00:00:00".translate(_ARABIC),
+    "12:00:00\n",
+    "1:00:00",
+    "12+01:00",
+    "12:00+01",
+    "120000.5",
+    "12:00:0Z",
+    "12:00:+1",
+    "12:00:-1",
+    "12:0:000",
+    "12:00:5 ",
+    "12:00:00 ",
+    "T12:00:0",
+    "12:00:0.",
+]
 
 
 @pytest.mark.parametrize(("name", "value"), [("date", d) for d in _NEAR_DATES] + [("time", t) for t in _NEAR_TIMES])

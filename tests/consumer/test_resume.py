@@ -14,8 +14,7 @@ from tests.consumer.conftest import create_topic, make_records, produce_records,
 pytestmark = pytest.mark.integration
 
 
-def test_a_restart_with_nothing_new_is_caught_up_at_once(kafka_bootstrap: str, topic_name: str,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_a_restart_with_nothing_new_is_caught_up_at_once(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     records = make_records(300, seed=4)
     produce_records(kafka_bootstrap, topic_name, records)

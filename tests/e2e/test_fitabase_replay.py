@@ -148,8 +148,9 @@ def test_fitabase_sleep_nights_match_the_source_on_every_night(
     nights = {(r["id"], r["date"]): r for r in results["06_sleep_efficiency"].records()}
     full, covered = _source_nights(fitabase_dir, _minute_file_hours(fitabase_dir))
     expected = {(int(i), n): (int(row.records), int(row.asleep), int(row.in_bed)) for (i, n), row in covered.iterrows()}
-    landed = {key: (r["total_sleep_records"], r["total_minutes_asleep"], r["total_time_in_bed"])
-              for key, r in nights.items()}  # fmt: skip
+    landed = {
+        key: (r["total_sleep_records"], r["total_minutes_asleep"], r["total_time_in_bed"]) for key, r in nights.items()
+    }
     assert landed == expected
 
     sleep_day = pd.read_csv(fitabase_dir / "sleepDay_merged.csv").drop_duplicates()
@@ -176,15 +177,20 @@ def test_fitabase_calories_and_heart_rate_land_end_to_end(crawled, fitabase_dir:
     hours = _minute_file_hours(fitabase_dir)
     table = '"fitness-data-kafka-database"."fitness_data_kafka_storage"'
     with connect(crawled.catalog) as con:
-        calories = run(con, f'SELECT id, "date", substr("time", 1, 2) AS hour, sum(calories) AS kcal FROM {table} '
-                            'GROUP BY id, "date", substr("time", 1, 2)').records()  # fmt: skip
+        calories = run(
+            con,
+            f'SELECT id, "date", substr("time", 1, 2) AS hour, sum(calories) AS kcal FROM {table} '
+            'GROUP BY id, "date", substr("time", 1, 2)',
+        ).records()
         heart = run(con, f'SELECT id, "date", "time", heartrate FROM {table} WHERE heartrate IS NOT NULL').records()
 
     hourly = pd.read_csv(fitabase_dir / "hourlyCalories_merged.csv")
     hourly["hour"] = _stamp(hourly["ActivityHour"])
     hourly = hourly.drop_duplicates(["Id", "hour"]).merge(hours, on=["Id", "hour"])
-    expected_kcal = {(int(i), h.strftime("%Y-%m-%d"), h.strftime("%H")): float(c)
-                     for i, h, c in zip(hourly["Id"], hourly["hour"], hourly["Calories"], strict=True)}  # fmt: skip
+    expected_kcal = {
+        (int(i), h.strftime("%Y-%m-%d"), h.strftime("%H")): float(c)
+        for i, h, c in zip(hourly["Id"], hourly["hour"], hourly["Calories"], strict=True)
+    }
     landed_kcal = {(r["id"], r["date"], r["hour"]): r["kcal"] for r in calories}
     assert len(expected_kcal) > 20_000
     assert expected_kcal.keys() <= landed_kcal.keys()
@@ -195,8 +201,10 @@ def test_fitabase_calories_and_heart_rate_land_end_to_end(crawled, fitabase_dir:
     minute_hr["minute"] = pd.to_datetime(minute_hr["t"], format="%Y-%m-%d %H:%M:%S")
     minute_hr["hour"] = minute_hr["minute"].dt.floor("h")
     minute_hr = minute_hr.merge(hours, on=["Id", "hour"])
-    expected_hr = {(int(i), m.strftime("%Y-%m-%d"), m.strftime("%H:%M:%S")): round(float(v))
-                   for i, m, v in zip(minute_hr["Id"], minute_hr["minute"], minute_hr["hr"], strict=True)}  # fmt: skip
+    expected_hr = {
+        (int(i), m.strftime("%Y-%m-%d"), m.strftime("%H:%M:%S")): round(float(v))
+        for i, m, v in zip(minute_hr["Id"], minute_hr["minute"], minute_hr["hr"], strict=True)
+    }
     landed_hr = {(r["id"], r["date"], r["time"]): r["heartrate"] for r in heart}
     assert len(expected_hr) > 10_000
     assert landed_hr == expected_hr

@@ -43,8 +43,18 @@ def test_querying_the_curated_table_before_compacting_says_what_to_run(
     err = capsys.readouterr().err.strip()
     assert "no curated table in" in err and "fitpipe compact --lake" in err and "\n" not in err
     # The raw table answers meanwhile.
-    assert main(["query", "-e", f'SELECT count(*) AS n FROM "fitness-data-kafka-database"."{GLUE_TABLE}"',
-                 "--lake", str(raw_lake)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "query",
+                "-e",
+                f'SELECT count(*) AS n FROM "fitness-data-kafka-database"."{GLUE_TABLE}"',
+                "--lake",
+                str(raw_lake),
+            ]
+        )
+        == 0
+    )
     assert "5760" in capsys.readouterr().out
 
 

@@ -135,8 +135,9 @@ def _in_terminal(*args: str, columns: int = 80) -> str:
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen([sys.executable, "-m", "fitpipe", *args], stdin=subprocess.DEVNULL,
-                               stdout=secondary, stderr=secondary, env=env)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fitpipe", *args], stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
+    )
     os.close(secondary)
     chunks = []
     while True:

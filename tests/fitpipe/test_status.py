@@ -25,10 +25,29 @@ pytestmark = pytest.mark.integration
 
 def _status_command(bootstrap: str, topic: str, lake: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fitpipe", "status", "--bootstrap", bootstrap, "--lake", str(lake), "--topic", topic,
-         "--dlq-topic", f"{topic}.dlq", "--group", f"group-{topic}", *extra],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fitpipe",
+            "status",
+            "--bootstrap",
+            bootstrap,
+            "--lake",
+            str(lake),
+            "--topic",
+            topic,
+            "--dlq-topic",
+            f"{topic}.dlq",
+            "--group",
+            f"group-{topic}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_status_shows_kafka_the_group_and_the_lake(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
@@ -82,8 +101,14 @@ def test_status_shows_the_curated_table_the_compactor_wrote(
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
     produce(records, kafka_bootstrap, topic_name, progress=False, create_topic=False)
     LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)).run(until_caught_up=True)
-    compacted = subprocess.run([sys.executable, "-m", "fitpipe", "compact", "--lake", str(tmp_path)],
-                               capture_output=True, text=True, cwd=REPO_ROOT, timeout=300, check=False)  # fmt: skip
+    compacted = subprocess.run(
+        [sys.executable, "-m", "fitpipe", "compact", "--lake", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+        check=False,
+    )
     assert compacted.returncode == 0, compacted.stderr
     days = sorted({r["date"] for r in records})
     stray = tmp_path / LAKE_CURATED_PREFIX / "data" / "dt=2099-01-01"
@@ -133,9 +158,11 @@ def test_lag_grows_while_the_consumer_is_stopped_and_the_producer_runs(
     stop = StopRequest()
     records = make_records(20_000, seed=4, days=1)  # one day, so the pacing runs a minute a second
     producer = threading.Thread(
-        target=produce, args=(records, kafka_bootstrap, topic_name),
-        kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop}, daemon=True,
-    )  # fmt: skip
+        target=produce,
+        args=(records, kafka_bootstrap, topic_name),
+        kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop},
+        daemon=True,
+    )
     producer.start()
     try:
         assert wait_until(lambda: lag() > 0, 60)

@@ -104,8 +104,9 @@ def start_producer(
         "PRODUCER_PROGRESS": "false",
     }
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.producer"], env=env, cwd=REPO_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.producer"], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def paced_records(users: int, speed: float) -> list[Record]:

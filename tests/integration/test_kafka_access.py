@@ -266,9 +266,13 @@ def test_a_service_reads_its_credentials_from_a_secret(
         document = {"username": PRODUCER_USER, "password": secure_broker.passwords()[PRODUCER_USER]}
         arn = boto3.client("secretsmanager").create_secret(Name="producer", SecretString=json.dumps(document))["ARN"]
         settings = ProducerSettings(
-            bootstrap_servers=secure_broker.bootstrap, security_protocol="SASL_PLAINTEXT", sasl_secret_arn=arn,
-            users=1, days=1, progress=False,
-        )  # fmt: skip
+            bootstrap_servers=secure_broker.bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_secret_arn=arn,
+            users=1,
+            days=1,
+            progress=False,
+        )
         produced = produce(settings)
         assert (produced.records, produced.errors) == (1440, 0)
     finally:
@@ -301,8 +305,15 @@ def test_a_commit_the_broker_refuses_is_retried_and_the_batch_not_counted(secure
 
     group = f"lake-{uuid.uuid4().hex[:8]}"
     admin = AdminClient(secure_broker.client(ADMIN_USER))
-    right = AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL, f"User:{CONSUMER_USER}", "*",
-                       AclOperation.READ, AclPermissionType.ALLOW)  # fmt: skip
+    right = AclBinding(
+        ResourceType.GROUP,
+        group,
+        ResourcePatternType.LITERAL,
+        f"User:{CONSUMER_USER}",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
     admin.create_acls([right])[right].result(timeout=15)
     checker = Consumer(secure_broker.client(ADMIN_USER, **{"group.id": group}))
     partitions = [TopicPartition(TOPIC, p) for p in checker.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions]
@@ -333,18 +344,36 @@ def test_a_commit_the_broker_refuses_is_retried_and_the_batch_not_counted(secure
     logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(handler)
     lake = LocalSink(tmp_path / "lake")
-    settings = ConsumerSettings(**secure_broker.settings(CONSUMER_USER), topic=TOPIC, group_id=group,
-                                dlq_topic=DEAD_LETTER_TOPIC, flush_interval_s=0.5, retry_initial_s=0.2,
-                                retry_max_s=1.0, session_timeout_ms=30_000, lake_dir=tmp_path / "lake")  # fmt: skip
+    settings = ConsumerSettings(
+        **secure_broker.settings(CONSUMER_USER),
+        topic=TOPIC,
+        group_id=group,
+        dlq_topic=DEAD_LETTER_TOPIC,
+        flush_interval_s=0.5,
+        retry_initial_s=0.2,
+        retry_max_s=1.0,
+        session_timeout_ms=30_000,
+        lake_dir=tmp_path / "lake",
+    )
     try:
         with Background(LakeWriter(settings, sink=lake)) as running:
             writer = running.writer
             assert wait_until(lambda: committed() == high_watermarks(), timeout=60), "the backlog was not landed"
             landed, offsets = writer.summary.records_out, committed()
 
-            admin.delete_acls([AclBindingFilter(ResourceType.GROUP, group, ResourcePatternType.LITERAL,
-                                                f"User:{CONSUMER_USER}", "*", AclOperation.READ,
-                                                AclPermissionType.ALLOW)])  # fmt: skip
+            admin.delete_acls(
+                [
+                    AclBindingFilter(
+                        ResourceType.GROUP,
+                        group,
+                        ResourcePatternType.LITERAL,
+                        f"User:{CONSUMER_USER}",
+                        "*",
+                        AclOperation.READ,
+                        AclPermissionType.ALLOW,
+                    )
+                ]
+            )
             probe = Consumer(secure_broker.client(CONSUMER_USER, **{"group.id": group}))
 
             def refused() -> bool:

@@ -26,20 +26,29 @@ MESSAGES = 500
 
 
 def _produce(bootstrap: str, topic: str, first: int, count: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 10})  # fmt: skip
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 10})
     errors: list[str] = []
     for n in range(first, first + count):
-        producer.produce(topic, value=str(n).encode(), key=str(n % 7).encode(),
-                         on_delivery=lambda err, _m: errors.append(str(err)) if err else None)  # fmt: skip
+        producer.produce(
+            topic,
+            value=str(n).encode(),
+            key=str(n % 7).encode(),
+            on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
+        )
         producer.poll(0)
     assert producer.flush(60) == 0
     assert not errors, errors[:3]
 
 
 def _read_all(bootstrap: str, topic: str, expected: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     values: list[int] = []
     deadline = time.monotonic() + 60

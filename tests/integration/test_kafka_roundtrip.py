@@ -17,10 +17,14 @@ pytestmark = pytest.mark.integration
 def _records(n: int) -> list[dict]:
     users = [1503960366 + k for k in range(10)]
     return [
-        sample_record(id=users[i % 10], time=f"{(i // 600) % 24:02d}:{(i // 10) % 60:02d}:00", steps=i % 200,
-                      date=f"2016-04-{12 + i // 6000:02d}")
+        sample_record(
+            id=users[i % 10],
+            time=f"{(i // 600) % 24:02d}:{(i // 10) % 60:02d}:00",
+            steps=i % 200,
+            date=f"2016-04-{12 + i // 6000:02d}",
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def test_ten_thousand_records_arrive_exactly_once(kafka_bootstrap: str, topic_name: str) -> None:
@@ -31,14 +35,24 @@ def test_ten_thousand_records_arrive_exactly_once(kafka_bootstrap: str, topic_na
     errors: list[str] = []
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all", "enable.idempotence": True})
     for record in sent:
-        producer.produce(topic_name, key=str(record["id"]).encode(), value=encode(record),
-                         on_delivery=lambda err, _msg: err and errors.append(str(err)))  # fmt: skip
+        producer.produce(
+            topic_name,
+            key=str(record["id"]).encode(),
+            value=encode(record),
+            on_delivery=lambda err, _msg: err and errors.append(str(err)),
+        )
         producer.poll(0)
     assert producer.flush(30) == 0
     assert errors == []
 
-    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"{topic_name}-check",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": f"{topic_name}-check",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic_name])
     received: list[dict] = []
     try:

@@ -25,8 +25,14 @@ def test_topics_only_creates_both_topics_and_no_acl(kafka_bootstrap: str, topic_
         "KAFKA_ACCESS_PARTITIONS": "2",
         "KAFKA_ACCESS_ACLS": "false",
     }
-    result = subprocess.run([sys.executable, "-m", "services.common.kafka_access"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.kafka_access"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "are in place" in result.stdout + result.stderr and "ACL" not in result.stdout + result.stderr
     topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
@@ -42,7 +48,13 @@ def test_with_acls_the_same_run_asks_for_them(kafka_bootstrap: str, topic_name: 
         "KAFKA_ACCESS_TOPIC": topic_name,
         "KAFKA_ACCESS_DEAD_LETTER_TOPIC": f"{topic_name}.dlq",
     }
-    result = subprocess.run([sys.executable, "-m", "services.common.kafka_access"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.kafka_access"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "could not create the ACL" in result.stderr

@@ -79,8 +79,14 @@ def test_producer_and_consumer_metrics_account_for_every_record(
     assert 0 <= value(produced, m.PRODUCER_QUEUE_MESSAGES.name) <= n
     assert names_in(produced) >= {m.PRODUCER_RECORDS.name, m.PRODUCER_QUEUE_BYTES.name}
 
-    settings = settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path, flush_interval_s=1.0,
-                            metrics_port=free_port(), statistics_interval_ms=200)  # fmt: skip
+    settings = settings_for(
+        kafka_bootstrap,
+        topic_name,
+        lake_dir=tmp_path,
+        flush_interval_s=1.0,
+        metrics_port=free_port(),
+        statistics_interval_ms=200,
+    )
     writer = LakeWriter(settings)
     started = time.time()
     with Background(writer):
@@ -113,9 +119,18 @@ def test_producer_and_consumer_metrics_account_for_every_record(
 
 def test_the_producer_service_serves_its_metrics_while_it_runs(kafka_bootstrap: str, topic_name: str) -> None:
     port = free_port()
-    settings = ProducerSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name, mode="live", speed=600.0,
-                                users=2, days=1, start_date=dt.date(2016, 4, 12), progress=False,
-                                metrics_port=port, statistics_interval_ms=200)  # fmt: skip
+    settings = ProducerSettings(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic_name,
+        mode="live",
+        speed=600.0,
+        users=2,
+        days=1,
+        start_date=dt.date(2016, 4, 12),
+        progress=False,
+        metrics_port=port,
+        statistics_interval_ms=200,
+    )
     stop = StopRequest()
     thread = threading.Thread(target=run_producer, args=(settings, stop), daemon=True)
     thread.start()
@@ -148,13 +163,23 @@ def test_the_lag_metrics_grow_while_the_consumer_lands_nothing_and_the_producer_
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake-lag")
         create_topic(kafka_bootstrap, topic_name, partitions=2)
         create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-        settings = settings_for(kafka_bootstrap, topic_name, sink="s3", s3_bucket="lake-lag", s3_endpoint_url=endpoint,
-                                flush_interval_s=1.0, metrics_port=free_port(), statistics_interval_ms=200)  # fmt: skip
+        settings = settings_for(
+            kafka_bootstrap,
+            topic_name,
+            sink="s3",
+            s3_bucket="lake-lag",
+            s3_endpoint_url=endpoint,
+            flush_interval_s=1.0,
+            metrics_port=free_port(),
+            statistics_interval_ms=200,
+        )
         records = make_records(20_000, seed=4, days=1)  # one day, so the pacing runs a minute a second
         producer = threading.Thread(
-            target=produce, args=(records, kafka_bootstrap, topic_name),
-            kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop}, daemon=True,
-        )  # fmt: skip
+            target=produce,
+            args=(records, kafka_bootstrap, topic_name),
+            kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop},
+            daemon=True,
+        )
         writer = LakeWriter(settings)
         with Background(writer):
             assert writer.metrics_server is not None
@@ -177,8 +202,9 @@ def test_the_lag_metrics_grow_while_the_consumer_lands_nothing_and_the_producer_
             stop.requested = True
             producer.join(60)
             server = start_moto(port, recording)  # back, with what it stored, so the consumer can stop cleanly
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/replay-recording",
-                                                          method="POST"), timeout=120).read()  # fmt: skip
+            urllib.request.urlopen(
+                urllib.request.Request(f"{endpoint}/moto-api/recorder/replay-recording", method="POST"), timeout=120
+            ).read()
             assert wait_until(lambda: _lag_totals(scrape(url))[0] == 0, 90), "caught up once S3 is back"
     finally:
         stop.requested = True

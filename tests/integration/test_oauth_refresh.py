@@ -132,8 +132,9 @@ def deliver(producer: Producer, topic: str, value: bytes) -> list[Any]:
 
 def test_an_idle_producer_refreshes_its_token_and_still_produces(oauth_bootstrap: str, topic_name: str):
     signer = CountingSigner("producer")
-    producer = Producer({"bootstrap.servers": oauth_bootstrap, "acks": "all", "enable.idempotence": True,
-                         **client_security(signer)})  # fmt: skip
+    producer = Producer(
+        {"bootstrap.servers": oauth_bootstrap, "acks": "all", "enable.idempotence": True, **client_security(signer)}
+    )
     assert deliver(producer, topic_name, b"before") == [None]
     before = signer.calls
     assert before >= 1
@@ -147,9 +148,15 @@ def test_an_idle_consumer_refreshes_its_token_and_still_reads(oauth_bootstrap: s
     setup = Producer({"bootstrap.servers": oauth_bootstrap, **client_security(CountingSigner("setup"))})
     assert deliver(setup, topic_name, b"first") == [None]
     signer = CountingSigner("consumer")
-    consumer = Consumer({"bootstrap.servers": oauth_bootstrap, "group.id": f"g-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         **client_security(signer)})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": oauth_bootstrap,
+            "group.id": f"g-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            **client_security(signer),
+        }
+    )
     try:
         consumer.assign([TopicPartition(topic_name, 0)])
         assert next_record(consumer) == b"first"
@@ -173,8 +180,9 @@ def test_a_client_whose_token_is_not_refreshed_is_cut_off(oauth_bootstrap: str, 
             raise RuntimeError("the signer is unavailable")
         return signer(region)
 
-    producer = Producer({"bootstrap.servers": oauth_bootstrap, "message.timeout.ms": 10000,
-                         **client_security(first_only)})  # fmt: skip
+    producer = Producer(
+        {"bootstrap.servers": oauth_bootstrap, "message.timeout.ms": 10000, **client_security(first_only)}
+    )
     assert deliver(producer, topic_name, b"before") == [None]
     wait_for_calls(signer, 3, limit_s=TOKEN_SECONDS * 10)
     time.sleep(TOKEN_SECONDS)  # past the first token's expiry, whatever the refresh attempts' timing

@@ -21,6 +21,11 @@ def producer_env(**settings: str) -> dict[str, str]:
 def run_service(**settings: str) -> subprocess.CompletedProcess[str]:
     """Run the container's entry point to the end with `settings` (PRODUCER_ variables) as its environment."""
     return subprocess.run(
-        SERVICE_COMMAND, cwd=REPO_ROOT, env=producer_env(**settings), capture_output=True, text=True, timeout=120,
+        SERVICE_COMMAND,
+        cwd=REPO_ROOT,
+        env=producer_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )

@@ -160,14 +160,19 @@ class _Clock:
 
 def test_live_pacing_releases_each_minute_at_its_time() -> None:
     clock = _Clock()
-    records = [sample_record(id=i, time=t) for i, t in ((1, "10:00:00"), (2, "10:00:00"), (1, "10:01:00"),
-                                                         (1, "10:04:00"))]  # fmt: skip
+    records = [
+        sample_record(id=i, time=t) for i, t in ((1, "10:00:00"), (2, "10:00:00"), (1, "10:01:00"), (1, "10:04:00"))
+    ]
     released = []
     for record in _paced(records, speed=60.0, wait=clock.wait, stop=StopRequest(), clock=clock):
         released.append((record["time"], clock.now - 100.0))
     # 60 event seconds per second: one event minute per second.
-    assert released == [("10:00:00", 0.0), ("10:00:00", 0.0), ("10:01:00", pytest.approx(1.0)),
-                        ("10:04:00", pytest.approx(4.0))]  # fmt: skip
+    assert released == [
+        ("10:00:00", 0.0),
+        ("10:00:00", 0.0),
+        ("10:01:00", pytest.approx(1.0)),
+        ("10:04:00", pytest.approx(4.0)),
+    ]
     assert max(clock.waits) <= 0.25  # waits in short steps, so a stop request is seen quickly
 
 
@@ -317,9 +322,14 @@ def test_an_unreachable_broker_is_a_clear_error() -> None:
 
 def _fitpipe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fitpipe", *args], cwd=REPO_ROOT, env=producer_env(**(env or {})),
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "fitpipe", *args],
+        cwd=REPO_ROOT,
+        env=producer_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(

@@ -233,9 +233,15 @@ def narrow_export(tmp_path: Path) -> Path:
 def test_narrow_files_join_into_records_in_time_order(narrow_export: Path) -> None:
     records = list(replay(narrow_export))
     assert [(r["time"], r["id"]) for r in records] == [
-        ("23:58:00", U1), ("23:58:00", U2), ("23:59:00", U1), ("23:59:00", U2),
-        ("00:00:00", U1), ("00:00:00", U2), ("00:01:00", U1), ("00:01:00", U2),
-    ]  # fmt: skip
+        ("23:58:00", U1),
+        ("23:58:00", U2),
+        ("23:59:00", U1),
+        ("23:59:00", U2),
+        ("00:00:00", U1),
+        ("00:00:00", U2),
+        ("00:01:00", U1),
+        ("00:01:00", U2),
+    ]
     assert [r["date"] for r in records] == ["2016-04-12"] * 4 + ["2016-04-13"] * 4
     u1 = [r for r in records if r["id"] == U1]
     u2 = [r for r in records if r["id"] == U2]
@@ -284,13 +290,19 @@ def test_hour_missing_from_hourly_file_uses_the_users_resting_rate(narrow_export
 def test_wide_and_narrow_files_give_the_same_records(narrow_export: Path, tmp_path_factory) -> None:
     narrow = list(replay(narrow_export))
     wide_dir = tmp_path_factory.mktemp("wide")
-    for name in ("minuteSleep_merged.csv", "heartrate_seconds_merged.csv", "hourlyCalories_merged.csv",
-                 "minuteMETsNarrow_merged.csv"):  # fmt: skip
+    for name in (
+        "minuteSleep_merged.csv",
+        "heartrate_seconds_merged.csv",
+        "hourlyCalories_merged.csv",
+        "minuteMETsNarrow_merged.csv",
+    ):
         (wide_dir / name).write_bytes((narrow_export / name).read_bytes())
     by_key = {_key(r): r for r in narrow}
     hours = [dt.datetime(2016, 4, 12, 23), dt.datetime(2016, 4, 13, 0)]
-    for prefix, field, file in (("Steps", "steps", "minuteStepsWide_merged.csv"),
-                                ("Intensity", "intensity", "minuteIntensitiesWide_merged.csv")):  # fmt: skip
+    for prefix, field, file in (
+        ("Steps", "steps", "minuteStepsWide_merged.csv"),
+        ("Intensity", "intensity", "minuteIntensitiesWide_merged.csv"),
+    ):
         rows = []
         for uid in (U1, U2):
             for hour in hours:

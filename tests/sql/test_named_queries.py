@@ -155,10 +155,19 @@ def test_a_log_across_midnight_counts_on_both_dates_in_03_and_on_its_last_night_
     """One user, one sleep log from 23:50 to 00:19: 10 minutes on the first date, 20 on the next."""
     start = dt.datetime(2016, 4, 12, 23, 50)
     night = [
-        sample_record(id=USERS[0], date=m.date().isoformat(), time=m.time().isoformat(), intensity=0, steps=0,
-                      mets=10, sleep_value=1.0, logid=11_000_000_777, heartrate=55)
+        sample_record(
+            id=USERS[0],
+            date=m.date().isoformat(),
+            time=m.time().isoformat(),
+            intensity=0,
+            steps=0,
+            mets=10,
+            sleep_value=1.0,
+            logid=11_000_000_777,
+            heartrate=55,
+        )
         for m in (start + dt.timedelta(minutes=i) for i in range(30))
-    ]  # fmt: skip
+    ]
     with connect(default_catalog(crawled_golden_lake(tmp_path, night))) as con:
         by_date = run(con, read_named_query(SQL_DIR / "03_sleep_analysis.sql").sql).records()
         by_night = run(con, read_named_query(SQL_DIR / "08_sleep_stages_per_night.sql").sql).records()

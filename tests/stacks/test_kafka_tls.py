@@ -124,9 +124,14 @@ def grant_write(admin, user: str, topic: str) -> None:
     from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 
     binding = AclBinding(
-        ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", "*",
-        AclOperation.WRITE, AclPermissionType.ALLOW,
-    )  # fmt: skip
+        ResourceType.TOPIC,
+        topic,
+        ResourcePatternType.LITERAL,
+        f"User:{user}",
+        "*",
+        AclOperation.WRITE,
+        AclPermissionType.ALLOW,
+    )
     for future in admin.create_acls([binding]).values():
         future.result(timeout=30)
 
@@ -388,12 +393,27 @@ def test_a_java_client_trusts_the_ca_as_a_pem_truststore(tls_broker: TlsBroker, 
     )
     result = subprocess.run(
         [
-            require_java(), "-Xmx256m", "-cp", f"{fetch_jars()}/*", "org.apache.kafka.tools.ProducerPerformance",
-            "--topic", JAVA_TOPIC, "--num-records", "20", "--record-size", "100",
-            "--throughput", "-1", "--command-config", str(config),
+            require_java(),
+            "-Xmx256m",
+            "-cp",
+            f"{fetch_jars()}/*",
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            JAVA_TOPIC,
+            "--num-records",
+            "20",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--command-config",
+            str(config),
         ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^20 records sent", result.stdout, flags=re.MULTILINE), result.stdout[-1000:]
 

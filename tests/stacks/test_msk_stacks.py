@@ -101,8 +101,10 @@ def test_a_standard_broker_type_gets_volumes(synthesize_with):
 
 
 def test_provisioned_topics_have_three_replicas_and_two_in_sync(msk_synthesis):
-    topics = {t["Properties"]["TopicName"]: t["Properties"] for t in
-              msk_synthesis.resources(STREAMING, "AWS::MSK::Topic").values()}  # fmt: skip
+    topics = {
+        t["Properties"]["TopicName"]: t["Properties"]
+        for t in msk_synthesis.resources(STREAMING, "AWS::MSK::Topic").values()
+    }
     if msk_synthesis.kafka == "msk-serverless":
         assert topics == {}, "MSK Serverless has no topic API: the consumer's task creates them"
         return

@@ -49,8 +49,11 @@ def _metric_names(alarm: dict) -> list[tuple[str, str]]:
     """(namespace, metric name) of each metric an alarm reads, single or in a math expression."""
     if "MetricName" in alarm:
         return [(alarm["Namespace"], alarm["MetricName"])]
-    return [(q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
-            for q in alarm["Metrics"] if "MetricStat" in q]  # fmt: skip
+    return [
+        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+        for q in alarm["Metrics"]
+        if "MetricStat" in q
+    ]
 
 
 def test_one_encrypted_log_group_per_service_with_the_retention_setting(template: Template):
@@ -75,8 +78,9 @@ def other(retention_synthesis) -> Template:
 
 
 def test_retention_follows_the_context(other: Template):
-    other.has_resource_properties("AWS::Logs::LogGroup", {"LogGroupName": f"/{STREAMING}/consumer",
-                                                          "RetentionInDays": 90})  # fmt: skip
+    other.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": f"/{STREAMING}/consumer", "RetentionInDays": 90}
+    )
 
 
 def test_alarm_email_subscribes_to_the_encrypted_topic(template: Template, other: Template):
@@ -90,14 +94,22 @@ def test_alarm_email_subscribes_to_the_encrypted_topic(template: Template, other
     [
         ("not yet landed", m.CONSUMER_LAG_SECONDS.name, DEFAULTS.lag_alarm_seconds, "GreaterThanThreshold"),
         ("newest landed event", m.CONSUMER_FRESHNESS.name, DEFAULTS.freshness_alarm_seconds, "GreaterThanThreshold"),
-        ("dead letters", m.CONSUMER_DEAD_LETTERS.name, DEFAULTS.dead_letter_alarm_count,
-         "GreaterThanOrEqualToThreshold"),
-        ("compaction runs failed", m.COMPACTOR_FAILURES.name, DEFAULTS.compactor_failure_alarm_count,
-         "GreaterThanOrEqualToThreshold"),
+        (
+            "dead letters",
+            m.CONSUMER_DEAD_LETTERS.name,
+            DEFAULTS.dead_letter_alarm_count,
+            "GreaterThanOrEqualToThreshold",
+        ),
+        (
+            "compaction runs failed",
+            m.COMPACTOR_FAILURES.name,
+            DEFAULTS.compactor_failure_alarm_count,
+            "GreaterThanOrEqualToThreshold",
+        ),
         ("file system / is", HOST_DISK, DEFAULTS.disk_alarm_percent, "GreaterThanThreshold"),
         ("file system /var/lib/fitness-pipeline is", HOST_DISK, DEFAULTS.disk_alarm_percent, "GreaterThanThreshold"),
     ],
-)  # fmt: skip
+)
 def test_each_alarm_watches_its_metric_with_its_threshold_and_pages(template, fragment, metric, threshold, operator):
     alarm = _alarm_by_description(template, fragment)
     assert alarm["MetricName"] == metric
@@ -115,8 +127,9 @@ def test_the_stale_lake_alarm_fires_when_the_producer_produces_and_no_object_lan
     (expression,) = [q for q in alarm["Metrics"] if "Expression" in q]
     assert expression["Expression"] == "IF(FILL(produced, 0) > 0 AND FILL(files, 0) == 0, 1, 0)"
     assert {name for _, name in _metric_names(alarm)} == {m.PRODUCER_RECORDS.name, m.CONSUMER_FILES.name}
-    assert all(q["MetricStat"]["Period"] == DEFAULTS.flush_interval_seconds for q in alarm["Metrics"]
-               if "MetricStat" in q)  # fmt: skip
+    assert all(
+        q["MetricStat"]["Period"] == DEFAULTS.flush_interval_seconds for q in alarm["Metrics"] if "MetricStat" in q
+    )
     assert _topic_ref(template) in alarm["AlarmActions"]
 
 
@@ -138,8 +151,9 @@ def test_a_failed_system_status_check_recovers_the_instance(template: Template):
 
 def _alarm_metrics(alarm: dict) -> list[tuple[str, str, str | None]]:
     """(namespace, metric name, the `service` dimension or None) of each metric an alarm reads."""
-    stats = [alarm] if "MetricName" in alarm else [q["MetricStat"]["Metric"] for q in alarm["Metrics"]
-                                                   if "MetricStat" in q]  # fmt: skip
+    stats = (
+        [alarm] if "MetricName" in alarm else [q["MetricStat"]["Metric"] for q in alarm["Metrics"] if "MetricStat" in q]
+    )
     found = []
     for stat in stats:
         dimensions = {d["Name"]: d["Value"] for d in stat.get("Dimensions", [])}
@@ -195,8 +209,16 @@ def test_every_alarm_watches_a_metric_the_services_really_emit(
     produce_raw(kafka_bootstrap, topic_name, [b"not a record"], [b"1"])
 
     lake = tmp_path / "lake"
-    writer = LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=lake, flush_interval_s=1.0,
-                                     metrics_port=free_port(), statistics_interval_ms=200))  # fmt: skip
+    writer = LakeWriter(
+        settings_for(
+            kafka_bootstrap,
+            topic_name,
+            lake_dir=lake,
+            flush_interval_s=1.0,
+            metrics_port=free_port(),
+            statistics_interval_ms=200,
+        )
+    )
     with Background(writer):
         assert writer.metrics_server is not None
         url = writer.metrics_server.url
@@ -255,9 +277,17 @@ def test_the_agent_sends_every_service_metric_and_the_hosts_memory_and_disk(temp
 def test_the_dashboard_shows_throughput_lag_freshness_dead_letters_compactor_and_the_host(template: Template):
     (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for name in (m.PRODUCER_RECORDS.name, m.CONSUMER_RECORDS_LANDED.name, m.CONSUMER_LAG_SECONDS.name,
-                 m.CONSUMER_FRESHNESS.name, m.CONSUMER_DEAD_LETTERS.name, m.COMPACTOR_RUNS.name,
-                 "CPUUtilization", HOST_MEMORY, HOST_DISK):  # fmt: skip
+    for name in (
+        m.PRODUCER_RECORDS.name,
+        m.CONSUMER_RECORDS_LANDED.name,
+        m.CONSUMER_LAG_SECONDS.name,
+        m.CONSUMER_FRESHNESS.name,
+        m.CONSUMER_DEAD_LETTERS.name,
+        m.COMPACTOR_RUNS.name,
+        "CPUUtilization",
+        HOST_MEMORY,
+        HOST_DISK,
+    ):
         assert name in body, f"the dashboard does not show {name}"
 
 
@@ -268,8 +298,11 @@ def test_the_host_role_writes_its_logs_and_only_the_pipelines_metrics(synthesis)
     (put_metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
     assert put_metrics["Condition"]["StringLike"]["cloudwatch:namespace"] == [m.CLOUDWATCH_NAMESPACE, HOST_NAMESPACE]
     writes = [s for s in statements if "logs:PutLogEvents" in s["Action"]]
-    ours = {i for i, g in synthesis.resources(STREAMING, "AWS::Logs::LogGroup").items()
-            if str(g["Properties"].get("LogGroupName", "")).startswith(f"/{STREAMING}/")}  # fmt: skip
+    ours = {
+        i
+        for i, g in synthesis.resources(STREAMING, "AWS::Logs::LogGroup").items()
+        if str(g["Properties"].get("LogGroupName", "")).startswith(f"/{STREAMING}/")
+    }
     resources = [r for s in writes for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
     written = {r["Fn::GetAtt"][0] for r in resources if isinstance(r, dict) and "Fn::GetAtt" in r}
     assert len(ours) == len(LOGGED_SERVICES) + 1 == 5 and ours <= written

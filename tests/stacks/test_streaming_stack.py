@@ -286,9 +286,11 @@ def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
     ssm = [
         statement
         for statement in statements
-        if any((action.startswith("ssm:") and action not in reads) or action == "*"
-               for action in as_list(statement["Action"]))
-    ]  # fmt: skip
+        if any(
+            (action.startswith("ssm:") and action not in reads) or action == "*"
+            for action in as_list(statement["Action"])
+        )
+    ]
     assert len(ssm) == 1
     # What it may read: the CloudWatch agent's two configuration parameters, and nothing else.
     read = [s for s in statements if set(as_list(s["Action"])) & reads]
