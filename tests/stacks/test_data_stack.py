@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Capture, Match, Template
 
 from services.common import names, schema
 from services.common.named_queries import PER_USER_ID, PER_USER_QUERY, named_queries
@@ -15,6 +15,12 @@ from services.consumer.naming import object_key
 PER_USER_ID_LITERAL = str(PER_USER_ID)
 
 DATA = "FitnessPipelineData"
+
+
+@pytest.fixture(scope="module")
+def data(synthesis) -> Template:
+    """The stateful stack's template, for `aws_cdk.assertions`."""
+    return Template.from_json(synthesis.templates[DATA])
 
 
 def raw_table(synthesis) -> dict:
@@ -37,15 +43,18 @@ def lake_bucket(synthesis) -> tuple[str, dict]:
     return logical_id, synthesis.templates[DATA]["Resources"][logical_id]
 
 
-def test_glue_columns_are_the_schemas(synthesis):
-    table = raw_table(synthesis)["Properties"]
-    assert table["DatabaseName"] == names.GLUE_DATABASE
-    assert table["TableInput"]["Name"] == names.GLUE_TABLE
-    assert table["TableInput"]["StorageDescriptor"]["Columns"] == [
-        {"Name": c["name"], "Type": c["type"], "Comment": c["comment"]} for c in schema.glue_columns()
-    ]
-    database = synthesis.only(DATA, "AWS::Glue::Database")["Properties"]
-    assert database["DatabaseInput"]["Name"] == names.GLUE_DATABASE
+def test_glue_columns_are_the_schemas(data: Template):
+    assert len(data.find_resources("AWS::Glue::Table", {"Properties": {"TableInput": {"Name": names.GLUE_TABLE}}})) == 1
+    columns = [{"Name": c["name"], "Type": c["type"], "Comment": c["comment"]} for c in schema.glue_columns()]
+    data.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "DatabaseName": names.GLUE_DATABASE,
+            "TableInput": {"Name": names.GLUE_TABLE, "StorageDescriptor": {"Columns": Match.exact(columns)}},
+        },
+    )
+    data.resource_count_is("AWS::Glue::Database", 1)
+    data.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": names.GLUE_DATABASE}})
 
 
 def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_prefix(synthesis):
@@ -145,18 +154,28 @@ def test_every_bucket_policy_denies_requests_without_tls(synthesis):
     assert lake_bucket(synthesis)[0] in denied
 
 
-def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthesis):
-    workgroup = synthesis.only(DATA, "AWS::Athena::WorkGroup")["Properties"]
-    assert workgroup["Name"] == names.ATHENA_WORKGROUP
-    configuration = workgroup["WorkGroupConfiguration"]
-    assert configuration["EnforceWorkGroupConfiguration"] is True
-    assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
-    assert configuration["BytesScannedCutoffPerQuery"] == 10 * 1024**3
-    results = configuration["ResultConfiguration"]
-    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": lake_key_arn(synthesis)}
-    results_bucket = next(part for part in results["OutputLocation"]["Fn::Join"][1] if isinstance(part, dict))["Ref"]
-    rules = synthesis.templates[DATA]["Resources"][results_bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert any(rule.get("ExpirationInDays") for rule in rules), "query results must expire"
+def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthesis, data: Template):
+    data.resource_count_is("AWS::Athena::WorkGroup", 1)
+    results_bucket = Capture()
+    data.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": names.ATHENA_WORKGROUP,
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "EngineVersion": Match.exact({"SelectedEngineVersion": "Athena engine version 3"}),
+                "BytesScannedCutoffPerQuery": 10 * 1024**3,
+                "ResultConfiguration": {
+                    "EncryptionConfiguration": Match.exact(
+                        {"EncryptionOption": "SSE_KMS", "KmsKey": lake_key_arn(synthesis)}
+                    ),
+                    "OutputLocation": {"Fn::Join": ["", Match.array_with([{"Ref": results_bucket}])]},
+                },
+            },
+        },
+    )
+    rules = data.find_resources("AWS::S3::Bucket")[results_bucket.as_string()]["Properties"]["LifecycleConfiguration"]
+    assert any(rule.get("ExpirationInDays") for rule in rules["Rules"]), "query results must expire"
 
 
 def test_one_named_query_per_sql_file_with_its_text(synthesis, sql_dir: Path):
@@ -183,16 +202,31 @@ def test_prepared_statement_makes_the_user_id_a_parameter(synthesis, sql_dir: Pa
     assert statement["WorkGroup"] == {"Ref": next(iter(synthesis.resources(DATA, "AWS::Athena::WorkGroup")))}
 
 
-def test_crawler_runs_on_a_schedule_logs_schema_changes_and_combines_compatible_schemas(synthesis):
-    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
-    assert crawler["Schedule"]["ScheduleExpression"].startswith("cron(")
-    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
-    assert crawler["Targets"]["CatalogTargets"] == [{"DatabaseName": names.GLUE_DATABASE, "Tables": [names.GLUE_TABLE]}]
-    configuration = json.loads(crawler["Configuration"])
-    assert configuration["Grouping"]["TableGroupingPolicy"] == "CombineCompatibleSchemas"
-    security = synthesis.only(DATA, "AWS::Glue::SecurityConfiguration")["Properties"]
-    assert crawler["CrawlerSecurityConfiguration"] == security["Name"]
-    assert security["EncryptionConfiguration"]["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+def test_crawler_runs_on_a_schedule_logs_schema_changes_and_combines_compatible_schemas(data: Template):
+    data.resource_count_is("AWS::Glue::Crawler", 1)
+    data.resource_count_is("AWS::Glue::SecurityConfiguration", 1)
+    configuration, security_name = Capture(), Capture()
+    data.has_resource_properties(
+        "AWS::Glue::Crawler",
+        {
+            "Schedule": {"ScheduleExpression": Match.string_like_regexp(r"^cron\(")},
+            "SchemaChangePolicy": Match.exact({"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}),
+            "Targets": {
+                "CatalogTargets": Match.exact([{"DatabaseName": names.GLUE_DATABASE, "Tables": [names.GLUE_TABLE]}])
+            },
+            "Configuration": configuration,
+            "CrawlerSecurityConfiguration": security_name,
+        },
+    )
+    grouping = json.loads(configuration.as_string())["Grouping"]
+    assert grouping["TableGroupingPolicy"] == "CombineCompatibleSchemas"
+    data.has_resource_properties(
+        "AWS::Glue::SecurityConfiguration",
+        {
+            "Name": security_name.as_string(),
+            "EncryptionConfiguration": {"CloudWatchEncryption": {"CloudWatchEncryptionMode": "SSE-KMS"}},
+        },
+    )
 
 
 def test_crawler_role_has_no_broad_s3_policy(synthesis):
@@ -298,22 +332,30 @@ def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(sy
     assert prefixes == sorted(f"/{p}*" for p in (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX))
 
 
-def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(synthesis):
+def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(synthesis, data: Template):
     lake_id, _ = lake_bucket(synthesis)
-    trail = synthesis.only(DATA, "AWS::CloudTrail::Trail")["Properties"]
-    assert trail["EnableLogFileValidation"] is True
-    assert trail["IsLogging"] is True
-    (selector,) = trail["EventSelectors"]
-    assert selector["ReadWriteType"] == "All"
-    assert selector["DataResources"] == [
-        {"Type": "AWS::S3::Object", "Values": [{"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, "/"]]}]}
-    ]
-    log_bucket = trail["S3BucketName"]["Ref"]
-    assert log_bucket != lake_id
-    assert "Audit" in log_bucket
+    data.resource_count_is("AWS::CloudTrail::Trail", 1)
+    lake_objects = {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, "/"]]}
+    log_bucket = Capture()
+    data.has_resource_properties(
+        "AWS::CloudTrail::Trail",
+        {
+            "EnableLogFileValidation": True,
+            "IsLogging": True,
+            "EventSelectors": [
+                {
+                    "ReadWriteType": "All",
+                    "DataResources": Match.exact([{"Type": "AWS::S3::Object", "Values": [lake_objects]}]),
+                }
+            ],
+            "S3BucketName": {"Ref": log_bucket},
+        },
+    )
+    assert log_bucket.as_string() != lake_id
+    assert "Audit" in log_bucket.as_string()
 
 
 @pytest.mark.slow
 def test_the_audit_trail_can_be_turned_off(synthesize_with):
     variant = synthesize_with(context={"auditTrail": "false"})
-    assert not variant.resources(DATA, "AWS::CloudTrail::Trail")
+    Template.from_json(variant.templates[DATA]).resource_count_is("AWS::CloudTrail::Trail", 0)

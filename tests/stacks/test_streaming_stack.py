@@ -27,6 +27,12 @@ S3_WRITE_ACTIONS = {
 }
 
 
+@pytest.fixture(scope="module")
+def streaming(synthesis) -> Template:
+    """The streaming stack's template, for `aws_cdk.assertions`."""
+    return Template.from_json(synthesis.templates[STREAMING])
+
+
 def as_list(value):
     return value if isinstance(value, list) else [value]
 
@@ -36,22 +42,30 @@ def host_role_id(synthesis) -> str:
     return profile["Roles"][0]["Ref"]
 
 
-def test_vpc_has_a_literal_cidr_and_no_nat_gateway(synthesis):
-    vpc = synthesis.only(STREAMING, "AWS::EC2::VPC")["Properties"]
-    assert isinstance(vpc["CidrBlock"], str)
-    assert not synthesis.resources(STREAMING, "AWS::EC2::NatGateway")
-    assert synthesis.resources(STREAMING, "AWS::EC2::FlowLog")
+def test_vpc_has_a_literal_cidr_and_no_nat_gateway(streaming: Template):
+    (vpc,) = streaming.find_resources("AWS::EC2::VPC").values()
+    assert isinstance(vpc["Properties"]["CidrBlock"], str), "a literal CIDR, not a token"
+    streaming.resource_count_is("AWS::EC2::NatGateway", 0)
+    assert streaming.find_resources("AWS::EC2::FlowLog")
 
 
-def test_imdsv2_is_required_and_the_volume_encrypted_with_no_key_pair(synthesis):
-    instance = synthesis.only(STREAMING, "AWS::EC2::Instance")["Properties"]
-    assert instance["MetadataOptions"]["HttpTokens"] == "required"
-    assert "KeyName" not in instance
-    assert all(mapping["Ebs"]["Encrypted"] is True for mapping in instance["BlockDeviceMappings"])
-    image = instance["ImageId"]["Ref"]
-    parameter = synthesis.templates[STREAMING]["Parameters"][image]
-    assert parameter["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-    assert "al2023" in parameter["Default"]
+def test_imdsv2_is_required_and_the_volume_encrypted_with_no_key_pair(streaming: Template):
+    streaming.resource_count_is("AWS::EC2::Instance", 1)
+    mappings, image = Capture(), Capture()
+    streaming.has_resource_properties(
+        "AWS::EC2::Instance",
+        {
+            "MetadataOptions": {"HttpTokens": "required"},
+            "KeyName": Match.absent(),
+            "BlockDeviceMappings": mappings,
+            "ImageId": {"Ref": image},
+        },
+    )
+    assert all(mapping["Ebs"]["Encrypted"] is True for mapping in mappings.as_array())
+    streaming.has_parameter(
+        image.as_string(),
+        {"Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>", "Default": Match.string_like_regexp("al2023")},
+    )
 
 
 def test_no_ingress_from_anywhere_and_kafka_only_from_the_vpc(synthesis):
@@ -106,10 +120,11 @@ def user_data_text(instance: dict) -> str:
     return "".join(part if isinstance(part, str) else json.dumps(part, sort_keys=True) for part in parts)
 
 
-def test_deploy_waits_for_the_host_to_signal_health(synthesis):
+def test_deploy_waits_for_the_host_to_signal_health(synthesis, streaming: Template):
     logical_id, instance = host_instance(synthesis)
-    assert instance["CreationPolicy"]["ResourceSignal"]["Count"] == 1
-    assert instance["CreationPolicy"]["ResourceSignal"]["Timeout"] == "PT30M"
+    streaming.has_resource(
+        "AWS::EC2::Instance", {"CreationPolicy": {"ResourceSignal": {"Count": 1, "Timeout": "PT30M"}}}
+    )
     user_data = user_data_text(instance)
     assert "/opt/aws/bin/cfn-init -v --region" in user_data
     assert f"--resource {logical_id} -c setup\n" in user_data
@@ -424,20 +439,25 @@ def test_the_host_uses_the_lakes_key_only_through_s3(synthesis):
     assert "s3." in json.dumps(lake_key["Condition"]["StringEquals"]["kms:ViaService"])
 
 
-def test_the_vpc_reaches_s3_through_a_gateway_endpoint_on_every_route_table(synthesis):
-    (endpoint,) = synthesis.resources(STREAMING, "AWS::EC2::VPCEndpoint").values()
-    props = endpoint["Properties"]
-    assert props["VpcEndpointType"] == "Gateway"
-    assert ".s3" in json.dumps(props["ServiceName"])
-    tables = set(synthesis.resources(STREAMING, "AWS::EC2::RouteTable"))
-    assert {t["Ref"] for t in props["RouteTableIds"]} == tables
+def test_the_vpc_reaches_s3_through_a_gateway_endpoint_on_every_route_table(streaming: Template):
+    streaming.resource_count_is("AWS::EC2::VPCEndpoint", 1)
+    service, route_tables = Capture(), Capture()
+    streaming.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {"VpcEndpointType": "Gateway", "ServiceName": service, "RouteTableIds": route_tables},
+    )
+    assert ".s3" in json.dumps(service.as_object())
+    tables = set(streaming.find_resources("AWS::EC2::RouteTable"))
+    assert {t["Ref"] for t in route_tables.as_array()} == tables
 
 
-def test_the_default_security_group_is_emptied(synthesis):
-    (restrict,) = synthesis.resources(STREAMING, "Custom::VpcRestrictDefaultSG").values()
-    assert restrict["Properties"]["DefaultSecurityGroupId"] == {
-        "Fn::GetAtt": [next(iter(synthesis.resources(STREAMING, "AWS::EC2::VPC"))), "DefaultSecurityGroup"]
-    }
+def test_the_default_security_group_is_emptied(streaming: Template):
+    streaming.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+    vpc_id = next(iter(streaming.find_resources("AWS::EC2::VPC")))
+    streaming.has_resource_properties(
+        "Custom::VpcRestrictDefaultSG",
+        {"DefaultSecurityGroupId": Match.exact({"Fn::GetAtt": [vpc_id, "DefaultSecurityGroup"]})},
+    )
 
 
 def test_sessions_on_the_host_are_logged_to_an_encrypted_log_group(synthesis):
