@@ -98,3 +98,19 @@ def test_a_replayed_range_is_complete_only_once_read_past_its_end() -> None:
     assert replay.bounds() == (10, 19)
     fresh = Batch(10, 0.0, forced=None)
     assert fresh.complete(None) and fresh.complete(11)
+
+
+def test_a_group_reset_to_offset_0_reads_again_from_0_and_fills_the_gaps(tmp_path: Path) -> None:
+    # A committed offset of 0 (a group reset to the earliest offset) is a committed offset like any other: every range
+    # from 0 is written again and each gap read again, rather than resuming at the lake's last range.
+    assert _resume(tmp_path, 0, [(0, 9), (15, 19)]) == (0, [(0, 9), (10, 14), (15, 19)])
+
+
+def test_only_a_replay_is_announced(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def announced() -> list[str]:
+        return [r.getMessage() for r in caplog.get_records("call") if "writing again" in r.getMessage()]
+
+    _resume(tmp_path / "nothing", 30, [(0, 9), (10, 19), (20, 29)])
+    assert announced() == []
+    _resume(tmp_path / "replay", 10, [(0, 9), (10, 19)])
+    assert len(announced()) == 1
