@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from fitpipe.kafka import LocalBroker
 from services.common.settings import oauth_token_callback
@@ -158,7 +158,9 @@ def test_an_idle_consumer_refreshes_its_token_and_still_reads(oauth_bootstrap: s
         }
     )
     try:
-        consumer.assign([TopicPartition(topic_name, 0)])
+        # From the first offset: no committed offset to ask the group coordinator for, which a fresh broker may
+        # still be loading while the consumer's session is re-authenticated.
+        consumer.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
         assert next_record(consumer) == b"first"
         before = signer.calls
         wait_for_calls(signer, before + 3, limit_s=TOKEN_SECONDS * 10)
