@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
@@ -15,6 +16,37 @@ ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 def removal_policy(*, destroy_data: bool) -> RemovalPolicy:
     """What `cdk destroy` does to a stateful resource: delete it only when the deployment says its data may go."""
     return RemovalPolicy.DESTROY if destroy_data else RemovalPolicy.RETAIN
+
+
+def logs_key(stack: Stack, description: str, *, destroy_data: bool) -> kms.Key:
+    """The stack's KMS key (id `Key`), rotated yearly, which CloudWatch Logs may use only for this account's log groups
+    in this region; kept on `cdk destroy` unless `destroy_data`."""
+    key = kms.Key(
+        stack,
+        "Key",
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=removal_policy(destroy_data=destroy_data),
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    return key
 
 
 def bucket_props(*, destroy_data: bool, **overrides: Any) -> dict[str, Any]:

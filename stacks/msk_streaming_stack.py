@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Fn, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -26,7 +25,7 @@ from stacks.config import PipelineConfig
 from stacks.constructs.fargate_services import FargateServices
 from stacks.constructs.msk import MskCluster
 from stacks.constructs.observability import _RETENTION_NAMES
-from stacks.defaults import removal_policy
+from stacks.defaults import logs_key, removal_policy
 from stacks.nag import acknowledge_compliance
 from stacks.streaming_stack import FLOW_LOG_RETENTION, VPC_CIDR, explain_the_default_security_group_handler
 
@@ -79,30 +78,10 @@ class MskStreamingStack(Stack):
         explain_the_default_security_group_handler(self)
 
         # The streaming key: the brokers' volumes (provisioned), and every log group of this stack.
-        self.key = kms.Key(
+        self.key = logs_key(
             self,
-            "Key",
-            description="Encrypts the fitness pipeline's Kafka on Amazon MSK and the logs of its services.",
-            enable_key_rotation=True,
-            removal_policy=removal_policy(destroy_data=config.destroy_data),
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+            "Encrypts the fitness pipeline's Kafka on Amazon MSK and the logs of its services.",
+            destroy_data=config.destroy_data,
         )
         retention = getattr(logs.RetentionDays, _RETENTION_NAMES[config.log_retention_days])
         flow_logs = logs.LogGroup(self, "FlowLogs", retention=FLOW_LOG_RETENTION, encryption_key=self.key)

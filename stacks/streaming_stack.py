@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, CfnResource, Fn, Stack
+from aws_cdk import CfnOutput, CfnResource, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
@@ -19,7 +18,7 @@ from stacks.config import PipelineConfig
 from stacks.constructs.kafka_data import KafkaDataVolume
 from stacks.constructs.kafka_host import KafkaHost
 from stacks.constructs.observability import Observability
-from stacks.defaults import removal_policy
+from stacks.defaults import logs_key
 from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
 
 #: A literal CIDR, so the security group's rule is a literal too.
@@ -73,30 +72,10 @@ class StreamingStack(Stack):
         # The streaming key: the host's volumes and their snapshots (Kafka's records in flight, its offsets and dead
         # letters), the Kafka users' secrets, and the VPC's and the host's logs. CloudWatch Logs may use it only for
         # this account's log groups in this region.
-        self.key = kms.Key(
+        self.key = logs_key(
             self,
-            "Key",
-            description="Encrypts the fitness pipeline's streaming host: its volumes, Kafka's user secrets, its logs.",
-            enable_key_rotation=True,
-            removal_policy=removal_policy(destroy_data=config.destroy_data),
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsOfThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+            "Encrypts the fitness pipeline's streaming host: its volumes, Kafka's user secrets, its logs.",
+            destroy_data=config.destroy_data,
         )
         for subnet in self.vpc.public_subnets:
             public = (
