@@ -191,6 +191,8 @@ decode_record: Final[Callable[[bytes], MinuteRecord]] = _DECODER.decode
 #: Append a record's lake line (compact JSON, fields in schema order, no newline) to a bytearray: `(record, buffer,
 #: -1)`.
 encode_record_into: Final = _ENCODER.encode_into
+#: The lake lines of many records at once: each record's line and a newline, in the order given.
+encode_records: Final[Callable[[list[MinuteRecord]], bytes]] = _ENCODER.encode_lines
 
 
 def _check_value(field: Field, value: Any) -> str | None:

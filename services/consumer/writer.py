@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -35,7 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.metrics import LibrdkafkaStats
-from services.common.schema import InvalidRecord, decode_record, encode_record_into
+from services.common.schema import InvalidRecord, decode_record, encode_record_into, encode_records
 from services.consumer import metrics
 from services.consumer.formats import Format, Lines, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
@@ -49,6 +50,8 @@ from services.consumer.sinks import ObjectConflict, Sink, batch_ranges, make_sin
 DEAD_LETTER_MAX_BYTES = 900_000
 _CONSUME_BATCH = 2000
 _POLL_TIMEOUT_S = 0.2
+#: The fewest messages of one partition landed together by `LakeWriter._land_run`; shorter runs go one by one.
+_MIN_RUN = 16
 
 
 class ConsumerError(Exception):
@@ -333,7 +336,14 @@ class LakeWriter:
         summary = self.summary
         max_records = self.settings.max_records_per_file
         max_bytes = self.settings.max_bytes_per_file
+        one_by_one = 0  # messages to handle one at a time before a run is tried again
         while pending:
+            if one_by_one <= 0:
+                landed = self._land_run()
+                if landed > 0:
+                    continue
+                one_by_one = -landed
+            one_by_one -= 1
             message = pending.popleft()
             if message.error() is not None:
                 self._handle(message)
@@ -382,6 +392,72 @@ class LakeWriter:
             state.position = offset + 1
             if batch.records >= max_records or batch.bytes >= max_bytes:
                 self._flush(state)
+
+    def _land_run(self) -> int:
+        """Land the longest run at the head of the pending messages that needs no decision per message: one
+        partition's next offsets, in its open ordinary batch, every one a valid record, all fitting in the batch.
+        Each step runs over the whole run in C (decoding, encoding the lines of each date at once), and the batch is
+        cut where `_drain` would cut it, one message at a time. Returns how many messages it landed, or minus how
+        many to handle one at a time (a run too short, an error, a bad record, a batch to cut within the run)."""
+        pending = self._pending
+        first = pending[0]
+        state = self._parts.get(first.partition())
+        if state is None or first.error() is not None:
+            return -1
+        batch = state.batch
+        start = first.offset()
+        if batch is None or batch.forced is not None or start != state.position:
+            return -1
+        size = min(len(pending), self.settings.max_records_per_file - batch.records)
+        if size < _MIN_RUN:
+            return -max(size, 1)
+        run = list(islice(pending, size))
+        partition = state.partition
+        partitions = [m.partition() for m in run]
+        if partitions[-1] != partition:
+            size = partitions.index(next(p for p in partitions if p != partition))
+            if size < _MIN_RUN:
+                return -size
+            run = run[:size]
+        # One partition's offsets only grow: consecutive exactly when the last is `size - 1` past the first.
+        if run[-1].offset() - start != size - 1 or [m.error() for m in run].count(None) != size:
+            return -size
+        try:
+            records = [decode_record(m.value()) for m in run]
+        except (msgspec.DecodeError, TypeError):
+            return -size  # a bad record among them: `_drain` finds it and sends it to the dead letters
+        dates = [r.date for r in records]
+        if dates.count(dates[0]) == size:
+            by_date = {dates[0]: records}
+        else:
+            by_date = {}
+            for day, record in zip(dates, records, strict=True):
+                by_date.setdefault(day, []).append(record)
+        encoded = [(day, group, encode_records(group)) for day, group in by_date.items()]
+        added = sum(len(data) for _day, _group, data in encoded)
+        if batch.bytes + added > self.settings.max_bytes_per_file:
+            return -size  # the batch is cut within the run, before the line that would pass the limit
+        for day, group, data in encoded:
+            lines = batch.lines.get(day)
+            if lines is None:
+                lines = batch.lines[day] = batch.new_lines()
+            lines.buf += data
+            newest = max([r.time for r in group])
+            if newest > lines.newest:
+                lines.newest = newest
+            if len(lines.buf) >= lines.spill_at:
+                lines.spill()
+        for _ in range(size):
+            pending.popleft()
+        self.summary.records_in += size
+        batch.records += size
+        batch.bytes += added
+        self._buffered += added
+        batch.end = start + size - 1
+        state.position = start + size
+        if batch.records >= self.settings.max_records_per_file or batch.bytes >= self.settings.max_bytes_per_file:
+            self._flush(state)
+        return size
 
     def _handle(self, message: Message) -> None:
         error = message.error()
