@@ -426,17 +426,25 @@ class LakeWriter:
             records = [decode_record(m.value()) for m in run]
         except (msgspec.DecodeError, TypeError):
             return -size  # a bad record among them: `_drain` finds it and sends it to the dead letters
-        dates = [r.date for r in records]
-        if dates.count(dates[0]) == size:
-            by_date = {dates[0]: records}
-        else:
-            by_date = {}
-            for day, record in zip(dates, records, strict=True):
-                by_date.setdefault(day, []).append(record)
-        encoded = [(day, group, encode_records(group)) for day, group in by_date.items()]
-        added = sum(len(data) for _day, _group, data in encoded)
-        if batch.bytes + added > self.settings.max_bytes_per_file:
-            return -size  # the batch is cut within the run, before the line that would pass the limit
+        room = self.settings.max_bytes_per_file - batch.bytes
+        while True:
+            dates = [r.date for r in records]
+            if dates.count(dates[0]) == size:
+                by_date = {dates[0]: records}
+            else:
+                by_date = {}
+                for day, record in zip(dates, records, strict=True):
+                    by_date.setdefault(day, []).append(record)
+            encoded = [(day, group, encode_records(group)) for day, group in by_date.items()]
+            added = sum(len(data) for _day, _group, data in encoded)
+            if added <= room:
+                break
+            # The batch is cut within the run: land the part that surely fits, by the run's mean line, and leave
+            # the last lines before the cut to `_drain`, which cuts before the line that would pass the limit.
+            size = size * room // added - 1
+            if size < _MIN_RUN:
+                return -_MIN_RUN
+            records = records[:size]
         for day, group, data in encoded:
             lines = batch.lines.get(day)
             if lines is None:
