@@ -11,8 +11,8 @@ from typing import Any
 from aws_cdk import App, DefaultStackSynthesizer, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
-from services.common import names
-from services.common.named_queries import NamedQueryError
+from core import names
+from core.queries import NamedQueryError
 from stacks.config import ConfigError, PipelineConfig
 from stacks.data_stack import DataStack
 from stacks.msk_streaming_stack import MskStreamingStack

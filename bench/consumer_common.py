@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common.schema import FIELDS, encode
+from core.schema import FIELDS, encode
 
 
 @contextlib.contextmanager

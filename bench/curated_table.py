@@ -25,14 +25,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.queries import SQL_DIR, read_named_query
+from core.schema import FIELDS
 from fitpipe.catalog import crawl, default_catalog
 from fitpipe.compact import compact_lake
 from fitpipe.query import translate
 from fitpipe.sample_lake import host_like_lake
 from fitpipe.tables import connect_tables, on_table
-from services.common.named_queries import SQL_DIR, read_named_query
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELDS
 from services.compactor.raw import LocalRawZone, read_day
 from services.compactor.settings import CompactorSettings
 from services.compactor.table import IDENTIFIER, open_catalog

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
+from core.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.schema import FIELDS, FIELDS_BY_NAME, duckdb_columns
 from fitpipe.errors import UserError
-from services.common.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELDS, FIELDS_BY_NAME, duckdb_columns
 
 #: The data files the consumer writes, by format, as the file name ends.
 FORMATS: Final = {"jsonl.gz": ".json.gz", "jsonl": ".json", "parquet": ".parquet"}

@@ -7,8 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.queries import NamedQueryError
 from fitpipe.errors import UserError
-from services.common.named_queries import NamedQueryError
 
 #: Each subcommand lives in its own module, which defines `register(subparsers)`. The module is imported only
 #: when the command list is built, so a command's heavy imports cost nothing to the others.

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core.names import CURATED_TABLE, GLUE_DATABASE
 from fitpipe.catalog import DEFAULT_LAKE
 from fitpipe.errors import UserError
 from services.common import logs
-from services.common.names import CURATED_TABLE, GLUE_DATABASE
 from services.common.settings import describe_error
 from services.compactor.compactor import CompactionSummary, compact
 from services.compactor.raw import LocalRawZone

@@ -26,12 +26,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, TOPIC
+from core.queries import PER_USER_ID
 from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
 from fitpipe.kafka.broker import free_port
 from services.common import kafka_logs, logs
-from services.common.named_queries import PER_USER_ID
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, TOPIC
 
 if TYPE_CHECKING:
     from services.producer.settings import ProducerSettings

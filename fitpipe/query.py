@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
+from core.queries import SQL_DIR, named_queries, read_named_query
+from core.schema import FIELDS
 from fitpipe.catalog import add_lake_arguments, default_catalog
 from fitpipe.errors import UserError
-from services.common.named_queries import SQL_DIR, named_queries, read_named_query
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
-from services.common.schema import FIELDS
 
 _INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
 #: DuckDB's names of the number types, right-aligned in a table.

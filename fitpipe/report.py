@@ -11,10 +11,10 @@ import html
 from pathlib import Path
 from typing import Final
 
+from core.names import GLUE_DATABASE, GLUE_TABLE
 from fitpipe.catalog import add_lake_arguments, default_catalog
 from fitpipe.errors import UserError
 from fitpipe.query import SQL_DIR, QueryResult, named_queries, run_named_queries
-from services.common.names import GLUE_DATABASE, GLUE_TABLE
 
 #: Rows of each table shown beneath the charts; the whole result is one `fitpipe query --csv` away.
 MAX_TABLE_ROWS: Final = 200

@@ -9,9 +9,9 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from services.common.named_queries import PER_USER_ID
-from services.common.names import TOPIC
-from services.common.schema import Record, encode
+from core.names import TOPIC
+from core.queries import PER_USER_ID
+from core.schema import Record, encode
 from services.consumer.formats import get_format
 from services.consumer.naming import object_key
 from services.producer.simulator import simulate, user_ids

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, LAKE_DATA_PREFIX, PARTITION_COLUMN, TOPIC
 from fitpipe.errors import UserError
-from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, LAKE_DATA_PREFIX, PARTITION_COLUMN, TOPIC
 
 DEFAULT_LAKE = Path("out/lake")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
+from core.schema import FIELDS
 from fitpipe.errors import UserError
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
-from services.common.schema import FIELDS
 
 #: The attached catalog file of `fitpipe crawl`.
 _RAW_CATALOG: Final = "raw_catalog"

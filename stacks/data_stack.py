@@ -9,7 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from services.common import names
+from core import names
 from stacks.config import PipelineConfig
 from stacks.constructs.analytics import Analytics
 from stacks.constructs.audit import AuditTrail

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from services.common import kafka_access
+from core import kafka_access
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_data import KafkaDataVolume
 from stacks.constructs.kafka_host import KafkaHost

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from services.common.schema import FIELDS, Field, Record
+from core.schema import FIELDS, Field, Record
 
 
 def _value_strategy(field: Field) -> st.SearchStrategy[Any]:

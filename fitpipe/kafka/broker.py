@@ -5,7 +5,7 @@ repository. The broker runs on the machine's Java (17 or newer) in KRaft mode, a
 controller bound to 127.0.0.1.
 
 `secure=True` gives it the AWS host's security inside the host: every listener (the controller's too) takes only
-SASL/SCRAM-SHA-512 sign-ins, the users of `services.common.kafka_access` are created with random passwords when the
+SASL/SCRAM-SHA-512 sign-ins, the users of `core.kafka_access` are created with random passwords when the
 storage is formatted (kept in `credentials.json`, mode 0600, in the broker's home), the `StandardAuthorizer` denies
 whatever no ACL allows, and the topics and ACLs of the services are in place before `start` returns.
 """
@@ -174,7 +174,7 @@ class LocalBroker:
     # -- users (secure mode) ---------------------------------------------------------------------------------------
     def passwords(self) -> dict[str, str]:
         """Each Kafka user's password, made once per home (the storage keeps the users from its first format)."""
-        from services.common.kafka_access import USERS
+        from core.kafka_access import USERS
 
         try:
             known = json.loads(self.credentials_file.read_text())
@@ -244,7 +244,7 @@ class LocalBroker:
         """SASL/SCRAM on both listeners, the broker signing in as the admin user, and ACLs that deny by default."""
         if not self.secure:
             return ["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"]
-        from services.common.kafka_access import ADMIN_USER, principal
+        from core.kafka_access import ADMIN_USER, principal
         from services.common.settings import SASL_MECHANISM
 
         password = self.passwords()[ADMIN_USER]
@@ -390,7 +390,7 @@ class LocalBroker:
         """An AdminClient signed in as the admin user (plain on a broker without security)."""
         from confluent_kafka.admin import AdminClient
 
-        from services.common.kafka_access import ADMIN_USER
+        from core.kafka_access import ADMIN_USER
         from services.common.kafka_logs import client_logging
 
         state = self.status()
@@ -401,16 +401,16 @@ class LocalBroker:
     def _apply_access(self, state: BrokerState) -> None:
         from confluent_kafka import KafkaException
 
-        from services.common import kafka_access
+        from services.common import kafka_admin
 
         try:
-            kafka_access.apply(self.admin_client(state.bootstrap))
+            kafka_admin.apply(self.admin_client(state.bootstrap))
         except (KafkaException, RuntimeError) as exc:
             self.stop()
             raise UserError(f"could not set up the topics and ACLs: {exc}; see {self.log_file}") from None
 
     def _ready_config(self) -> dict[str, str]:
-        from services.common.kafka_access import ADMIN_USER
+        from core.kafka_access import ADMIN_USER
 
         return self.client_config(ADMIN_USER)
 

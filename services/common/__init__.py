@@ -1,1 +1,1 @@
-"""What every service shares: the record schema and the names the lake and its catalog depend on."""
+"""What only the services share: Kafka settings and logs, the metrics endpoint, the stop signal, the Kafka admin."""

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from services.common.metric_names import MetricName
+from core.metric_names import MetricName
 
 
 class MetricsEndpointSettings(BaseSettings):

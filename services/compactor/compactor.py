@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from core.names import PARTITION_COLUMN
 from services.common.logs import EventLog
-from services.common.names import PARTITION_COLUMN
 from services.compactor.maintenance import Maintenance, maintain
 from services.compactor.raw import RawDay, RawZone, raw_zone, read_day
 from services.compactor.settings import CompactorSettings

@@ -8,7 +8,7 @@ import threading
 
 from prometheus_client.core import Metric
 
-from services.common import metric_names as m
+from core import metric_names as m
 from services.common.metrics import FunctionCollector, MetricsServer, counter, summary
 from services.compactor.compactor import DayResult
 

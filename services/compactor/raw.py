@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
-from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELDS
+from core.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.schema import FIELDS
 from services.compactor.settings import CompactorSettings
 
 if TYPE_CHECKING:

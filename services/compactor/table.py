@@ -1,6 +1,6 @@
 """The curated table: its Iceberg schema, derived from the record schema, its layout, and the catalogs it lives in.
 
-The columns are the record's (`services/common/schema.py`) plus the day partition `dt`, so that every `sql/` query
+The columns are the record's (`core/schema.py`) plus the day partition `dt`, so that every `sql/` query
 reads the same columns from the raw table and from this one. Partitioned by `dt` (identity: the event day).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Final
 
-from services.common.names import (
+from core.names import (
     CURATED_PARTITION_FIELD_ID,
     CURATED_TABLE,
     CURATED_TABLE_PROPERTIES,
@@ -17,7 +17,7 @@ from services.common.names import (
     LAKE_CURATED_PREFIX,
     PARTITION_COLUMN,
 )
-from services.common.schema import FIELDS, iceberg_fields
+from core.schema import FIELDS, iceberg_fields
 from services.compactor.settings import CompactorSettings
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def arrow_schema() -> pa.Schema:
 
 
 def iceberg_schema():
-    """The table's Iceberg schema (services.common.schema.iceberg_fields: the record's fields, then `dt`)."""
+    """The table's Iceberg schema (core.schema.iceberg_fields: the record's fields, then `dt`)."""
     from pyiceberg.schema import Schema
     from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
 

@@ -22,8 +22,8 @@ from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, r
 def _local_broker() -> dict[str, str] | None:
     """The settings that reach the broker `fitpipe kafka start` runs, if any (as the consumer user when it runs with
     --secure)."""
+    from core.kafka_access import CONSUMER_USER
     from fitpipe.kafka import LocalBroker, running_broker
-    from services.common.kafka_access import CONSUMER_USER
 
     state = running_broker()
     if state is None:

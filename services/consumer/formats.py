@@ -21,7 +21,7 @@ from typing import Final
 
 import orjson
 
-from services.common.schema import FIELDS
+from core.schema import FIELDS
 
 Encoder = Callable[..., bytes]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
 
-from services.common import metric_names as m
+from core import metric_names as m
 from services.common.metrics import FunctionCollector, MetricsServer, counter, gauge
 from services.consumer.records import REASON_KINDS
 

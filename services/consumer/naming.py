@@ -21,7 +21,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
 
 OFFSET_DIGITS = 20
 DT_PREFIX = f"{LAKE_DATA_PREFIX}{PARTITION_COLUMN}="

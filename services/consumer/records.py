@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.common.schema import InvalidRecord, decode, decode_record, encode
+from core.schema import InvalidRecord, decode, decode_record, encode
 
 
 def to_line(value: bytes | None) -> tuple[str, bytes]:

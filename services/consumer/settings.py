@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
 from services.common.metrics import MetricsSettings
-from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
 from services.common.settings import KafkaClientSettings
 
 MIB = 1024 * 1024

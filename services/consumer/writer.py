@@ -34,9 +34,9 @@ from typing import Any
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from core.schema import InvalidRecord, decode_record, encode_record_into, encode_records
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.metrics import LibrdkafkaStats
-from services.common.schema import InvalidRecord, decode_record, encode_record_into, encode_records
 from services.consumer import metrics
 from services.consumer.formats import Format, Lines, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId

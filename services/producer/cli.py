@@ -25,8 +25,8 @@ EXIT_DELIVERY_FAILED = 1
 def _local_broker() -> dict[str, str] | None:
     """The settings that reach the local broker `fitpipe kafka start` runs, if any (as the producer user when it runs
     with --secure)."""
+    from core.kafka_access import PRODUCER_USER
     from fitpipe.kafka import LocalBroker, running_broker
-    from services.common.kafka_access import PRODUCER_USER
 
     state = running_broker()
     if state is None:

@@ -1,6 +1,6 @@
 """Fast encoding of a simulated day straight to Kafka (key, value) pairs, for the backfill's hot path.
 
-`services.common.schema.encode` is the definition of a message: compact JSON, fields in schema order. Building a dict
+`core.schema.encode` is the definition of a message: compact JSON, fields in schema order. Building a dict
 per record and serialising it costs more than simulating the record, so a backfill writes a day's columns without a
 Python step per record: every field's text is looked up in a table by the field's integer value (numpy indexing of
 an object array), each text carrying the punctuation up to the next value, and a day's texts are joined into one
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from services.common.schema import FIELD_NAMES
+from core.schema import FIELD_NAMES
 
 if TYPE_CHECKING:
     from services.producer.simulator import SimulatedDay

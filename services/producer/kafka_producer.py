@@ -26,10 +26,10 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core.names import TOPIC
+from core.schema import Record, encode
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
-from services.common.names import TOPIC
-from services.common.schema import Record, encode
 from services.common.stop import StopRequest
 from services.producer.metrics import ProducerMetrics
 from services.producer.settings import ProducerSettings

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import Metric
 
-from services.common import metric_names as m
+from core import metric_names as m
 from services.common.metrics import FunctionCollector, LibrdkafkaStats, MetricsServer, counter, gauge
 
 

@@ -21,7 +21,7 @@ from typing import Final
 
 import numpy as np
 
-from services.common.schema import FIELD_NAMES, Record
+from core.schema import FIELD_NAMES, Record
 
 MINUTES_PER_DAY: Final = 1440
 INF: Final = math.inf

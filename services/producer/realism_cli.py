@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.schema import Record
 from fitpipe.errors import UserError
-from services.common.schema import Record
 from services.producer.realism import Check, evaluate
 from services.producer.simulator import SimulationError, simulate_days
 

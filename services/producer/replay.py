@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from services.common.schema import FIELDS_BY_NAME, Record
+from core.schema import FIELDS_BY_NAME, Record
 
 #: Timestamp forms found in the exports: Fitabase's `4/12/2016 2:47:30 AM`, and ISO `2016-04-12 02:47:30`.
 TIMESTAMP_FORMATS: Final = ("%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")

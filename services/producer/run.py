@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 
-from services.common.schema import Record
+from core.schema import Record
 from services.common.stop import StopRequest
 from services.producer.kafka_producer import Chunk, ProduceSummary, produce_chunks, produce_records
 from services.producer.metrics import ProducerMetrics

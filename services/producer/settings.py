@@ -9,9 +9,9 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from core.names import TOPIC
 from services.common import settings as common_settings
 from services.common.metrics import MetricsSettings
-from services.common.names import TOPIC
 from services.common.settings import KafkaClientSettings
 
 #: Backfills start on the first day of the Fitabase export unless told otherwise, so that simulated and replayed

@@ -25,7 +25,7 @@ Entry points, fastest last:
   minute, every user for that minute, users sorted by id.
 - `simulate_days(...)`: one `SimulatedDay` per day, with the day's columns as `(1440, users)` numpy arrays.
 - `simulate_encoded(...)`: `(key, value)` byte pairs ready for Kafka: key = the user id as ASCII digits, value =
-  exactly `services.common.schema.encode(record)`.
+  exactly `core.schema.encode(record)`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Final
 
 import numpy as np
 
-from services.common.schema import Record
+from core.schema import Record
 from services.producer import sim_params as p
 from services.producer.encoding import CALORIES_DECIMALS, encode_day
 

@@ -9,8 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from services.common import names
-from services.common.named_queries import PER_USER_QUERY, named_queries, prepared_statement_text
+from core import names
+from core.queries import PER_USER_QUERY, named_queries, prepared_statement_text
 from stacks.defaults import bucket_props, kms_bucket_props, lifecycle_rule
 from stacks.nag import acknowledge_single_region_bucket
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from services.common import names, schema
+from core import names, schema
 from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new

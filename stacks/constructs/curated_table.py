@@ -1,7 +1,7 @@
 """The curated Apache Iceberg table in the lake's Glue database, and Glue's table optimizers that keep it trim.
 
 The table is declared here, so it exists from the first deploy and goes with `cdk destroy`; only the compactor on
-the streaming host writes it. Its columns come from the record schema (`services/common/schema.py`), partitioned
+the streaming host writes it. Its columns come from the record schema (`core/schema.py`), partitioned
 by the event day `dt`. Glue's managed optimizers expire old snapshots and delete orphan files; compaction is not
 one of them, because the compactor already writes one data file per day.
 """
@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from services.common import names, schema
+from core import names, schema
 from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: The log groups Glue's Iceberg optimizers write to.

@@ -3,7 +3,7 @@ and the compactor (a scheduled task), each built by CDK from its Dockerfile and 
 
 The producer's and the consumer's metrics reach CloudWatch as on the host: a CloudWatch agent beside the service in
 its task scrapes the service's Prometheus endpoint on the task's loopback and writes the embedded metric format to
-the metrics log group, which CloudWatch turns into the metrics of `services.common.metric_names`. The consumer's
+the metrics log group, which CloudWatch turns into the metrics of `core.metric_names`. The consumer's
 task count follows its lag with target tracking.
 """
 
@@ -24,8 +24,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from services.common import metric_names as m
-from services.common import names
+from core import metric_names as m
+from core import names
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_host import SOURCE_EXCLUDE
 from stacks.constructs.msk import MskCluster
@@ -200,7 +200,7 @@ class FargateServices(Construct):
                 image=consumer_image,
                 essential=False,
                 logging=self._log_driver(m.CONSUMER),
-                entry_point=["python", "-m", "services.common.kafka_access"],
+                entry_point=["python", "-m", "services.common.kafka_admin"],
                 environment={
                     **{f"KAFKA_ACCESS_{k}": v for k, v in kafka_environment.items()},
                     "KAFKA_ACCESS_TOPIC": names.TOPIC,

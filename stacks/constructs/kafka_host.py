@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from services.common import kafka_access, names
+from core import kafka_access, names
 from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
 from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
 
@@ -34,6 +34,7 @@ SOURCE_EXCLUDE = (
     "!pyproject.toml",
     "!README.md",
     "!.dockerignore",
+    "!core",
     "!services",
     "!stacks",
     "stacks/*",

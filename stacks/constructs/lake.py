@@ -7,7 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from services.common import names
+from core import names
 from stacks.defaults import bucket_props, kms_bucket_props, lifecycle_rule
 from stacks.nag import acknowledge_compliance, acknowledge_single_region_bucket, skip_checkov
 

@@ -4,7 +4,7 @@ topics, and the bootstrap address the services connect to.
 Topics: on a provisioned cluster they are CloudFormation resources (`AWS::MSK::Topic`, MSK's own topic API), with
 replication factor 3 and `min.insync.replicas` 2, so an acknowledged write survives the loss of a broker and a
 deploy shows their settings. MSK Serverless has no topic API; there the consumer's task creates both topics at its
-start with Kafka's admin protocol (`python -m services.common.kafka_access`, as on the EC2 host), and MSK fixes
+start with Kafka's admin protocol (`python -m services.common.kafka_admin`, as on the EC2 host), and MSK fixes
 their replication (3) itself.
 """
 
@@ -21,7 +21,7 @@ from aws_cdk import aws_msk as msk
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from services.common import names
+from core import names
 from stacks.config import PipelineConfig
 from stacks.nag import acknowledge, acknowledge_compliance, skip_checkov
 

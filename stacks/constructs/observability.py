@@ -5,7 +5,7 @@ The services' metrics reach CloudWatch through the CloudWatch agent on the host,
 endpoints and writes them as the embedded metric format. The agent also collects the host's memory and disk, which
 no service can see, so one agent does both; the services keep a single way of exposing metrics (the one Prometheus
 and `curl` read locally) and carry no AWS-specific code. Every metric name comes from
-`services.common.metric_names`.
+`core.metric_names`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from services.common import metric_names as m
+from core import metric_names as m
 from stacks.config import PipelineConfig
 from stacks.defaults import removal_policy
 from stacks.nag import acknowledge

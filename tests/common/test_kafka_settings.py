@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.common.kafka_access import USERS, acl_bindings
+from core.kafka_access import USERS
+from services.common.kafka_admin import acl_bindings
 from services.common.settings import describe_error
 from services.consumer import ConsumerSettings
 from services.producer.settings import ProducerSettings

@@ -6,8 +6,8 @@ import orjson
 import pytest
 from hypothesis import given
 
-from services.common import schema
-from services.common.schema import FIELDS, InvalidRecord, decode, encode, validate
+from core import schema
+from core.schema import FIELDS, InvalidRecord, decode, encode, validate
 from tests.strategies import records, sample_record
 
 # The declaration the issue specifies, written out independently of the module, so that a change to the module that

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from core.names import CURATED_TABLE, GLUE_DATABASE
+from core.schema import Record
 from fitpipe.sample_lake import START, land
 from fitpipe.tables import connect_tables
-from services.common.names import CURATED_TABLE, GLUE_DATABASE
-from services.common.schema import Record
 from services.compactor.compactor import DAY, ROWS, compact
 from services.producer.simulator import simulate
 from tests.compactor.conftest import load_table, local_settings

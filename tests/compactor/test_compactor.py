@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from core.names import LAKE_CURATED_PREFIX, LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.schema import FIELD_NAMES, Record
 from fitpipe.sample_lake import START, land
-from services.common.names import LAKE_CURATED_PREFIX, LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELD_NAMES, Record
 from services.compactor.compactor import DAY, FOLDED, RAW_DIGEST, RAW_OBJECTS, RAW_RANGES, ROWS, compact
 from services.compactor.maintenance import maintain
 from services.compactor.raw import LocalRawZone, RawDay, RawObject

@@ -24,7 +24,14 @@ def test_image_is_slim_non_root_and_ships_only_the_compactor() -> None:
     assert users and not users[-1].startswith(("root", "0"))
     copied = [arg.split()[:-1] for op, arg in instructions if op == "COPY"]
     sources = {s for group in copied for s in group}
-    assert sources == {"pyproject.toml", "README.md", "services/__init__.py", "services/common", "services/compactor"}
+    assert sources == {
+        "pyproject.toml",
+        "README.md",
+        "core",
+        "services/__init__.py",
+        "services/common",
+        "services/compactor",
+    }
     assert all((REPO_ROOT / s).exists() for s in sources)
     assert instructions[-1] == ("ENTRYPOINT", '["python", "-m", "services.compactor"]')
 

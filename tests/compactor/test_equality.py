@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.names import GLUE_DATABASE, GLUE_TABLE
 from fitpipe.catalog import crawl, default_catalog
 from fitpipe.compact import compact_lake
 from fitpipe.query import QueryResult, named_queries, run
 from fitpipe.sample_lake import host_like_lake
 from fitpipe.tables import connect_tables, on_table
-from services.common.names import GLUE_DATABASE, GLUE_TABLE
 from services.compactor.raw import LocalRawZone
 from tests.compactor.conftest import load_table
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from fitpipe.sample_lake import START, land
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from services.compactor.compactor import DAY, FOLDED
 from services.compactor.settings import CompactorSettings
 from services.compactor.table import IDENTIFIER, open_catalog

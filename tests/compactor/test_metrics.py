@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core import metric_names as m
+from core.names import LAKE_DATA_PREFIX
 from fitpipe.sample_lake import START, land
-from services.common import metric_names as m
-from services.common.names import LAKE_DATA_PREFIX
 from services.compactor.metrics import CompactorMetrics
 from services.compactor.service import run_once
 from services.producer.simulator import simulate

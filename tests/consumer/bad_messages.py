@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from services.common.schema import FIELDS, encode
+from core.schema import FIELDS, encode
 from tests.strategies import sample_record
 
 #: Bigger than the dead-letter limit (900,000 bytes), so its dead letter is cut, and within Kafka's 1 MB message.

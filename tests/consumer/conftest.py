@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common.schema import Record, encode
+from core.schema import Record, encode
 from services.consumer.settings import ConsumerSettings
 from services.consumer.sinks import Sink
 from services.consumer.writer import LakeWriter, Summary

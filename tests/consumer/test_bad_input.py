@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from services.common.schema import encode
+from core.schema import encode
 from services.consumer.sinks import LocalSink
 from services.consumer.writer import LakeWriter
 from tests.consumer.bad_messages import bad_messages

@@ -30,7 +30,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from services.common.schema import encode
+from core.schema import encode
 from services.consumer.incarnation import topic_incarnation
 from services.consumer.sinks import LocalSink, S3Sink, Sink, batch_ranges
 from services.consumer.writer import LakeWriter, Summary

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.schema import encode
+from core.schema import encode
 from services.consumer.records import to_line
 from services.producer.replay import load
 from tests.strategies import records

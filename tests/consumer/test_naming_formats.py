@@ -9,7 +9,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from services.common.schema import FIELD_NAMES, encode
+from core.schema import FIELD_NAMES, encode
 from services.consumer.formats import format_for_ext, get_format
 from services.consumer.naming import (
     BatchRange,

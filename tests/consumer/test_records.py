@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.schema import (
+from core.schema import (
     FIELD_NAMES,
     FIELDS,
     InvalidRecord,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.schema import encode
+from core.schema import encode
 from services.consumer import writer
 from services.consumer.sinks import LocalSink
 from tests.consumer.conftest import create_topic, make_records, produce_with_offsets, settings_for

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from core.names import CURATED_TABLE, GLUE_TABLE
 from fitpipe.catalog import crawl
 from fitpipe.cli import main
 from fitpipe.sample_lake import START, land
 from fitpipe.tables import on_table
-from services.common.names import CURATED_TABLE, GLUE_TABLE
 from services.producer.simulator import simulate
 
 

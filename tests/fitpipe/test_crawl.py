@@ -12,10 +12,10 @@ import duckdb
 import orjson
 import pytest
 
+from core.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX
+from core.schema import FIELD_NAMES, FIELDS, Record
 from fitpipe.catalog import crawl
 from fitpipe.errors import UserError
-from services.common.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX
-from services.common.schema import FIELD_NAMES, FIELDS, Record
 from tests.sql.lake import golden_records, write_lake
 from tests.strategies import sample_record
 

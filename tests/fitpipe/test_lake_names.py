@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from core.queries import named_queries
+from core.schema import encode, partition_of
 from fitpipe.catalog import crawl
 from fitpipe.compact import compact_lake
 from fitpipe.query import SQL_DIR, connect, run, run_named_queries
-from services.common.named_queries import named_queries
-from services.common.schema import encode, partition_of
 from services.consumer.formats import get_format
 from services.consumer.naming import DT_PREFIX, object_key, parse_object_name
 from tests.sql.lake import golden_records

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from fitpipe.status import gather
-from services.common.names import CURATED_TABLE, GLUE_DATABASE, LAKE_CURATED_PREFIX
 from services.consumer.writer import LakeWriter
 from services.producer.kafka_producer import StopRequest, produce
 from tests.conftest import REPO_ROOT

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from core.schema import Record
 from fitpipe.kafka import LocalCluster
-from services.common.schema import Record
 from services.producer.run import records_for
 from services.producer.settings import ProducerSettings
 from tests.conftest import REPO_ROOT

@@ -1,5 +1,5 @@
 """Kafka sign-in and ACLs, proven on a real broker started as `fitpipe kafka start --secure` starts it: the AWS host's
-SASL/SCRAM-SHA-512 users and its deny-by-default ACLs (the same `services.common.kafka_access` declaration)."""
+SASL/SCRAM-SHA-512 users and its deny-by-default ACLs (the same `core.kafka_access` declaration)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.kafka_access import ADMIN_USER, CONSUMER_USER, PRODUCER_USER, USERS
-from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, LAKE_DATA_PREFIX, TOPIC
+from core.kafka_access import ADMIN_USER, CONSUMER_USER, PRODUCER_USER, USERS
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, LAKE_DATA_PREFIX, TOPIC
 
 pytestmark = pytest.mark.integration
 
@@ -296,7 +296,7 @@ def test_a_commit_the_broker_refuses_is_retried_and_the_batch_not_counted(secure
         ResourceType,
     )
 
-    from services.common.schema import encode
+    from core.schema import encode
     from services.consumer import ConsumerSettings
     from services.consumer.logs import LOGGER_NAME
     from services.consumer.sinks import LocalSink

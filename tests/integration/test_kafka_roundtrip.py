@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common.schema import decode, encode
+from core.schema import decode, encode
 from tests.strategies import sample_record
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""`python -m services.common.kafka_access` with `KAFKA_ACCESS_ACLS=false`, as the consumer's task runs it on MSK
+"""`python -m services.common.kafka_admin` with `KAFKA_ACCESS_ACLS=false`, as the consumer's task runs it on MSK
 Serverless: it creates both topics and no ACL. The session's broker has no authorizer, so an ACL request would
 fail there: the run succeeding proves none was made."""
 
@@ -26,7 +26,7 @@ def test_topics_only_creates_both_topics_and_no_acl(kafka_bootstrap: str, topic_
         "KAFKA_ACCESS_ACLS": "false",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "services.common.kafka_access"],
+        [sys.executable, "-m", "services.common.kafka_admin"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -49,7 +49,7 @@ def test_with_acls_the_same_run_asks_for_them(kafka_bootstrap: str, topic_name: 
         "KAFKA_ACCESS_DEAD_LETTER_TOPIC": f"{topic_name}.dlq",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "services.common.kafka_access"],
+        [sys.executable, "-m", "services.common.kafka_admin"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

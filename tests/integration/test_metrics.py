@@ -12,7 +12,7 @@ import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import metric_names as m
+from core import metric_names as m
 from services.consumer.writer import LakeWriter
 from services.producer.kafka_producer import StopRequest, produce
 from services.producer.metrics import ProducerMetrics
@@ -239,6 +239,6 @@ def _family(sample_name: str) -> str:
 
 
 def _encoded(records: list) -> list[bytes]:
-    from services.common.schema import encode
+    from core.schema import encode
 
     return [encode(r) for r in records]

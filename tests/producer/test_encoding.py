@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from services.common.schema import decode, encode
+from core.schema import decode, encode
 from services.producer import simulator
 from services.producer.encoding import encode_day
 from services.producer.run import backfill_days, backfill_pairs

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common.schema import Record, decode, encode
+from core.schema import Record, decode, encode
 from services.producer.kafka_producer import DeliveryFailed, ensure_topic, produce, produce_encoded
 from services.producer.run import run
 from services.producer.settings import ProducerSettings

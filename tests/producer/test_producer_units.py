@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from core.names import TOPIC
 from fitpipe.kafka.broker import free_port
-from services.common.names import TOPIC
 from services.producer.day_stream import read_frames, write_frame
 from services.producer.kafka_producer import (
     KafkaUnavailable,

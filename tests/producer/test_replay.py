@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.schema import FIELD_NAMES, validate
+from core.schema import FIELD_NAMES, validate
 from services.producer.replay import FILL_METS, ReplayError, load, replay
 
 FITABASE_FORMAT = "%m/%d/%Y %I:%M:%S %p"

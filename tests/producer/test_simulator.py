@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.schema import FIELD_NAMES, encode, validate
+from core.schema import FIELD_NAMES, encode, validate
 from services.producer.simulator import (
     SimulationError,
     make_cohort,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.schema import Record
 from fitpipe.catalog import default_catalog
 from fitpipe.query import QueryResult, run_named_queries
-from services.common.schema import Record
 from tests.sql.lake import crawled_golden_lake, golden_records
 
 

@@ -11,10 +11,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.schema import FIELDS, Record, partition_of, validate
 from fitpipe.catalog import crawl
 from fitpipe.compact import compact_lake
-from services.common.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.common.schema import FIELDS, Record, partition_of, validate
 from tests.strategies import sample_record
 
 USERS = (1503960366, 2022484408, 8877689391)  # the first is the user query 01 asks about

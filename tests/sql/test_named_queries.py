@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from core.names import PARTITION_COLUMN
+from core.schema import FIELD_NAMES, Record
 from fitpipe.catalog import default_catalog
 from fitpipe.query import SQL_DIR, QueryResult, connect, named_queries, read_named_query, run
-from services.common.names import PARTITION_COLUMN
-from services.common.schema import FIELD_NAMES, Record
 from tests.sql.lake import USERS, crawled_golden_lake
 from tests.strategies import sample_record
 

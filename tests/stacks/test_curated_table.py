@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from services.common import names, schema
+from core import names, schema
 from stacks.config import PipelineConfig
 from tests.conftest import REPO_ROOT
 from tests.stacks.test_data_stack import lake_bucket, lake_key_arn

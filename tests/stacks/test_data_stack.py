@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from services.common import names, schema
-from services.common.named_queries import PER_USER_ID, PER_USER_QUERY, named_queries
+from core import names, schema
+from core.queries import PER_USER_ID, PER_USER_QUERY, named_queries
 from services.consumer.naming import object_key
 
 PER_USER_ID_LITERAL = str(PER_USER_ID)

@@ -5,7 +5,7 @@ The broker is the local Kafka (the same version as the host's image) configured 
 settings of `compose.yaml`, turned into server properties the way the apache/kafka image does; only addresses
 (ports on 127.0.0.1) and the container paths of the compose file's own volumes are mapped to this machine. Its
 storage is formatted with the SCRAM users of the compose file's `kafka-users` step, and the topics and ACLs are
-made by `services.common.kafka_access`, as the `kafka-access` step does on the host.
+made by `services.common.kafka_admin` from `core.kafka_access`, as the `kafka-access` step does on the host.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def scram_users(host_env: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_users_step_formats_every_kafka_user_with_its_secrets_password():
-    from services.common.kafka_access import USERS
+    from core.kafka_access import USERS
     from tests.stacks.test_host_files import HOST_ENV
 
     assert scram_users(HOST_ENV) == {user: HOST_ENV[f"KAFKA_{user.upper()}_PASSWORD"] for user in USERS}
@@ -432,7 +432,7 @@ def test_the_certificate_also_holds_the_ip_address(tls_broker: TlsBroker):
 def test_the_services_produce_and_land_over_tls_each_as_its_own_user(tls_broker: TlsBroker, tmp_path: Path):
     """The producer and the consumer, configured by their settings alone (as a client in the VPC would be), work
     through the TLS listener, each signed in as its own user with the rights the host gives it."""
-    from services.common.names import LAKE_DATA_PREFIX
+    from core.names import LAKE_DATA_PREFIX
     from services.consumer import ConsumerSettings
     from services.consumer import run as consume
     from services.producer.run import run as produce

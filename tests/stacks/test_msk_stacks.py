@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from services.common import metric_names as m
-from services.common import names
+from core import metric_names as m
+from core import names
 from stacks.config import ConfigError, PipelineConfig
 from tests.stacks.test_checks import acknowledgements, checkov_program
 
@@ -123,7 +123,7 @@ def test_serverless_creates_the_topics_before_the_consumer_starts(msk_synthesis)
         assert "topics" not in found
         return
     topics = found["topics"]
-    assert topics["EntryPoint"] == ["python", "-m", "services.common.kafka_access"]
+    assert topics["EntryPoint"] == ["python", "-m", "services.common.kafka_admin"]
     env = environment(topics)
     assert env["KAFKA_ACCESS_ACLS"] == "false"
     assert env["KAFKA_ACCESS_SASL_MECHANISM"] == "AWS_MSK_IAM"

@@ -8,7 +8,7 @@ import json
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from services.common import metric_names as m
+from core import metric_names as m
 from stacks.config import PipelineConfig
 from stacks.constructs.observability import (
     AGENT_CONFIG_PARAMETER,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from services.common import names
+from core import names
 from stacks.constructs.kafka_host import HOST_DIR, KAFKA_CA_PARAMETER, KAFKA_PORT
 from stacks.constructs.observability import AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER
 from tests.conftest import REPO_ROOT
@@ -275,11 +275,12 @@ def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
     assert "stacks/host/compose.yaml" in files
     assert "stacks/host/setup.sh" in files
     assert "stacks/host/kafka-data.sh" in files
-    assert "services/common/schema.py" in files
+    assert "core/schema.py" in files
     outside = {
         f
         for f in files
-        if f not in ("pyproject.toml", "README.md", ".dockerignore") and not f.startswith(("services/", "stacks/host/"))
+        if f not in ("pyproject.toml", "README.md", ".dockerignore")
+        and not f.startswith(("core/", "services/", "stacks/host/"))
     }
     assert not outside
     assert not any("__pycache__" in f for f in files)
@@ -375,7 +376,7 @@ def test_the_streaming_key_rotates_and_encrypts_the_volume_the_secrets_and_the_f
 
 
 def test_one_kafka_user_secret_per_service_and_the_host_reads_only_those(synthesis):
-    from services.common.kafka_access import USERS
+    from core.kafka_access import USERS
 
     secret_ids = {user: kafka_user_secret_id(synthesis, user) for user in USERS}
     statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))

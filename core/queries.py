@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 #: The repository's `sql/` folder.
-SQL_DIR: Final = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
 #: The one-user query of the original design, and the user id it hard-codes (the prepared statement's parameter).
 PER_USER_QUERY: Final = "01_sedentary_minutes_per_day"
 PER_USER_ID: Final = 1503960366

@@ -1,15 +1,8 @@
-"""Who may do what on the brokers: one Kafka user per service, and the ACLs that are all it may do.
+"""Applies the declared Kafka access (`core.kafka_access`): creates the topics, then the services' ACLs, as admin.
 
-The brokers deny whatever no ACL allows (`allow.everyone.if.no.acl.found=false`). The same declaration is applied
-to the local broker of `fitpipe kafka start --secure` and, at every start, to the AWS host's broker (by a one-shot
-container, `python -m services.common.kafka_access`), so the tests prove the host's rights.
-
-- producer: write the data topic (which lets it see the topic's metadata, and since Kafka 3.0 produce idempotently);
-- consumer: read the data topic, read (join and commit in) its group, write the dead-letter topic;
-- admin: the brokers' own identity (a super user), which also creates the topics and these ACLs.
-
-Nobody else gets anything: the producer cannot read, the consumer cannot write the data topic, and neither can
-create or delete a topic. Other services (the compactor) read the lake, not Kafka, and have no Kafka user.
+A one-shot program on the AWS host (a container run at every start) and on Amazon MSK (a Fargate task):
+`python -m services.common.kafka_admin`, configured by `KAFKA_ACCESS_*` variables. The local broker of
+`fitpipe kafka start --secure` applies the same declaration through `apply`.
 """
 
 from __future__ import annotations
@@ -31,34 +24,32 @@ from confluent_kafka.admin import (
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from services.common.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
+from core.kafka_access import AclEntry, acl_entries
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
 from services.common.settings import KafkaClientSettings, describe_error
 
-ADMIN_USER: Final = "admin"
-PRODUCER_USER: Final = "producer"
-CONSUMER_USER: Final = "consumer"
-#: Every Kafka user, each created with its own password when the brokers' storage is formatted.
-USERS: Final = (ADMIN_USER, PRODUCER_USER, CONSUMER_USER)
+_RESOURCES: Final = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
+_OPERATIONS: Final = {"read": AclOperation.READ, "write": AclOperation.WRITE}
 
 
-def principal(user: str) -> str:
-    return f"User:{user}"
+def acl_binding(entry: AclEntry) -> AclBinding:
+    """One declared ACL entry as the admin protocol takes it: a literal name, any host, allowed."""
+    return AclBinding(
+        _RESOURCES[entry.resource],
+        entry.name,
+        ResourcePatternType.LITERAL,
+        entry.principal,
+        "*",
+        _OPERATIONS[entry.operation],
+        AclPermissionType.ALLOW,
+    )
 
 
-def acl_bindings(topic: str = TOPIC, dead_letter_topic: str = DEAD_LETTER_TOPIC, group: str = CONSUMER_GROUP):
-    """The ACLs of the services' users, each on a literal name (no prefixes, no wildcards)."""
-
-    def allow(user: str, kind: ResourceType, name: str, operation: AclOperation) -> AclBinding:
-        return AclBinding(
-            kind, name, ResourcePatternType.LITERAL, principal(user), "*", operation, AclPermissionType.ALLOW
-        )
-
-    return [
-        allow(PRODUCER_USER, ResourceType.TOPIC, topic, AclOperation.WRITE),
-        allow(CONSUMER_USER, ResourceType.TOPIC, topic, AclOperation.READ),
-        allow(CONSUMER_USER, ResourceType.GROUP, group, AclOperation.READ),
-        allow(CONSUMER_USER, ResourceType.TOPIC, dead_letter_topic, AclOperation.WRITE),
-    ]
+def acl_bindings(
+    topic: str = TOPIC, dead_letter_topic: str = DEAD_LETTER_TOPIC, group: str = CONSUMER_GROUP
+) -> list[AclBinding]:
+    """The declared ACLs of the services' users (`core.kafka_access.acl_entries`) as bindings."""
+    return [acl_binding(entry) for entry in acl_entries(topic, dead_letter_topic, group)]
 
 
 def apply(
