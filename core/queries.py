@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
-#: The repository's `sql/` folder.
-SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
+#: The repository's `sql/` folder, which ships inside the core as the package `core.sql`: found through the import
+#: system, so an editable install (where it is the repository's folder) and a wheel (where its files are package data)
+#: read the same queries. An installed package is a folder on disk, so the queries have paths.
+SQL_DIR: Final = Path(str(files("core.sql")))
 #: The one-user query of the original design, and the user id it hard-codes (the prepared statement's parameter).
 PER_USER_QUERY: Final = "01_sedentary_minutes_per_day"
 PER_USER_ID: Final = 1503960366

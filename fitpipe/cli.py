@@ -14,9 +14,9 @@ from fitpipe.errors import UserError
 #: when the command list is built, so a command's heavy imports cost nothing to the others.
 COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.kafka.cli",
-    "services.producer.cli",
-    "services.producer.realism_cli",
-    "services.consumer.cli",
+    "fitpipe.produce",
+    "fitpipe.realism",
+    "fitpipe.consume",
     "fitpipe.catalog",
     "fitpipe.compact",
     "fitpipe.query",

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO_ROOT, missing
 
 #: The quickest test that needs the Fitabase export (it fails on the missing folder before anything else runs).
-NEEDS_FITABASE = "tests/producer/test_realism.py::test_the_checks_land_on_the_real_figures_when_run_on_the_real_export"
+NEEDS_FITABASE = "tests/fitpipe/test_realism.py::test_the_checks_land_on_the_real_figures_when_run_on_the_real_export"
 
 
 def _pytest_without_fitabase(ci: bool) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,6 @@ def test_image_is_slim_non_root_and_ships_only_the_compactor() -> None:
     sources = {s for group in copied for s in group}
     assert sources == {
         "pyproject.toml",
-        "README.md",
         "core",
         "services/__init__.py",
         "services/common",

@@ -25,7 +25,7 @@ def test_image_is_slim_non_root_and_runs_the_service() -> None:
     users = [arg for op, arg in instructions if op == "USER"]
     assert users and not users[-1].startswith(("root", "0"))
     run_lines = " ".join(arg for op, arg in instructions if op == "RUN")
-    assert "pip install --no-cache-dir ." in run_lines
+    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in run_lines  # pyproject.toml's (tests/test_images.py)
     assert instructions[-1] == ("ENTRYPOINT", '["python", "-m", "services.producer"]')
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from core.schema import Record
 from fitpipe.errors import UserError
-from services.producer.realism import Check, evaluate
+from fitpipe.realism_checks import Check, evaluate
 from services.producer.simulator import SimulationError, simulate_days
 
 #: The real export's first day, so that weekdays fall as in the real data by default.

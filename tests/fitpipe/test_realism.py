@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from fitpipe.cli import main
-from services.producer.realism import Check, evaluate
+from fitpipe.realism_checks import Check, evaluate
 from services.producer.simulator import simulate
 from tests.strategies import sample_record
 

@@ -1,0 +1,69 @@
+"""The services' images: each holds only what its service runs (the core, what the services share, and the service
+itself) and installs exactly the dependencies pyproject.toml declares for it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+#: Each service and the dependencies its image needs.
+SERVICES = {
+    "producer": PROJECT["dependencies"],
+    "consumer": PROJECT["dependencies"],
+    "compactor": PROJECT["dependencies"] + PROJECT["optional-dependencies"]["compactor"],
+}
+#: What the consumer's image runs besides the consumer: the topics and ACLs step of the host and of MSK.
+EXTRA_MODULES = {"consumer": ["services.common.kafka_admin"]}
+
+
+def instructions(service: str) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", (REPO_ROOT / "services" / service / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_copies_only_the_core_the_shared_part_and_its_service(service: str):
+    copied = [arg.split() for op, arg in instructions(service) if op == "COPY"]
+    sources = {source for *group, _target in copied for source in group}
+    assert sources == {"pyproject.toml", "core", "services/__init__.py", "services/common", f"services/{service}"}
+    assert all((REPO_ROOT / source).exists() for source in sources)
+    assert instructions(service)[-1] == ("ENTRYPOINT", f'["python", "-m", "services.{service}"]')
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_installs_the_dependencies_pyproject_declares(service: str):
+    (run,) = [arg for op, arg in instructions(service) if op == "RUN" and "requirements.txt" in arg]
+    command = run.split(" > /tmp/requirements.txt")[0].replace("/tmp/pyproject.toml", str(REPO_ROOT / "pyproject.toml"))
+    assert command.startswith("python -c ")
+    listed = subprocess.run(
+        ["sh", "-c", command.replace("python", sys.executable, 1)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    assert listed == SERVICES[service]
+    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in run
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_imports_nothing_its_image_lacks(service: str):
+    absent = ["fitpipe", "stacks", *(f"services.{other}" for other in SERVICES if other != service)]
+    modules = [f"services.{service}.__main__", *EXTRA_MODULES.get(service, [])]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {absent!r}:\n"
+        "    sys.modules[name] = None\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
