@@ -68,6 +68,7 @@ debian-tools:
 lint: python-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Mutation testing of the consumer's protocol and recovery functions (cosmic-ray): an hour or more, so not part of
 # `make test` or CI. It goes on where it stopped; `rm -r out/mutation` starts afresh. Survivors: docs/mutation.md.

@@ -53,7 +53,7 @@ def test_build_context_holds_what_the_dockerfile_copies() -> None:
 
 
 def test_the_service_runs_without_the_local_tooling() -> None:
-    # The image holds only services/: the service must not import the fitpipe package.
+    # The image holds only core/ and services/: the service must not import the fitpipe package.
     code = (
         "import sys; sys.modules['fitpipe'] = None\n"
         "import services.producer.__main__, services.producer.run, services.producer.replay\n"
