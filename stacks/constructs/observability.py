@@ -51,7 +51,7 @@ DEAD_LETTER_WINDOW = Duration.minutes(5)
 COMPACTOR_WINDOW = Duration.hours(1)
 
 
-#: CDK's name for each retention period CloudWatch Logs offers (stacks.config.LOG_RETENTION_DAYS).
+#: CDK's name for each retention period CloudWatch Logs offers (stacks.config.LogRetentionDays).
 _RETENTION_NAMES = {
     1: "ONE_DAY",
     3: "THREE_DAYS",

@@ -38,7 +38,7 @@ def test_cli_strings_are_coerced():
         ({"lakeNoncurrentVersionDays": "a month"}, "lakeNoncurrentVersionDays must be a whole number"),
         ({"dataSnapshotRetentionDays": "366"}, "dataSnapshotRetentionDays must be between 1 and 365, got 366"),
         ({"hostGeneration": "0"}, "hostGeneration must be between 1 and 1000000, got 0"),
-        ({"logRetentionDays": "31"}, "logRetentionDays must be one of CloudWatch's periods"),
+        ({"logRetentionDays": "31"}, "logRetentionDays must be one of 1, 3, 5, 7, 14, 30, 60, 90, .*, 3653, got 31"),
         ({"alarmEmail": "ops"}, "alarmEmail 'ops' is not an email address"),
         ({"diskAlarmPercent": "100"}, "diskAlarmPercent must be between 10 and 99"),
         ({"staleLakeFlushIntervals": "1"}, "staleLakeFlushIntervals must be between 2"),
