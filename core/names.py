@@ -30,8 +30,6 @@ CURATED_TABLE_PROPERTIES = {
 }
 #: Where the curated table's data and metadata live inside the lake.
 LAKE_CURATED_PREFIX = f"curated/{CURATED_TABLE}/"
-#: Where records the consumer quarantines are kept, beside the table's data but outside it.
-LAKE_QUARANTINE_PREFIX = "quarantine/"
 
 #: The Athena workgroup that holds the named queries.
 ATHENA_WORKGROUP = "fitness-pipeline"

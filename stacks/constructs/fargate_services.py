@@ -245,7 +245,7 @@ class FargateServices(Construct):
                 resources=[kafka.group_arn(names.CONSUMER_GROUP)],
             )
         )
-        self._grant_lake_writes(role, (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX), reader="consumer")
+        self._grant_lake_writes(role, (names.LAKE_DATA_PREFIX,), reader="consumer")
         self.consumer = ecs.FargateService(
             self,
             "Consumer",

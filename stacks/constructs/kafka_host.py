@@ -364,7 +364,7 @@ class KafkaHost(Construct):
         )
 
     def _grant_lake_access(self, lake: s3.IBucket, lake_key_arn: str) -> None:
-        """Write (and read back) only under the table's data prefix and the quarantine; list only those; no delete.
+        """Write (and read back) only under the raw table's data prefix; list only that; no delete.
         The objects are encrypted with the lake's key: the role may use it only through S3."""
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -375,7 +375,7 @@ class KafkaHost(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
             )
         )
-        prefixes = (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX)
+        prefixes = (names.LAKE_DATA_PREFIX,)
         objects = [lake.arn_for_objects(f"{prefix}*") for prefix in prefixes]
         self.role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -16,7 +16,7 @@ ACCESS_LOG_RETENTION_DAYS = 365
 
 
 class Lake(Construct):
-    """`bucket` holds the table's data (and the quarantine); `access_logs` receives the buckets' access logs.
+    """`bucket` holds the raw and the curated tables' data; `access_logs` receives the buckets' access logs.
 
     The lake bucket is versioned: an object that is overwritten or deleted by mistake stays recoverable as a
     noncurrent version for `noncurrent_version_days`, then expires."""
@@ -73,7 +73,7 @@ class Lake(Construct):
             ),
         )
         acknowledge_single_region_bucket(self.bucket)
-        # The table's data and the quarantine are written only from inside a VPC, through its S3 gateway endpoint
+        # The raw table's data is written only from inside a VPC, through its S3 gateway endpoint
         # (the streaming stack's); a write from anywhere else is refused, whoever makes it. Deletes are not concerned,
         # so `cdk destroy` can still empty the bucket.
         self.bucket.add_to_resource_policy(
@@ -82,10 +82,7 @@ class Lake(Construct):
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:PutObject"],
-                resources=[
-                    self.bucket.arn_for_objects(f"{prefix}*")
-                    for prefix in (names.LAKE_DATA_PREFIX, names.LAKE_QUARANTINE_PREFIX)
-                ],
+                resources=[self.bucket.arn_for_objects(f"{names.LAKE_DATA_PREFIX}*")],
                 conditions={"Null": {"aws:SourceVpce": "true"}},
             )
         )

@@ -94,7 +94,7 @@ def test_host_role_writes_only_under_the_lakes_prefixes(synthesis):
     ]
     assert writes, "the consumer must be able to write to the lake"
     # The consumer's prefixes, and the curated table's, where the compactor writes.
-    allowed = {f"/{names.LAKE_DATA_PREFIX}*", f"/{names.LAKE_QUARANTINE_PREFIX}*", f"/{names.LAKE_CURATED_PREFIX}*"}
+    allowed = {f"/{names.LAKE_DATA_PREFIX}*", f"/{names.LAKE_CURATED_PREFIX}*"}
     suffixes = set()
     for statement in writes:
         assert not any(a in ("s3:DeleteObject", "s3:*", "*") for a in as_list(statement["Action"]))
