@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import names
@@ -17,6 +19,25 @@ from stacks.constructs.catalog import Catalog
 from stacks.constructs.curated_table import CuratedTable
 from stacks.constructs.lake import Lake
 from stacks.defaults import removal_policy
+
+
+@dataclass(frozen=True)
+class LakeExports:
+    """The names the data stack exports the lake under, so the streaming stack refers to it by a stable name."""
+
+    bucket_name: str
+    bucket_arn: str
+    key_arn: str
+
+    def bucket(self, scope: Construct) -> s3.IBucket:
+        """The lake bucket, imported into `scope` (id `Lake`)."""
+        return s3.Bucket.from_bucket_attributes(
+            scope, "Lake", bucket_name=Fn.import_value(self.bucket_name), bucket_arn=Fn.import_value(self.bucket_arn)
+        )
+
+    def key(self) -> str:
+        """The ARN of the lake's KMS key."""
+        return Fn.import_value(self.key_arn)
 
 
 class DataStack(Stack):
@@ -74,29 +95,31 @@ class DataStack(Stack):
             )
 
         # Named exports, so the streaming stack's policy refers to the lake by a stable name.
-        self.lake_bucket_name_export = f"{self.stack_name}-LakeBucketName"
-        self.lake_bucket_arn_export = f"{self.stack_name}-LakeBucketArn"
-        self.lake_key_arn_export = f"{self.stack_name}-LakeKeyArn"
+        self.lake_exports = LakeExports(
+            bucket_name=f"{self.stack_name}-LakeBucketName",
+            bucket_arn=f"{self.stack_name}-LakeBucketArn",
+            key_arn=f"{self.stack_name}-LakeKeyArn",
+        )
         CfnOutput(
             self,
             "LakeKeyArn",
             value=self.key.key_arn,
             description="The KMS key of the lake's objects (readers of the lake need kms:Decrypt on it)",
-            export_name=self.lake_key_arn_export,
+            export_name=self.lake_exports.key_arn,
         )
         CfnOutput(
             self,
             "LakeBucketName",
             value=self.lake.bucket.bucket_name,
             description="The lake bucket",
-            export_name=self.lake_bucket_name_export,
+            export_name=self.lake_exports.bucket_name,
         )
         CfnOutput(
             self,
             "LakeBucketArn",
             value=self.lake.bucket.bucket_arn,
             description="The lake bucket's ARN",
-            export_name=self.lake_bucket_arn_export,
+            export_name=self.lake_exports.bucket_arn,
         )
         CfnOutput(
             self,

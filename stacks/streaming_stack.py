@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnResource, Fn, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -17,13 +16,12 @@ from core import kafka_access
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_data import KafkaDataVolume
 from stacks.constructs.kafka_host import KafkaHost
+from stacks.constructs.network import VPC_CIDR, streaming_vpc
 from stacks.constructs.observability import Observability
+from stacks.data_stack import LakeExports
 from stacks.defaults import logs_key
-from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
+from stacks.nag import acknowledge, rendered
 
-#: A literal CIDR, so the security group's rule is a literal too.
-VPC_CIDR = "10.42.0.0/16"
-FLOW_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 SESSION_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 
@@ -37,38 +35,19 @@ class StreamingStack(Stack):
         construct_id: str,
         *,
         config: PipelineConfig,
-        lake_bucket_name_export: str,
-        lake_bucket_arn_export: str,
-        lake_key_arn_export: str,
+        lake: LakeExports,
         workgroup_name: str,
         source_root: Path,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        lake = s3.Bucket.from_bucket_attributes(
-            self,
-            "Lake",
-            bucket_name=Fn.import_value(lake_bucket_name_export),
-            bucket_arn=Fn.import_value(lake_bucket_arn_export),
-        )
         private = config.nat_gateways > 0
         subnets = [ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
         if private:
             subnets.append(
                 ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24)
             )
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
-            max_azs=2,
-            nat_gateways=config.nat_gateways,
-            subnet_configuration=subnets,
-            # S3 traffic (the lake, the source asset) stays on AWS's network, through every subnet's route table;
-            # the lake refuses data writes that do not come through a VPC endpoint.
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
-        )
         # The streaming key: the host's volumes and their snapshots (Kafka's records in flight, its offsets and dead
         # letters), the Kafka users' secrets, and the VPC's and the host's logs. CloudWatch Logs may use it only for
         # this account's log groups in this region.
@@ -77,32 +56,15 @@ class StreamingStack(Stack):
             "Encrypts the fitness pipeline's streaming host: its volumes, Kafka's user secrets, its logs.",
             destroy_data=config.destroy_data,
         )
-        for subnet in self.vpc.public_subnets:
-            public = (
-                "The public subnet is the cheap default (natGateways=0): the host reaches package and image "
-                "registries through the internet gateway; no inbound rule admits the internet, only Kafka's port "
-                "from the VPC's CIDR. With NAT gateways, it holds only them and the host moves to a private subnet."
-            )
-            acknowledge_compliance(subnet, "VPCSubnetAutoAssignPublicIpDisabled", public)
-            acknowledge_compliance(subnet, "VPCNoUnrestrictedRouteToIGW", public)
-        self._explain_the_default_security_group_handler()
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=FLOW_LOG_RETENTION, encryption_key=self.key)
-        flow_log_role = iam.Role(
+        self.vpc = streaming_vpc(
             self,
-            "FlowLogRole",
-            description="VPC flow logs: deliver this VPC's flow logs to their log group",
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": self.account}}
-            ),
-        )
-        acknowledge_compliance(
-            flow_log_role,
-            "IAMNoInlinePolicy",
-            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
-            "same rights be attached to other principals.",
-        )
-        self.vpc.add_flow_log(
-            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_log_role)
+            max_azs=2,
+            nat_gateways=config.nat_gateways,
+            subnets=subnets,
+            key=self.key,
+            public_subnets="The public subnet is the cheap default (natGateways=0): the host reaches package and image "
+            "registries through the internet gateway; no inbound rule admits the internet, only Kafka's port from the "
+            "VPC's CIDR. With NAT gateways, it holds only them and the host moves to a private subnet.",
         )
 
         # One subnet, so the host and its data volume are in the same availability zone, whatever the host.
@@ -126,9 +88,9 @@ class StreamingStack(Stack):
             vpc_cidr=VPC_CIDR,
             subnet=subnet,
             public_ip=not private,
-            lake=lake,
+            lake=lake.bucket(self),
             data_volume=self.kafka_data.volume,
-            lake_key_arn=Fn.import_value(lake_key_arn_export),
+            lake_key_arn=lake.key(),
             source_root=source_root,
             config=config,
             key=self.key,
@@ -250,25 +212,3 @@ class StreamingStack(Stack):
             description="SNS topic the alarms send to; subscribe with -c alarmEmail=... or aws sns subscribe",
         )
         CfnOutput(self, "AthenaWorkgroup", value=workgroup_name, description="The Athena workgroup")
-
-    def _explain_the_default_security_group_handler(self) -> None:
-        explain_the_default_security_group_handler(self)
-
-
-def explain_the_default_security_group_handler(stack: Stack) -> None:
-    """`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup` removes the default security group's rules with a custom
-    resource of CDK's: its Lambda both names its role and depends on it (cfn-lint's W3005, a redundant DependsOn,
-    harmless), and checkov's Lambda checks do not fit a handler that runs once per deployment."""
-    provider = stack.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-    handler = provider.node.try_find_child("Handler") if provider is not None else None
-    if isinstance(handler, CfnResource):
-        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-        for check, reason in {
-            "CKV_AWS_115": "CDK's handler runs once per deployment, when the VPC is created or updated; no other "
-            "invocation can compete with it for concurrency.",
-            "CKV_AWS_116": "CloudFormation invokes CDK's handler synchronously and fails the deployment on an "
-            "error; there is no asynchronous event for a dead-letter queue to keep.",
-            "CKV_AWS_117": "CDK's handler calls only the EC2 API, on the public endpoint; placing it in the VPC it "
-            "configures would need that VPC's egress before it exists.",
-        }.items():
-            skip_checkov(handler, check, reason)

@@ -32,6 +32,16 @@ CRAWLER_CONFIGURATION = {
 }
 
 
+def glue_table_arns(stack: Stack, table: str) -> list[str]:
+    """What an IAM statement on one table of the pipeline's Glue database names: the catalog, the database, the
+    table."""
+    return [
+        stack.format_arn(service="glue", resource="catalog"),
+        stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
+        stack.format_arn(service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{table}"),
+    ]
+
+
 class Catalog(Construct):
     """`database` and `table` (`fitness-data-kafka-database.fitness_data_kafka_storage`), and `crawler`."""
 
@@ -138,11 +148,6 @@ class Catalog(Construct):
     def _crawler_role(self, lake: s3.IBucket) -> iam.Role:
         """Read the table's data, update this one table's partitions, write its own encrypted logs. Nothing else."""
         stack = Stack.of(self)
-        catalog_arn = stack.format_arn(service="glue", resource="catalog")
-        database_arn = stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE)
-        table_arn = stack.format_arn(
-            service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.GLUE_TABLE}"
-        )
         data_objects_arn = lake.arn_for_objects(f"{names.LAKE_DATA_PREFIX}*")
         role = iam.Role(
             self,
@@ -176,7 +181,7 @@ class Catalog(Construct):
                                 "glue:UpdatePartition",
                                 "glue:BatchUpdatePartition",
                             ],
-                            resources=[catalog_arn, database_arn, table_arn],
+                            resources=glue_table_arns(stack, names.GLUE_TABLE),
                         ),
                         iam.PolicyStatement(
                             sid="WriteEncryptedCrawlerLogs",

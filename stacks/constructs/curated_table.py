@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import names, schema
+from stacks.constructs.catalog import glue_table_arns
 from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: The log groups Glue's Iceberg optimizers write to.
@@ -78,9 +79,7 @@ class CuratedTable(Construct):
             ),
         )
         self.table.node.add_dependency(database)
-        self.arn = stack.format_arn(
-            service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}"
-        )
+        self.arn = glue_table_arns(stack, names.CURATED_TABLE)[-1]
 
         self.optimizer_role = self._optimizer_role(lake, key)
         self._writes_only_through_a_vpc_endpoint_or_by_glue(lake)
@@ -184,17 +183,7 @@ class CuratedTable(Construct):
                         iam.PolicyStatement(
                             sid="UpdateTheTable",
                             actions=["glue:GetTable", "glue:UpdateTable"],
-                            resources=[
-                                stack.format_arn(service="glue", resource="catalog"),
-                                stack.format_arn(
-                                    service="glue", resource="database", resource_name=names.GLUE_DATABASE
-                                ),
-                                stack.format_arn(
-                                    service="glue",
-                                    resource="table",
-                                    resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}",
-                                ),
-                            ],
+                            resources=glue_table_arns(stack, names.CURATED_TABLE),
                         ),
                         iam.PolicyStatement(
                             sid="WriteTheOptimizersLogs",

@@ -28,6 +28,7 @@ from core import metric_names as m
 from core import names
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_host import SOURCE_EXCLUDE
+from stacks.constructs.lake_access import grant_curated_table_commit, grant_lake_key_through_s3, grant_writes_under
 from stacks.constructs.msk import MskCluster
 from stacks.constructs.observability import (
     _RETENTION_NAMES,
@@ -245,7 +246,7 @@ class FargateServices(Construct):
                 resources=[kafka.group_arn(names.CONSUMER_GROUP)],
             )
         )
-        self._grant_lake_writes(role, (names.LAKE_DATA_PREFIX,), reader="consumer")
+        self._grant_lake_writes(role, names.LAKE_DATA_PREFIX, writer="consumer")
         self.consumer = ecs.FargateService(
             self,
             "Consumer",
@@ -375,45 +376,22 @@ class FargateServices(Construct):
             "The CloudWatch agent names its log streams after the task it runs in; only in the metrics log group.",
         )
 
-    def _grant_lake_writes(self, role: iam.IRole, prefixes: tuple[str, ...], *, reader: str) -> None:
-        """Write (and read back) under `prefixes` of the lake, list only those; no delete. The objects are
-        encrypted with the lake's key, which the role may use only through S3."""
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptTheLakesObjects",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[self.lake_key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteTheLakesPrefixes",
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                resources=[self.lake.arn_for_objects(f"{prefix}*") for prefix in prefixes],
-            )
-        )
-        for prefix in prefixes:
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{rendered(self, self.lake.bucket_arn)}/{prefix}*]",
-                f"The {reader} writes files with generated names under this one prefix of the lake, and nowhere else.",
-            )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListTheLakesPrefixes",
-                actions=["s3:ListBucket"],
-                resources=[self.lake.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-            )
+    def _grant_lake_writes(self, role: iam.IRole, prefix: str, *, writer: str) -> None:
+        """Write (and read back) under `prefix` of the lake, with the lake's key through S3 only; no delete."""
+        grant_lake_key_through_s3(role, self.lake_key_arn)
+        grant_writes_under(
+            role,
+            self.lake,
+            (prefix,),
+            reason=f"The {writer} writes files with generated names under this one prefix of the lake, and nowhere "
+            "else.",
         )
 
     def _grant_compaction(self, role: iam.IRole) -> None:
         """The compactor reads the raw prefix, writes new files under the curated table's prefix (never deletes:
         Glue's optimizers do that) and updates that one table in Glue."""
-        stack = Stack.of(self)
-        raw, curated = names.LAKE_DATA_PREFIX, names.LAKE_CURATED_PREFIX
-        self._grant_lake_writes(role, (curated,), reader="compactor")
+        raw = names.LAKE_DATA_PREFIX
+        self._grant_lake_writes(role, names.LAKE_CURATED_PREFIX, writer="compactor")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadTheRawFiles", actions=["s3:GetObject"], resources=[self.lake.arn_for_objects(f"{raw}*")]
@@ -432,19 +410,7 @@ class FargateServices(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{raw}*"]}},
             )
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="CommitToTheCuratedTable",
-                actions=["glue:GetTable", "glue:UpdateTable"],
-                resources=[
-                    stack.format_arn(service="glue", resource="catalog"),
-                    stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
-                    stack.format_arn(
-                        service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}"
-                    ),
-                ],
-            )
-        )
+        grant_curated_table_commit(role)
 
     def _explain_the_execution_role(self, task: ecs.FargateTaskDefinition) -> None:
         acknowledge(

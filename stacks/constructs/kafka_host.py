@@ -16,7 +16,8 @@ from constructs import Construct
 
 from core import kafka_access, names
 from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
-from stacks.nag import acknowledge, acknowledge_compliance, rendered, skip_checkov
+from stacks.constructs.lake_access import grant_curated_table_commit, grant_lake_key_through_s3, grant_writes_under
+from stacks.nag import acknowledge, acknowledge_compliance, skip_checkov
 
 #: The host's files: compose file, set-up script, systemd units, the data-volume script and the compose wrapper.
 HOST_DIR = Path(__file__).resolve().parent.parent / "host"
@@ -126,8 +127,25 @@ class KafkaHost(Construct):
             "Session Manager is the only shell access to the host; this AWS-maintained policy is exactly what its "
             "agent needs.",
         )
-        self._grant_lake_access(lake, lake_key_arn)
-        self._grant_compaction(lake)
+        # The consumer writes under the raw table's prefix; the compactor reads it, writes new files under the
+        # curated table's prefix (never deletes: Glue's optimizers do that) and commits to that one table in Glue.
+        grant_lake_key_through_s3(self.role, lake_key_arn)
+        grant_writes_under(
+            self.role,
+            lake,
+            (names.LAKE_DATA_PREFIX,),
+            reason="The consumer writes files with generated names under this one prefix of the lake, and nowhere "
+            "else.",
+        )
+        grant_writes_under(
+            self.role,
+            lake,
+            (names.LAKE_CURATED_PREFIX,),
+            reason="The compactor writes data and metadata files with generated names under the curated table's "
+            "prefix only.",
+            sids=("WriteTheCuratedTablesFiles", "ListTheCuratedTablesPrefix"),
+        )
+        grant_curated_table_commit(self.role)
         self.ca_certificate_parameter = KAFKA_CA_PARAMETER
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -321,80 +339,4 @@ class KafkaHost(Construct):
                 ),
                 "apply": ec2.InitConfig([ec2.InitCommand.shell_command(SETUP_COMMAND)]),
             },
-        )
-
-    def _grant_compaction(self, lake: s3.IBucket) -> None:
-        """The compactor reads the raw prefix (granted above, with the consumer's rights), writes new files under the
-        curated table's prefix (never deletes: Glue's optimizers do that) and updates that one table in Glue. Its
-        files are encrypted with the lake's key, which the grant above already lets the role use through S3."""
-        stack = Stack.of(self)
-        prefix = names.LAKE_CURATED_PREFIX
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteTheCuratedTablesFiles",
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                resources=[lake.arn_for_objects(f"{prefix}*")],
-            )
-        )
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::{rendered(self, lake.bucket_arn)}/{prefix}*]",
-            "The compactor writes data and metadata files with generated names under the curated table's prefix only.",
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListTheCuratedTablesPrefix",
-                actions=["s3:ListBucket"],
-                resources=[lake.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-            )
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="CommitToTheCuratedTable",
-                actions=["glue:GetTable", "glue:UpdateTable"],
-                resources=[
-                    stack.format_arn(service="glue", resource="catalog"),
-                    stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
-                    stack.format_arn(
-                        service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}"
-                    ),
-                ],
-            )
-        )
-
-    def _grant_lake_access(self, lake: s3.IBucket, lake_key_arn: str) -> None:
-        """Write (and read back) only under the raw table's data prefix; list only that; no delete.
-        The objects are encrypted with the lake's key: the role may use it only through S3."""
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptTheLakesObjects",
-                # GenerateDataKey to write an object; Decrypt to complete a multipart upload and read one back.
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[lake_key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-            )
-        )
-        prefixes = (names.LAKE_DATA_PREFIX,)
-        objects = [lake.arn_for_objects(f"{prefix}*") for prefix in prefixes]
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteTheLakesPrefixes",
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                resources=objects,
-            )
-        )
-        for prefix in prefixes:
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::{rendered(self, lake.bucket_arn)}/{prefix}*]",
-                "The consumer writes files with generated names under this one prefix of the lake, and nowhere else.",
-            )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListTheLakesPrefixes",
-                actions=["s3:ListBucket"],
-                resources=[lake.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-            )
         )

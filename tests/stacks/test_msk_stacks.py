@@ -17,7 +17,7 @@ import pytest
 from core import metric_names as m
 from core import names
 from stacks.config import ConfigError, PipelineConfig
-from tests.stacks.test_checks import acknowledgements, checkov_program
+from tests.stacks.test_checks import acknowledgements, checkov_program, switch_off_acknowledgements
 
 STREAMING = "FitnessPipelineStreaming"
 
@@ -301,14 +301,11 @@ def test_checkov_is_clean_on_msk(msk_synthesis):
 @pytest.mark.parametrize("kafka", ["msk-serverless", "msk-provisioned"])
 def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
-    from stacks import nag, streaming_stack
-    from stacks.constructs import catalog, curated_table, fargate_services, kafka_data, kafka_host, msk
     from tests.stacks.conftest import synthesize
 
     kept = synthesize(tmp_path / "kept", context={"kafka": kafka})
     acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(kept.outdir)}
-    for module in (nag, catalog, curated_table, kafka_data, kafka_host, streaming_stack, msk, fargate_services):
-        monkeypatch.setattr(module, "acknowledge", lambda *args, **kwargs: None)
+    switch_off_acknowledgements(monkeypatch)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synthesize(tmp_path / "bare", context={"kafka": kafka})
     report = json.loads((tmp_path / "bare" / "validation-report.json").read_text())

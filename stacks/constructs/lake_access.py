@@ -1,0 +1,68 @@
+"""The services' rights on the lake, the same whether they run on the host or on ECS Fargate: write (and read back)
+under given prefixes only, never delete, use the lake's key only through S3, and commit to the curated table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from core import names
+from stacks.constructs.catalog import glue_table_arns
+from stacks.nag import acknowledge, rendered
+
+
+def grant_lake_key_through_s3(role: iam.IRole, lake_key_arn: str) -> None:
+    """The lake's objects are encrypted with the lake's key: the role may use it, but only through S3."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="EncryptTheLakesObjects",
+            # GenerateDataKey to write an object; Decrypt to complete a multipart upload and read one back.
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[lake_key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(role).region}.amazonaws.com"}},
+        )
+    )
+
+
+def grant_writes_under(
+    role: iam.IRole,
+    lake: s3.IBucket,
+    prefixes: Sequence[str],
+    *,
+    reason: str,
+    sids: tuple[str, str] = ("WriteTheLakesPrefixes", "ListTheLakesPrefixes"),
+) -> None:
+    """Write (and read back) objects under `prefixes` and list only those; no delete. `reason` tells cdk-nag why the
+    object names end in a wildcard; `sids` name the write and the list statements."""
+    write_sid, list_sid = sids
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=write_sid,
+            actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            resources=[lake.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+        )
+    )
+    for prefix in prefixes:
+        acknowledge(role, f"AwsSolutions-IAM5[Resource::{rendered(role, lake.bucket_arn)}/{prefix}*]", reason)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=list_sid,
+            actions=["s3:ListBucket"],
+            resources=[lake.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        )
+    )
+
+
+def grant_curated_table_commit(role: iam.IRole) -> None:
+    """Read and update the curated table in Glue (an Iceberg commit), and no other table."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="CommitToTheCuratedTable",
+            actions=["glue:GetTable", "glue:UpdateTable"],
+            resources=glue_table_arns(Stack.of(role), names.CURATED_TABLE),
+        )
+    )
