@@ -6,12 +6,13 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template
 
 from tests.conftest import REPO_ROOT
 
@@ -29,31 +30,33 @@ def load_app_module() -> ModuleType:
 
 @dataclass
 class Synthesis:
+    """A synthesized assembly: its folder, and each stack's template as JSON (for snapshots) and for assertions."""
+
     outdir: Path
     templates: dict[str, dict[str, Any]]
+    _assertable: dict[str, Template] = field(default_factory=dict)
 
-    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.templates[stack]["Resources"].items()
-            if resource["Type"] == resource_type
-        }
+    def template(self, stack: str) -> Template:
+        """The stack's template for `aws_cdk.assertions`."""
+        if stack not in self._assertable:
+            self._assertable[stack] = Template.from_json(self.templates[stack])
+        return self._assertable[stack]
 
-    def role_statements(self, stack: str, role_id: str) -> list[dict[str, Any]]:
-        """Every policy statement attached to the role, inline or through AWS::IAM::Policy."""
-        role = self.templates[stack]["Resources"][role_id]["Properties"]
-        documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
-        documents += [
-            p["Properties"]["PolicyDocument"]
-            for p in self.resources(stack, "AWS::IAM::Policy").values()
-            if {"Ref": role_id} in p["Properties"]["Roles"]
-        ]
-        return [statement for document in documents for statement in document["Statement"]]
 
-    def only(self, stack: str, resource_type: str) -> dict[str, Any]:
-        found = list(self.resources(stack, resource_type).values())
-        assert len(found) == 1, f"expected one {resource_type} in {stack}, found {len(found)}"
-        return found[0]
+def role_statements(template: Template, role_id: str) -> list[dict[str, Any]]:
+    """Every policy statement the role holds: its inline policies and the AWS::IAM::Policy resources attached to it."""
+    role = template.find_resources("AWS::IAM::Role")[role_id]
+    documents = [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    attached = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": role_id}])}}
+    ).values()
+    documents += [p["Properties"]["PolicyDocument"] for p in attached]
+    return [statement for document in documents for statement in document["Statement"]]
+
+
+def as_list(value: Any) -> list[Any]:
+    """An IAM element that CloudFormation takes as one value or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 def synthesize(outdir: Path, **kwargs: Any) -> Synthesis:

@@ -5,31 +5,28 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
+from aws_cdk.assertions import Capture, Match, Template
 
 from core import names, schema
 from stacks.config import PipelineConfig
 from tests.conftest import REPO_ROOT
-from tests.stacks.test_data_stack import lake_bucket, lake_key_arn
+from tests.stacks.conftest import as_list, role_statements
+from tests.stacks.test_data_stack import DATA, glue_table, lake_bucket, lake_key_arn
 from tests.stacks.test_host_files import stack_settings
-from tests.stacks.test_streaming_stack import STREAMING, as_list, host_role_id
+from tests.stacks.test_streaming_stack import STREAMING, host_statements
 
-DATA = "FitnessPipelineData"
 HOST_DIR = REPO_ROOT / "stacks" / "host"
 
 
-def _curated(synthesis) -> dict:
-    tables = [
-        t["Properties"]
-        for t in synthesis.resources(DATA, "AWS::Glue::Table").values()
-        if t["Properties"]["TableInput"]["Name"] == names.CURATED_TABLE
-    ]
-    assert len(tables) == 1
-    return tables[0]
+@pytest.fixture(scope="module")
+def data(synthesis) -> Template:
+    return synthesis.template(DATA)
 
 
-def test_the_curated_table_is_iceberg_v2_partitioned_by_day_with_the_records_columns(synthesis):
-    table = _curated(synthesis)
+def test_the_curated_table_is_iceberg_v2_partitioned_by_day_with_the_records_columns(data: Template):
+    table = glue_table(data, names.CURATED_TABLE)["Properties"]
     assert table["DatabaseName"] == names.GLUE_DATABASE
     iceberg = table["OpenTableFormatInput"]["IcebergInput"]
     assert iceberg["MetadataOperation"] == "CREATE" and iceberg["Version"] == "2"
@@ -45,18 +42,20 @@ def test_the_curated_table_is_iceberg_v2_partitioned_by_day_with_the_records_col
     assert spec["Location"]["Fn::Join"][1][-1] == f"/{names.LAKE_CURATED_PREFIX.rstrip('/')}"
 
 
-def test_the_raw_table_stays_as_it_was(synthesis):
-    raw = [
-        t["Properties"]
-        for t in synthesis.resources(DATA, "AWS::Glue::Table").values()
-        if t["Properties"]["TableInput"]["Name"] == names.GLUE_TABLE
-    ]
-    assert len(raw) == 1 and "OpenTableFormatInput" not in raw[0]
-    assert raw[0]["TableInput"]["Parameters"]["classification"] == "json"
+def test_the_raw_table_stays_as_it_was(data: Template):
+    raw = {"Properties": {"TableInput": {"Name": names.GLUE_TABLE}}}
+    assert len(data.find_resources("AWS::Glue::Table", raw)) == 1
+    data.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "TableInput": {"Name": names.GLUE_TABLE, "Parameters": {"classification": "json"}},
+            "OpenTableFormatInput": Match.absent(),
+        },
+    )
 
 
-def test_glue_optimizers_expire_snapshots_and_delete_orphans_but_do_not_compact(synthesis):
-    optimizers = synthesis.resources(DATA, "AWS::Glue::TableOptimizer")
+def test_glue_optimizers_expire_snapshots_and_delete_orphans_but_do_not_compact(data: Template):
+    optimizers = data.find_resources("AWS::Glue::TableOptimizer")
     by_type = {o["Properties"]["Type"]: o["Properties"] for o in optimizers.values()}
     assert set(by_type) == {"retention", "orphan_file_deletion"}, "the compactor writes one file a day already"
     days = PipelineConfig().curated_retention_days
@@ -68,10 +67,8 @@ def test_glue_optimizers_expire_snapshots_and_delete_orphans_but_do_not_compact(
         assert optimizer["TableName"] == names.CURATED_TABLE
 
 
-def test_the_optimizers_role_deletes_only_under_the_curated_prefix(synthesis):
-    optimizer = next(iter(synthesis.resources(DATA, "AWS::Glue::TableOptimizer").values()))
-    role_id = optimizer["Properties"]["TableOptimizerConfiguration"]["RoleArn"]["Fn::GetAtt"][0]
-    statements = synthesis.role_statements(DATA, role_id)
+def test_the_optimizers_role_deletes_only_under_the_curated_prefix(data: Template):
+    statements = role_statements(data, _optimizer_role_id(data))
     deletes = [s for s in statements if "s3:DeleteObject" in as_list(s["Action"])]
     assert len(deletes) == 1
     assert [r["Fn::Join"][1][-1] for r in as_list(deletes[0]["Resource"])] == [f"/{names.LAKE_CURATED_PREFIX}*"]
@@ -79,48 +76,58 @@ def test_the_optimizers_role_deletes_only_under_the_curated_prefix(synthesis):
     assert all(a in ("glue:GetTable", "glue:UpdateTable") for s in glue for a in as_list(s["Action"]))
 
 
-def _optimizer_role_id(synthesis) -> str:
-    optimizer = next(iter(synthesis.resources(DATA, "AWS::Glue::TableOptimizer").values()))
-    return optimizer["Properties"]["TableOptimizerConfiguration"]["RoleArn"]["Fn::GetAtt"][0]
+def _optimizer_role_id(template: Template) -> str:
+    """The role both of Glue's optimizers of the curated table run as."""
+    role = Capture()
+    template.has_resource_properties(
+        "AWS::Glue::TableOptimizer", {"TableOptimizerConfiguration": {"RoleArn": {"Fn::GetAtt": [role, "Arn"]}}}
+    )
+    runs_as_it = {"Properties": {"TableOptimizerConfiguration": {"RoleArn": {"Fn::GetAtt": [role.as_string(), "Arn"]}}}}
+    assert template.find_resources("AWS::Glue::TableOptimizer", runs_as_it) == template.find_resources(
+        "AWS::Glue::TableOptimizer"
+    )
+    return role.as_string()
 
 
-def test_the_optimizers_role_uses_the_lake_key_only_through_s3_and_trusts_glue_for_this_account_only(synthesis):
-    role_id = _optimizer_role_id(synthesis)
-    kms = [
-        s for s in synthesis.role_statements(DATA, role_id) if any(a.startswith("kms:") for a in as_list(s["Action"]))
-    ]
+def test_the_optimizers_role_uses_the_lake_key_only_through_s3_and_trusts_glue_for_this_account_only(data: Template):
+    role_id = _optimizer_role_id(data)
+    kms = [s for s in role_statements(data, role_id) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert len(kms) == 1
     assert sorted(as_list(kms[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert kms[0]["Resource"] == lake_key_arn(synthesis)
+    assert kms[0]["Resource"] == lake_key_arn(data)
     assert "s3." in json.dumps(kms[0]["Condition"]["StringEquals"]["kms:ViaService"])
-    (trust,) = synthesis.templates[DATA]["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    (trust,) = data.find_resources("AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "glue.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
-def test_the_lake_refuses_curated_writes_from_outside_a_vpc_endpoint_but_those_of_the_optimizers(synthesis):
+def test_the_lake_refuses_curated_writes_from_outside_a_vpc_endpoint_but_those_of_the_optimizers(data: Template):
     """The compactor on the host writes through the VPC's S3 gateway endpoint (every route table has it: see the
     streaming stack's tests); Glue's optimizers run outside any VPC, so their role alone is let through."""
-    lake_id, _ = lake_bucket(synthesis)
-    (policy,) = [
-        p
-        for p in synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
-        if p["Properties"]["Bucket"] == {"Ref": lake_id}
-    ]
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    (deny,) = [s for s in statements if s.get("Sid") == "CuratedWritesOnlyThroughAVpcEndpointOrByTheOptimizers"]
-    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == "s3:PutObject", "deletes stay possible, so `cdk destroy` can empty the bucket"
-    assert deny["Resource"]["Fn::Join"][1][-1] == f"/{names.LAKE_CURATED_PREFIX}*"
-    assert deny["Condition"] == {
-        "Null": {"aws:SourceVpce": "true"},
-        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [_optimizer_role_id(synthesis), "Arn"]}},
-    }
+    lake_id, _ = lake_bucket(data)
+    # Only s3:PutObject: deletes stay possible, so `cdk destroy` can empty the bucket.
+    deny = Match.exact(
+        {
+            "Sid": "CuratedWritesOnlyThroughAVpcEndpointOrByTheOptimizers",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:PutObject",
+            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, f"/{names.LAKE_CURATED_PREFIX}*"]]},
+            "Condition": {
+                "Null": {"aws:SourceVpce": "true"},
+                "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [_optimizer_role_id(data), "Arn"]}},
+            },
+        }
+    )
+    data.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {"Bucket": {"Ref": lake_id}, "PolicyDocument": {"Statement": Match.array_with([deny])}},
+    )
 
 
 def test_the_host_uses_the_lake_key_only_through_s3(synthesis):
     """The curated table's files are under the lake key like the raw zone's: the host's one kms grant covers both."""
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    statements = host_statements(synthesis.template(STREAMING))
     kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"])) and "s3." in json.dumps(s)]
     assert len(kms) == 1
     assert sorted(as_list(kms[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -128,7 +135,7 @@ def test_the_host_uses_the_lake_key_only_through_s3(synthesis):
 
 
 def test_the_host_may_commit_to_the_curated_table_only(synthesis):
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    statements = host_statements(synthesis.template(STREAMING))
     glue = [s for s in statements if any(a.startswith("glue:") for a in as_list(s["Action"]))]
     assert len(glue) == 1
     assert sorted(as_list(glue[0]["Action"])) == ["glue:GetTable", "glue:UpdateTable"]

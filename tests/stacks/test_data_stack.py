@@ -11,6 +11,7 @@ from aws_cdk.assertions import Capture, Match, Template
 from core import names, schema
 from core.queries import PER_USER_ID, PER_USER_QUERY, named_queries
 from services.consumer.naming import object_key
+from tests.stacks.conftest import as_list, role_statements
 
 PER_USER_ID_LITERAL = str(PER_USER_ID)
 
@@ -20,27 +21,30 @@ DATA = "FitnessPipelineData"
 @pytest.fixture(scope="module")
 def data(synthesis) -> Template:
     """The stateful stack's template, for `aws_cdk.assertions`."""
-    return Template.from_json(synthesis.templates[DATA])
+    return synthesis.template(DATA)
 
 
-def raw_table(synthesis) -> dict:
-    """The raw table (the stack also declares the curated Iceberg table, tested in test_curated_table.py)."""
-    tables = [
-        t
-        for t in synthesis.resources(DATA, "AWS::Glue::Table").values()
-        if t["Properties"]["TableInput"]["Name"] == names.GLUE_TABLE
-    ]
-    assert len(tables) == 1
-    return tables[0]
+def glue_table(template: Template, name: str) -> dict:
+    """The Glue table `name` (the stack declares the raw table and the curated Iceberg table)."""
+    (table,) = template.find_resources("AWS::Glue::Table", {"Properties": {"TableInput": {"Name": name}}}).values()
+    return table
 
 
-def lake_bucket(synthesis) -> tuple[str, dict]:
+def raw_table(template: Template) -> dict:
+    """The raw table (the curated Iceberg table is tested in test_curated_table.py)."""
+    return glue_table(template, names.GLUE_TABLE)
+
+
+def lake_bucket(template: Template) -> tuple[str, dict]:
     """The bucket the Glue table's location points at."""
-    table = raw_table(synthesis)
-    location = table["Properties"]["TableInput"]["StorageDescriptor"]["Location"]
-    bucket_ref = next(part for part in location["Fn::Join"][1] if isinstance(part, dict))
-    logical_id = bucket_ref["Ref"]
-    return logical_id, synthesis.templates[DATA]["Resources"][logical_id]
+    bucket = Capture()
+    location = {"Fn::Join": ["", Match.array_with([{"Ref": bucket}])]}
+    template.has_resource_properties(
+        "AWS::Glue::Table",
+        {"TableInput": {"Name": names.GLUE_TABLE, "StorageDescriptor": {"Location": location}}},
+    )
+    logical_id = bucket.as_string()
+    return logical_id, template.find_resources("AWS::S3::Bucket")[logical_id]
 
 
 def test_glue_columns_are_the_schemas(data: Template):
@@ -57,8 +61,8 @@ def test_glue_columns_are_the_schemas(data: Template):
     data.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": names.GLUE_DATABASE}})
 
 
-def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_prefix(synthesis):
-    table_input = raw_table(synthesis)["Properties"]["TableInput"]
+def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_prefix(data: Template):
+    table_input = raw_table(data)["Properties"]["TableInput"]
     assert table_input["PartitionKeys"] == [
         {"Name": names.PARTITION_COLUMN, "Type": "string", "Comment": "event date, yyyy-MM-dd"}
     ]
@@ -75,21 +79,22 @@ def test_table_is_projected_by_day_and_read_with_the_json_serde_at_the_lake_pref
     assert descriptor["Location"]["Fn::Join"][1][-1] == f"/{names.LAKE_DATA_PREFIX}"
 
 
-def test_table_and_crawler_read_every_object_of_a_day_whatever_its_name(synthesis):
+def test_table_and_crawler_read_every_object_of_a_day_whatever_its_name(data: Template):
     """Objects named with the topic's incarnation and those named before it are read alike: the table and the
     crawler select by the day's folder alone, and no name is one Athena skips as hidden (`_...` or `.`...)."""
-    table_input = raw_table(synthesis)["Properties"]["TableInput"]
+    table_input = raw_table(data)["Properties"]["TableInput"]
     assert table_input["Parameters"]["storage.location.template"]["Fn::Join"][1][-1].endswith("=${dt}/")
     assert not {"skip.header.line.count", "input.regex"} & table_input["Parameters"].keys()
-    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
-    assert "S3Targets" not in crawler["Targets"], "the crawler reads the table's own location, with no exclusions"
+    data.resource_count_is("AWS::Glue::Crawler", 1)
+    # The crawler reads the table's own location, with no exclusions.
+    data.has_resource_properties("AWS::Glue::Crawler", {"Targets": {"S3Targets": Match.absent()}})
     legacy = "fitness-data+0+00000000000000000000-00000000000000000999.json.gz"
     current = object_key("2016-04-12", names.TOPIC, 0, "-_Bkv2ZUR527rU5BKoP_-w", 0, 999, "json.gz").rsplit("/")[-1]
     assert not any(name.startswith(("_", ".")) for name in (legacy, current))
 
 
-def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(synthesis):
-    _, bucket = lake_bucket(synthesis)
+def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(data: Template):
+    _, bucket = lake_bucket(data)
     props = bucket["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert props["PublicAccessBlockConfiguration"] == {
@@ -105,8 +110,8 @@ def test_lake_bucket_is_encrypted_private_logged_and_aborts_incomplete_uploads(s
 
 def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_setting(retention_synthesis):
     """An overwrite or a delete by mistake leaves the old bytes as a noncurrent version, kept for the setting's days."""
-    _, bucket = lake_bucket(retention_synthesis)
-    template = Template.from_json(retention_synthesis.templates[DATA])
+    template = retention_synthesis.template(DATA)
+    _, bucket = lake_bucket(template)
     noncurrent_rule = Match.object_like({"Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 45}})
     template.has_resource_properties(
         "AWS::S3::Bucket",
@@ -122,8 +127,8 @@ def test_lake_bucket_is_versioned_and_expires_noncurrent_versions_after_the_sett
     assert not any("ExpirationInDays" in rule for rule in rules), "current versions never expire"
 
 
-def test_lake_keeps_noncurrent_versions_30_days_by_default(synthesis):
-    _, bucket = lake_bucket(synthesis)
+def test_lake_keeps_noncurrent_versions_30_days_by_default(data: Template):
+    _, bucket = lake_bucket(data)
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     assert [rule.get("NoncurrentVersionExpiration") for rule in rules] == [{"NoncurrentDays": 30}]
@@ -131,16 +136,15 @@ def test_lake_keeps_noncurrent_versions_30_days_by_default(synthesis):
 
 @pytest.mark.slow
 def test_destroy_data_switch_deletes_the_lake_with_the_stack(destroy_data_synthesis):
-    _, bucket = lake_bucket(destroy_data_synthesis)
+    template = destroy_data_synthesis.template(DATA)
+    _, bucket = lake_bucket(template)
     assert bucket["DeletionPolicy"] == "Delete"
-    assert destroy_data_synthesis.resources(DATA, "Custom::S3AutoDeleteObjects"), (
-        "a deleted bucket must be emptied first"
-    )
+    assert template.find_resources("Custom::S3AutoDeleteObjects"), "a deleted bucket must be emptied first"
 
 
-def test_every_bucket_policy_denies_requests_without_tls(synthesis):
-    buckets = synthesis.resources(DATA, "AWS::S3::Bucket")
-    policies = synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
+def test_every_bucket_policy_denies_requests_without_tls(data: Template):
+    buckets = data.find_resources("AWS::S3::Bucket")
+    policies = data.find_resources("AWS::S3::BucketPolicy").values()
     denied = set()
     for policy in policies:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -151,10 +155,10 @@ def test_every_bucket_policy_denies_requests_without_tls(synthesis):
                 assert statement["Action"] == "s3:*"
                 denied.add(policy["Properties"]["Bucket"]["Ref"])
     assert denied == set(buckets), "every bucket, the lake first, must refuse plain HTTP"
-    assert lake_bucket(synthesis)[0] in denied
+    assert lake_bucket(data)[0] in denied
 
 
-def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthesis, data: Template):
+def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(data: Template):
     data.resource_count_is("AWS::Athena::WorkGroup", 1)
     results_bucket = Capture()
     data.has_resource_properties(
@@ -167,7 +171,7 @@ def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthes
                 "BytesScannedCutoffPerQuery": 10 * 1024**3,
                 "ResultConfiguration": {
                     "EncryptionConfiguration": Match.exact(
-                        {"EncryptionOption": "SSE_KMS", "KmsKey": lake_key_arn(synthesis)}
+                        {"EncryptionOption": "SSE_KMS", "KmsKey": lake_key_arn(data)}
                     ),
                     "OutputLocation": {"Fn::Join": ["", Match.array_with([{"Ref": results_bucket}])]},
                 },
@@ -178,28 +182,38 @@ def test_workgroup_enforces_engine_3_encrypted_results_and_a_scan_cutoff(synthes
     assert any(rule.get("ExpirationInDays") for rule in rules["Rules"]), "query results must expire"
 
 
-def test_one_named_query_per_sql_file_with_its_text(synthesis, sql_dir: Path):
-    queries = synthesis.resources(DATA, "AWS::Athena::NamedQuery").values()
-    by_name = {q["Properties"]["Name"]: q["Properties"] for q in queries}
+def test_one_named_query_per_sql_file_with_its_text(data: Template, sql_dir: Path):
+    (workgroup_id,) = data.find_resources("AWS::Athena::WorkGroup")
     files = sorted(sql_dir.glob("*.sql"))
-    assert sorted(by_name) == [path.stem for path in files]
+    data.resource_count_is("AWS::Athena::NamedQuery", len(files))
     for path in files:
-        query = by_name[path.stem]
-        assert query["QueryString"] == path.read_text(encoding="utf-8")
-        header = path.read_text(encoding="utf-8").splitlines()[0]
-        assert header == f"-- {path.stem}: {query['Description']}"
-        assert query["Database"] == names.GLUE_DATABASE
-        assert query["WorkGroup"] == {"Ref": next(iter(synthesis.resources(DATA, "AWS::Athena::WorkGroup")))}
+        text = path.read_text(encoding="utf-8")
+        description = text.splitlines()[0].removeprefix(f"-- {path.stem}: ")
+        data.has_resource_properties(
+            "AWS::Athena::NamedQuery",
+            {
+                "Name": path.stem,
+                "QueryString": text,
+                "Description": description,
+                "Database": names.GLUE_DATABASE,
+                "WorkGroup": {"Ref": workgroup_id},
+            },
+        )
+        assert text.splitlines()[0] == f"-- {path.stem}: {description}"
 
 
-def test_prepared_statement_makes_the_user_id_a_parameter(synthesis, sql_dir: Path):
+def test_prepared_statement_makes_the_user_id_a_parameter(data: Template, sql_dir: Path):
     source = (sql_dir / f"{PER_USER_QUERY}.sql").read_text(encoding="utf-8")
-    statement = synthesis.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
-    text = statement["QueryStatement"]
+    (workgroup_id,) = data.find_resources("AWS::Athena::WorkGroup")
+    data.resource_count_is("AWS::Athena::PreparedStatement", 1)
+    statement = Capture()
+    data.has_resource_properties(
+        "AWS::Athena::PreparedStatement", {"QueryStatement": statement, "WorkGroup": {"Ref": workgroup_id}}
+    )
+    text = statement.as_string()
     assert PER_USER_ID_LITERAL not in text
     assert text.count("?") == source.count(PER_USER_ID_LITERAL) + source.count("?")
     assert text == source.replace(PER_USER_ID_LITERAL, "?").rstrip().rstrip(";").rstrip()
-    assert statement["WorkGroup"] == {"Ref": next(iter(synthesis.resources(DATA, "AWS::Athena::WorkGroup")))}
 
 
 def test_crawler_runs_on_a_schedule_logs_schema_changes_and_combines_compatible_schemas(data: Template):
@@ -229,16 +243,22 @@ def test_crawler_runs_on_a_schedule_logs_schema_changes_and_combines_compatible_
     )
 
 
-def test_crawler_role_has_no_broad_s3_policy(synthesis):
-    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
-    role_id = crawler["Role"]["Fn::GetAtt"][0]
-    role = synthesis.templates[DATA]["Resources"][role_id]["Properties"]
+def crawler_role_id(template: Template) -> str:
+    template.resource_count_is("AWS::Glue::Crawler", 1)
+    role = Capture()
+    template.has_resource_properties("AWS::Glue::Crawler", {"Role": {"Fn::GetAtt": [role, "Arn"]}})
+    return role.as_string()
+
+
+def test_crawler_role_has_no_broad_s3_policy(data: Template):
+    role_id = crawler_role_id(data)
+    role = data.find_resources("AWS::IAM::Role")[role_id]["Properties"]
     managed = json.dumps(role.get("ManagedPolicyArns", []))
     assert "AmazonS3FullAccess" not in managed
     assert "S3" not in managed, "no AWS managed S3 policy at all"
     s3_actions = {
         action
-        for statement in synthesis.role_statements(DATA, role_id)
+        for statement in role_statements(data, role_id)
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
         if action.startswith("s3:")
     }
@@ -252,18 +272,21 @@ def test_named_queries_follow_whatever_sql_files_exist(synthesize_with, tmp_path
         "-- 01_sedentary_minutes_per_day: one user's minutes.\nSELECT * FROM t WHERE id = 1503960366;\n"
     )
     variant = synthesize_with(sql_dir=tmp_path)
-    queries = {
-        q["Properties"]["Name"]: q["Properties"] for q in variant.resources(DATA, "AWS::Athena::NamedQuery").values()
-    }
-    assert sorted(queries) == ["00_count", "01_sedentary_minutes_per_day"]
-    assert queries["00_count"]["Description"] == "how many records."
-    statement = variant.only(DATA, "AWS::Athena::PreparedStatement")["Properties"]
-    assert statement["QueryStatement"].endswith("WHERE id = ?")
+    template = variant.template(DATA)
+    template.resource_count_is("AWS::Athena::NamedQuery", 2)
+    template.has_resource_properties(
+        "AWS::Athena::NamedQuery", {"Name": "00_count", "Description": "how many records."}
+    )
+    template.has_resource_properties("AWS::Athena::NamedQuery", {"Name": "01_sedentary_minutes_per_day"})
+    template.resource_count_is("AWS::Athena::PreparedStatement", 1)
+    template.has_resource_properties(
+        "AWS::Athena::PreparedStatement", {"QueryStatement": Match.string_like_regexp(r"WHERE id = \?$")}
+    )
     assert [q.name for q in named_queries(tmp_path)] == ["00_count", "01_sedentary_minutes_per_day"]
 
 
-def lake_key_arn(synthesis) -> dict:
-    (key_id,) = synthesis.resources(DATA, "AWS::KMS::Key")
+def lake_key_arn(template: Template) -> dict:
+    (key_id,) = template.find_resources("AWS::KMS::Key")
     return {"Fn::GetAtt": [key_id, "Arn"]}
 
 
@@ -271,16 +294,25 @@ def sse(bucket: dict) -> dict:
     return bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
 
 
-def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawlers_logs(synthesis):
-    key_arn = lake_key_arn(synthesis)
-    (key,) = synthesis.resources(DATA, "AWS::KMS::Key").values()
-    assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain", "kept with the data it encrypts"
-    buckets = synthesis.resources(DATA, "AWS::S3::Bucket")
-    lake_id, _ = lake_bucket(synthesis)
-    workgroup = synthesis.only(DATA, "AWS::Athena::WorkGroup")["Properties"]
-    location = workgroup["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
-    results_id = next(part for part in location["Fn::Join"][1] if isinstance(part, dict))["Ref"]
+def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawlers_logs(data: Template):
+    key_arn = lake_key_arn(data)
+    (key,) = data.find_resources("AWS::KMS::Key").values()
+    # Kept with the data it encrypts.
+    data.has_resource(
+        "AWS::KMS::Key", {"Properties": Match.object_like({"EnableKeyRotation": True}), "DeletionPolicy": "Retain"}
+    )
+    buckets = data.find_resources("AWS::S3::Bucket")
+    lake_id, _ = lake_bucket(data)
+    results = Capture()
+    data.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": {
+                "ResultConfiguration": {"OutputLocation": {"Fn::Join": ["", Match.array_with([{"Ref": results}])]}}
+            }
+        },
+    )
+    results_id = results.as_string()
     for bucket_id in (lake_id, results_id):
         rule = sse(buckets[bucket_id])
         assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
@@ -289,9 +321,13 @@ def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawle
     # the trail's log files themselves are encrypted with the key.
     others = {i: b for i, b in buckets.items() if i not in (lake_id, results_id)}
     assert all(sse(b)["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256" for b in others.values())
-    assert synthesis.only(DATA, "AWS::CloudTrail::Trail")["Properties"]["KMSKeyId"] == key_arn
-    security = synthesis.only(DATA, "AWS::Glue::SecurityConfiguration")["Properties"]["EncryptionConfiguration"]
-    assert security["CloudWatchEncryption"]["KmsKeyArn"] == key_arn
+    data.resource_count_is("AWS::CloudTrail::Trail", 1)
+    data.has_resource_properties("AWS::CloudTrail::Trail", {"KMSKeyId": key_arn})
+    data.resource_count_is("AWS::Glue::SecurityConfiguration", 1)
+    data.has_resource_properties(
+        "AWS::Glue::SecurityConfiguration",
+        {"EncryptionConfiguration": {"CloudWatchEncryption": Match.object_like({"KmsKeyArn": key_arn})}},
+    )
     # CloudWatch Logs may use it for the crawler's log groups only; CloudTrail for this account's trails only.
     statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
     assert "/aws-glue/crawlers" in json.dumps(statements["CloudWatchLogsOfTheCrawler"]["Condition"])
@@ -299,40 +335,38 @@ def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawle
     assert trail["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
-def test_the_crawler_decrypts_the_lake_only_through_s3_and_its_logs_only_through_cloudwatch(synthesis):
-    crawler = synthesis.only(DATA, "AWS::Glue::Crawler")["Properties"]
-    role_id = crawler["Role"]["Fn::GetAtt"][0]
+def test_the_crawler_decrypts_the_lake_only_through_s3_and_its_logs_only_through_cloudwatch(data: Template):
     kms = [
         s
-        for s in synthesis.role_statements(DATA, role_id)
-        if any(a.startswith("kms:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+        for s in role_statements(data, crawler_role_id(data))
+        if any(a.startswith("kms:") for a in as_list(s["Action"]))
     ]
-    assert kms and all(s["Resource"] == lake_key_arn(synthesis) for s in kms)
+    assert kms and all(s["Resource"] == lake_key_arn(data) for s in kms)
     services = {json.dumps(s["Condition"]["StringEquals"]["kms:ViaService"]) for s in kms}
     assert len(services) == 2 and any("s3." in v for v in services) and any("logs." in v for v in services)
 
 
-def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(synthesis):
-    lake_id, _ = lake_bucket(synthesis)
-    (policy,) = [
-        p
-        for p in synthesis.resources(DATA, "AWS::S3::BucketPolicy").values()
-        if p["Properties"]["Bucket"] == {"Ref": lake_id}
-    ]
-    (deny,) = [
-        s
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "DataWritesOnlyThroughAVpcEndpoint"
-    ]
-    assert deny["Effect"] == "Deny"
-    assert deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == "s3:PutObject", "deletes stay possible, so `cdk destroy` can empty the bucket"
-    assert deny["Condition"] == {"Null": {"aws:SourceVpce": "true"}}
-    assert deny["Resource"]["Fn::Join"][1][1] == f"/{names.LAKE_DATA_PREFIX}*", "the raw table's prefix, and only it"
+def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(data: Template):
+    lake_id, _ = lake_bucket(data)
+    # Only s3:PutObject: deletes stay possible, so `cdk destroy` can empty the bucket; only the raw table's prefix.
+    deny = Match.exact(
+        {
+            "Sid": "DataWritesOnlyThroughAVpcEndpoint",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:PutObject",
+            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, f"/{names.LAKE_DATA_PREFIX}*"]]},
+            "Condition": {"Null": {"aws:SourceVpce": "true"}},
+        }
+    )
+    data.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {"Bucket": {"Ref": lake_id}, "PolicyDocument": {"Statement": Match.array_with([deny])}},
+    )
 
 
-def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(synthesis, data: Template):
-    lake_id, _ = lake_bucket(synthesis)
+def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(data: Template):
+    lake_id, _ = lake_bucket(data)
     data.resource_count_is("AWS::CloudTrail::Trail", 1)
     lake_objects = {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, "/"]]}
     log_bucket = Capture()
@@ -357,4 +391,4 @@ def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_buc
 @pytest.mark.slow
 def test_the_audit_trail_can_be_turned_off(synthesize_with):
     variant = synthesize_with(context={"auditTrail": "false"})
-    Template.from_json(variant.templates[DATA]).resource_count_is("AWS::CloudTrail::Trail", 0)
+    variant.template(DATA).resource_count_is("AWS::CloudTrail::Trail", 0)

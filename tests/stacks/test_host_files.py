@@ -63,7 +63,7 @@ def test_host_scripts_pass_shellcheck(name: str):
 
 def test_the_synthesized_user_data_passes_shellcheck(synthesis, tmp_path: Path):
     """The script the instance really runs: the stack's settings in front of the host script."""
-    (instance,) = [r for r in synthesis.templates[STREAMING]["Resources"].values() if r["Type"] == "AWS::EC2::Instance"]
+    (instance,) = synthesis.template(STREAMING).find_resources("AWS::EC2::Instance").values()
     parts = instance["Properties"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
     script = "".join(part if isinstance(part, str) else "deploy-time-value" for part in parts)
     assert script.startswith("#!/bin/bash\n")
@@ -277,7 +277,8 @@ def stack_settings(synthesis) -> dict[str, str]:
     """The settings file cfn-init writes on the host, with deploy-time values as placeholders."""
     from tests.stacks.test_streaming_stack import host_init
 
-    content = host_init(synthesis)["settings"]["files"]["/etc/fitness-pipeline/stack.env"]["content"]
+    files = host_init(synthesis.template(STREAMING))["settings"]["files"]
+    content = files["/etc/fitness-pipeline/stack.env"]["content"]
     parts = content["Fn::Join"][1] if isinstance(content, dict) else [content]
     text = "".join(part if isinstance(part, str) else "deploy-time-value" for part in parts)
     return dict(re.findall(r'^(\w+)="([^"]*)"$', text, flags=re.MULTILINE))

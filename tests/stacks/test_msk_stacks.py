@@ -13,22 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Capture, Match
 
 from core import metric_names as m
 from core import names
 from stacks.config import ConfigError, PipelineConfig
+from tests.stacks.conftest import as_list, role_statements, synthesize
 from tests.stacks.test_checks import acknowledgements, checkov_program, switch_off_acknowledgements
 
 STREAMING = "FitnessPipelineStreaming"
 
 
+def task_definition(synthesis, service: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and the task definition whose containers include `service`."""
+    runs = {"Properties": {"ContainerDefinitions": Match.array_with([Match.object_like({"Name": service})])}}
+    ((task_id, task),) = synthesis.template(STREAMING).find_resources("AWS::ECS::TaskDefinition", runs).items()
+    return task_id, task
+
+
 def containers(synthesis, service: str) -> dict[str, dict[str, Any]]:
     """The containers of a service's task definition, by name."""
-    for task in synthesis.resources(STREAMING, "AWS::ECS::TaskDefinition").values():
-        found = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
-        if service in found:
-            return found
-    raise AssertionError(f"no task runs {service}")
+    _, task = task_definition(synthesis, service)
+    return {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
 
 
 def environment(container: dict[str, Any]) -> dict[str, Any]:
@@ -36,74 +42,99 @@ def environment(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_role_id(synthesis, service: str) -> str:
-    for task in synthesis.resources(STREAMING, "AWS::ECS::TaskDefinition").values():
-        if any(c["Name"] == service for c in task["Properties"]["ContainerDefinitions"]):
-            return task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
-    raise AssertionError(f"no task runs {service}")
+    _, task = task_definition(synthesis, service)
+    return task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
 
 
 def statements(synthesis, service: str) -> dict[str, dict[str, Any]]:
-    return {s["Sid"]: s for s in synthesis.role_statements(STREAMING, task_role_id(synthesis, service)) if "Sid" in s}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    found = role_statements(synthesis.template(STREAMING), task_role_id(synthesis, service))
+    return {s["Sid"]: s for s in found if "Sid" in s}
 
 
 def test_the_default_streaming_stack_has_no_msk_and_no_fargate(synthesis):
+    streaming = synthesis.template(STREAMING)
     for kind in ("AWS::MSK::Cluster", "AWS::MSK::ServerlessCluster", "AWS::ECS::Service", "AWS::MSK::Topic"):
-        assert synthesis.resources(STREAMING, kind) == {}
-    assert synthesis.resources(STREAMING, "AWS::EC2::Instance")
+        streaming.resource_count_is(kind, 0)
+    streaming.resource_count_is("AWS::EC2::Instance", 1)
 
 
 def test_msk_replaces_the_host(msk_synthesis):
-    assert msk_synthesis.resources(STREAMING, "AWS::EC2::Instance") == {}
-    assert len(msk_synthesis.resources(STREAMING, "AWS::ECS::Service")) == 2
+    streaming = msk_synthesis.template(STREAMING)
+    streaming.resource_count_is("AWS::EC2::Instance", 0)
+    streaming.resource_count_is("AWS::ECS::Service", 2)
 
 
 def test_the_cluster_admits_only_iam_over_tls(msk_synthesis):
+    streaming = msk_synthesis.template(STREAMING)
     if msk_synthesis.kafka == "msk-serverless":
-        cluster = msk_synthesis.only(STREAMING, "AWS::MSK::ServerlessCluster")["Properties"]
-        assert cluster["ClientAuthentication"] == {"Sasl": {"Iam": {"Enabled": True}}}
-        assert len(cluster["VpcConfigs"][0]["SubnetIds"]) == 3
+        streaming.resource_count_is("AWS::MSK::ServerlessCluster", 1)
+        streaming.has_resource_properties(
+            "AWS::MSK::ServerlessCluster",
+            {
+                "ClientAuthentication": Match.exact({"Sasl": {"Iam": {"Enabled": True}}}),
+                "VpcConfigs": [Match.object_like({"SubnetIds": [Match.any_value()] * 3})],
+            },
+        )
         return
-    cluster = msk_synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]
-    assert cluster["ClientAuthentication"] == {
-        "Sasl": {"Iam": {"Enabled": True}},
-        "Unauthenticated": {"Enabled": False},
-    }
-    transit = cluster["EncryptionInfo"]["EncryptionInTransit"]
-    assert transit == {"ClientBroker": "TLS", "InCluster": True}
-    assert "Fn::GetAtt" in cluster["EncryptionInfo"]["EncryptionAtRest"]["DataVolumeKMSKeyId"]
-    assert cluster["LoggingInfo"]["BrokerLogs"]["CloudWatchLogs"]["Enabled"] is True
+    streaming.resource_count_is("AWS::MSK::Cluster", 1)
+    streaming.has_resource_properties(
+        "AWS::MSK::Cluster",
+        {
+            "ClientAuthentication": Match.exact(
+                {"Sasl": {"Iam": {"Enabled": True}}, "Unauthenticated": {"Enabled": False}}
+            ),
+            "EncryptionInfo": {
+                "EncryptionInTransit": Match.exact({"ClientBroker": "TLS", "InCluster": True}),
+                "EncryptionAtRest": {"DataVolumeKMSKeyId": {"Fn::GetAtt": Match.any_value()}},
+            },
+            "LoggingInfo": {"BrokerLogs": {"CloudWatchLogs": Match.object_like({"Enabled": True})}},
+        },
+    )
 
 
 def test_provisioned_has_three_express_brokers_over_three_zones(msk_synthesis):
     if msk_synthesis.kafka != "msk-provisioned":
         pytest.skip("brokers are counted on provisioned clusters only")
-    cluster = msk_synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]
-    assert cluster["NumberOfBrokerNodes"] == 3
-    group = cluster["BrokerNodeGroupInfo"]
-    assert group["InstanceType"] == "express.m7g.large"
-    assert "StorageInfo" not in group, "Express brokers have no volumes to size"
-    zones = {
-        json.dumps(msk_synthesis.templates[STREAMING]["Resources"][s["Ref"]]["Properties"]["AvailabilityZone"])
-        for s in group["ClientSubnets"]
-    }
+    streaming = msk_synthesis.template(STREAMING)
+    streaming.resource_count_is("AWS::MSK::Cluster", 1)
+    subnets = Capture()
+    streaming.has_resource_properties(
+        "AWS::MSK::Cluster",
+        {
+            "NumberOfBrokerNodes": 3,
+            "BrokerNodeGroupInfo": {
+                "InstanceType": "express.m7g.large",
+                "StorageInfo": Match.absent(),  # Express brokers have no volumes to size
+                "ClientSubnets": subnets,
+            },
+        },
+    )
+    all_subnets = streaming.find_resources("AWS::EC2::Subnet")
+    zones = {json.dumps(all_subnets[s["Ref"]]["Properties"]["AvailabilityZone"]) for s in subnets.as_array()}
     assert len(zones) == 3
 
 
 def test_a_standard_broker_type_gets_volumes(synthesize_with):
     synthesis = synthesize_with(context={"kafka": "msk-provisioned", "mskBrokerType": "kafka.m7g.large"})
-    group = synthesis.only(STREAMING, "AWS::MSK::Cluster")["Properties"]["BrokerNodeGroupInfo"]
-    assert group["InstanceType"] == "kafka.m7g.large"
-    assert group["StorageInfo"]["EBSStorageInfo"]["VolumeSize"] > 0
+    streaming = synthesis.template(STREAMING)
+    streaming.resource_count_is("AWS::MSK::Cluster", 1)
+    size = Capture()
+    streaming.has_resource_properties(
+        "AWS::MSK::Cluster",
+        {
+            "BrokerNodeGroupInfo": {
+                "InstanceType": "kafka.m7g.large",
+                "StorageInfo": {"EBSStorageInfo": {"VolumeSize": size}},
+            }
+        },
+    )
+    assert size.as_number() > 0
 
 
 def test_provisioned_topics_have_three_replicas_and_two_in_sync(msk_synthesis):
     topics = {
         t["Properties"]["TopicName"]: t["Properties"]
-        for t in msk_synthesis.resources(STREAMING, "AWS::MSK::Topic").values()
+        for t in msk_synthesis.template(STREAMING).find_resources("AWS::MSK::Topic").values()
     }
     if msk_synthesis.kafka == "msk-serverless":
         assert topics == {}, "MSK Serverless has no topic API: the consumer's task creates them"
@@ -142,40 +173,53 @@ def test_the_services_sign_in_with_iam(msk_synthesis, service: str):
 
 
 def test_the_services_run_in_private_subnets(msk_synthesis):
-    for service in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values():
+    streaming = msk_synthesis.template(STREAMING)
+    private = {"Properties": {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-type", "Value": "Private"}])}}
+    private_ids = set(streaming.find_resources("AWS::EC2::Subnet", private))
+    for service in streaming.find_resources("AWS::ECS::Service").values():
         network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
         assert len(network["Subnets"]) == 3
-        for subnet in network["Subnets"]:
-            subnet_id = subnet["Ref"]
-            tags = msk_synthesis.templates[STREAMING]["Resources"][subnet_id]["Properties"]["Tags"]
-            assert {"Key": "aws-cdk:subnet-type", "Value": "Private"} in tags
+        assert {subnet["Ref"] for subnet in network["Subnets"]} <= private_ids
 
 
 def test_only_the_tasks_reach_the_brokers(msk_synthesis):
-    ingress = list(msk_synthesis.resources(STREAMING, "AWS::EC2::SecurityGroupIngress").values())
-    kafka = [i["Properties"] for i in ingress if i["Properties"].get("FromPort") == 9098]
-    assert len(kafka) == 1
-    assert "SourceSecurityGroupId" in kafka[0] and "CidrIp" not in kafka[0]
+    streaming = msk_synthesis.template(STREAMING)
+    kafka = {"Properties": {"FromPort": 9098}}
+    assert len(streaming.find_resources("AWS::EC2::SecurityGroupIngress", kafka)) == 1
+    streaming.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {"FromPort": 9098, "SourceSecurityGroupId": Match.any_value(), "CidrIp": Match.absent()},
+    )
 
 
 def test_one_producer_and_the_configured_consumers(msk_synthesis):
-    counts = sorted(
-        s["Properties"]["DesiredCount"] for s in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values()
-    )
+    services = msk_synthesis.template(STREAMING).find_resources("AWS::ECS::Service").values()
+    counts = sorted(s["Properties"]["DesiredCount"] for s in services)
     assert counts == [1, PipelineConfig().consumer_tasks]
 
 
 def test_consumer_tasks_follow_the_lag_between_one_and_the_partitions(msk_synthesis):
-    target = msk_synthesis.only(STREAMING, "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, PipelineConfig().topic_partitions)
-    policy = msk_synthesis.only(STREAMING, "AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
-    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
-    metric = tracking["CustomizedMetricSpecification"]
-    assert metric["MetricName"] == m.CONSUMER_LAG_SECONDS.name
-    assert metric["Namespace"] == m.CLOUDWATCH_NAMESPACE
-    assert metric["Dimensions"] == [{"Name": m.SERVICE_LABEL, "Value": m.CONSUMER}]
-    assert tracking["TargetValue"] == 2 * PipelineConfig().flush_interval_seconds
+    streaming = msk_synthesis.template(STREAMING)
+    streaming.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 1)
+    streaming.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {"MinCapacity": 1, "MaxCapacity": PipelineConfig().topic_partitions},
+    )
+    streaming.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 1)
+    streaming.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": {
+                "CustomizedMetricSpecification": {
+                    "MetricName": m.CONSUMER_LAG_SECONDS.name,
+                    "Namespace": m.CLOUDWATCH_NAMESPACE,
+                    "Dimensions": Match.exact([{"Name": m.SERVICE_LABEL, "Value": m.CONSUMER}]),
+                },
+                "TargetValue": 2 * PipelineConfig().flush_interval_seconds,
+            }
+        },
+    )
 
 
 def test_the_consumers_lag_reaches_cloudwatch_through_the_agent_beside_it(msk_synthesis):
@@ -247,13 +291,18 @@ def test_the_compactor_reads_raw_writes_curated_and_commits_one_table(msk_synthe
     glue = found["CommitToTheCuratedTable"]
     assert set(as_list(glue["Action"])) == {"glue:GetTable", "glue:UpdateTable"}
     assert f"{names.GLUE_DATABASE}/{names.CURATED_TABLE}" in json.dumps(glue["Resource"])
-    rule = msk_synthesis.only(STREAMING, "AWS::Events::Rule")["Properties"]
-    assert rule["ScheduleExpression"] == f"rate({PipelineConfig().compact_every_minutes} minutes)"
-    assert rule["Targets"][0]["EcsParameters"]["LaunchType"] == "FARGATE"
+    streaming = msk_synthesis.template(STREAMING)
+    streaming.resource_count_is("AWS::Events::Rule", 1)
+    targets = Capture()
+    streaming.has_resource_properties(
+        "AWS::Events::Rule",
+        {"ScheduleExpression": f"rate({PipelineConfig().compact_every_minutes} minutes)", "Targets": targets},
+    )
+    assert targets.as_array()[0]["EcsParameters"]["LaunchType"] == "FARGATE"
 
 
 def test_the_log_groups_keep_logs_for_the_setting_encrypted_with_the_key(msk_synthesis):
-    groups = msk_synthesis.resources(STREAMING, "AWS::Logs::LogGroup")
+    groups = msk_synthesis.template(STREAMING).find_resources("AWS::Logs::LogGroup")
     service_groups = [g["Properties"] for g in groups.values() if "LogGroupName" in g["Properties"]]
     named = {json.dumps(g["LogGroupName"]) for g in service_groups}
     for service in ("producer", "consumer", "compactor", "metrics"):
@@ -301,8 +350,6 @@ def test_checkov_is_clean_on_msk(msk_synthesis):
 @pytest.mark.parametrize("kafka", ["msk-serverless", "msk-provisioned"])
 def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """With the acknowledgements switched off, cdk-nag reports exactly the findings they accept: none is stale."""
-    from tests.stacks.conftest import synthesize
-
     kept = synthesize(tmp_path / "kept", context={"kafka": kafka})
     acknowledged = {rule.removeprefix("Annotation::") for _, rule in acknowledgements(kept.outdir)}
     switch_off_acknowledgements(monkeypatch)
@@ -314,6 +361,7 @@ def test_every_acknowledgement_on_msk_is_needed(kafka: str, tmp_path: Path, monk
 
 
 def test_the_services_start_after_the_declared_topics(msk_synthesis):
-    topics = set(msk_synthesis.resources(STREAMING, "AWS::MSK::Topic"))
-    for service in msk_synthesis.resources(STREAMING, "AWS::ECS::Service").values():
+    streaming = msk_synthesis.template(STREAMING)
+    topics = set(streaming.find_resources("AWS::MSK::Topic"))
+    for service in streaming.find_resources("AWS::ECS::Service").values():
         assert topics <= set(service.get("DependsOn", [])), "the producer must not make its topic first"

@@ -27,7 +27,7 @@ DEFAULTS = PipelineConfig()
 
 @pytest.fixture(scope="module")
 def template(synthesis) -> Template:
-    return Template.from_json(synthesis.templates[STREAMING])
+    return synthesis.template(STREAMING)
 
 
 def _alarms(template: Template) -> dict[str, dict]:
@@ -74,7 +74,7 @@ def test_one_encrypted_log_group_per_service_with_the_retention_setting(template
 @pytest.fixture(scope="module")
 def other(retention_synthesis) -> Template:
     """The app with other retention and alarm settings (tests/stacks/conftest.py)."""
-    return Template.from_json(retention_synthesis.templates[STREAMING])
+    return retention_synthesis.template(STREAMING)
 
 
 def test_retention_follows_the_context(other: Template):
@@ -291,20 +291,20 @@ def test_the_dashboard_shows_throughput_lag_freshness_dead_letters_compactor_and
         assert name in body, f"the dashboard does not show {name}"
 
 
-def test_the_host_role_writes_its_logs_and_only_the_pipelines_metrics(synthesis):
-    from tests.stacks.test_streaming_stack import host_role_id
+def test_the_host_role_writes_its_logs_and_only_the_pipelines_metrics(template: Template):
+    from tests.stacks.test_streaming_stack import host_statements
 
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    statements = host_statements(template)
     (put_metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
     assert put_metrics["Condition"]["StringLike"]["cloudwatch:namespace"] == [m.CLOUDWATCH_NAMESPACE, HOST_NAMESPACE]
     writes = [s for s in statements if "logs:PutLogEvents" in s["Action"]]
-    ours = {
-        i
-        for i, g in synthesis.resources(STREAMING, "AWS::Logs::LogGroup").items()
-        if str(g["Properties"].get("LogGroupName", "")).startswith(f"/{STREAMING}/")
-    }
+    ours = set(
+        template.find_resources(
+            "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": Match.string_like_regexp(f"^/{STREAMING}/")}}
+        )
+    )
     resources = [r for s in writes for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
     written = {r["Fn::GetAtt"][0] for r in resources if isinstance(r, dict) and "Fn::GetAtt" in r}
     assert len(ours) == len(LOGGED_SERVICES) + 1 == 5 and ours <= written
-    user_data = json.dumps(synthesis.templates[STREAMING]["Resources"])
-    assert "amazon-cloudwatch-agent-ctl" in user_data
+    (instance,) = template.find_resources("AWS::EC2::Instance").values()
+    assert "amazon-cloudwatch-agent-ctl" in json.dumps(instance)

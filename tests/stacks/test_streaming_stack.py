@@ -15,6 +15,7 @@ from core import names
 from stacks.constructs.kafka_host import HOST_DIR, KAFKA_CA_PARAMETER, KAFKA_PORT
 from stacks.constructs.observability import AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER
 from tests.conftest import REPO_ROOT
+from tests.stacks.conftest import as_list, role_statements
 
 STREAMING = "FitnessPipelineStreaming"
 S3_WRITE_ACTIONS = {
@@ -30,16 +31,19 @@ S3_WRITE_ACTIONS = {
 @pytest.fixture(scope="module")
 def streaming(synthesis) -> Template:
     """The streaming stack's template, for `aws_cdk.assertions`."""
-    return Template.from_json(synthesis.templates[STREAMING])
+    return synthesis.template(STREAMING)
 
 
-def as_list(value):
-    return value if isinstance(value, list) else [value]
+def host_role_id(template: Template) -> str:
+    """The logical id of the role the host's instance profile hands the instance."""
+    template.resource_count_is("AWS::IAM::InstanceProfile", 1)
+    role = Capture()
+    template.has_resource_properties("AWS::IAM::InstanceProfile", {"Roles": [{"Ref": role}]})
+    return role.as_string()
 
 
-def host_role_id(synthesis) -> str:
-    profile = synthesis.only(STREAMING, "AWS::IAM::InstanceProfile")["Properties"]
-    return profile["Roles"][0]["Ref"]
+def host_statements(template: Template) -> list[dict]:
+    return role_statements(template, host_role_id(template))
 
 
 def test_vpc_has_a_literal_cidr_and_no_nat_gateway(streaming: Template):
@@ -68,12 +72,13 @@ def test_imdsv2_is_required_and_the_volume_encrypted_with_no_key_pair(streaming:
     )
 
 
-def test_no_ingress_from_anywhere_and_kafka_only_from_the_vpc(synthesis):
-    vpc_cidr = synthesis.only(STREAMING, "AWS::EC2::VPC")["Properties"]["CidrBlock"]
+def test_no_ingress_from_anywhere_and_kafka_only_from_the_vpc(streaming: Template):
+    (vpc,) = streaming.find_resources("AWS::EC2::VPC").values()
+    vpc_cidr = vpc["Properties"]["CidrBlock"]
     rules = []
-    for group in synthesis.resources(STREAMING, "AWS::EC2::SecurityGroup").values():
+    for group in streaming.find_resources("AWS::EC2::SecurityGroup").values():
         rules += group["Properties"].get("SecurityGroupIngress", [])
-    rules += [r["Properties"] for r in synthesis.resources(STREAMING, "AWS::EC2::SecurityGroupIngress").values()]
+    rules += [r["Properties"] for r in streaming.find_resources("AWS::EC2::SecurityGroupIngress").values()]
     assert rules, "the host must admit Kafka clients"
     for rule in rules:
         assert rule.get("CidrIp") not in ("0.0.0.0/0",)
@@ -82,10 +87,10 @@ def test_no_ingress_from_anywhere_and_kafka_only_from_the_vpc(synthesis):
     assert {(r["CidrIp"], r["FromPort"], r["ToPort"]) for r in rules} == {(vpc_cidr, KAFKA_PORT, KAFKA_PORT)}
 
 
-def test_host_role_writes_only_under_the_lakes_prefixes(synthesis):
+def test_host_role_writes_only_under_the_lakes_prefixes(streaming: Template):
     writes = [
         statement
-        for statement in synthesis.role_statements(STREAMING, host_role_id(synthesis))
+        for statement in host_statements(streaming)
         if statement["Effect"] == "Allow"
         and any(
             action in S3_WRITE_ACTIONS or action in ("s3:*", "*") or action.startswith("s3:Put")
@@ -105,14 +110,14 @@ def test_host_role_writes_only_under_the_lakes_prefixes(synthesis):
     assert suffixes == allowed
 
 
-def host_instance(synthesis) -> tuple[str, dict]:
-    ((logical_id, instance),) = synthesis.resources(STREAMING, "AWS::EC2::Instance").items()
+def host_instance(template: Template) -> tuple[str, dict]:
+    ((logical_id, instance),) = template.find_resources("AWS::EC2::Instance").items()
     return logical_id, instance
 
 
-def host_init(synthesis) -> dict:
+def host_init(template: Template) -> dict:
     """The instance's AWS::CloudFormation::Init metadata: what cfn-init applies at boot and cfn-hup after a deploy."""
-    return host_instance(synthesis)[1]["Metadata"]["AWS::CloudFormation::Init"]
+    return host_instance(template)[1]["Metadata"]["AWS::CloudFormation::Init"]
 
 
 def user_data_text(instance: dict) -> str:
@@ -120,8 +125,8 @@ def user_data_text(instance: dict) -> str:
     return "".join(part if isinstance(part, str) else json.dumps(part, sort_keys=True) for part in parts)
 
 
-def test_deploy_waits_for_the_host_to_signal_health(synthesis, streaming: Template):
-    logical_id, instance = host_instance(synthesis)
+def test_deploy_waits_for_the_host_to_signal_health(streaming: Template):
+    logical_id, instance = host_instance(streaming)
     streaming.has_resource(
         "AWS::EC2::Instance", {"CreationPolicy": {"ResourceSignal": {"Count": 1, "Timeout": "PT30M"}}}
     )
@@ -131,16 +136,16 @@ def test_deploy_waits_for_the_host_to_signal_health(synthesis, streaming: Templa
     assert re.search(rf"cfn-signal -e \$\? .* --resource {logical_id}\n", user_data)
 
 
-def test_the_user_data_holds_no_setting_and_no_source(synthesis):
+def test_the_user_data_holds_no_setting_and_no_source(streaming: Template):
     """What may change between deploys lives in the metadata; the user-data only starts cfn-init."""
-    user_data = user_data_text(host_instance(synthesis)[1])
+    user_data = user_data_text(host_instance(streaming)[1])
     assert "cdk-hnb659fds-assets" not in user_data
     assert "SIMULATED_USERS" not in user_data
     assert "fingerprint" not in user_data, "a fingerprint of the metadata would change the user-data"
 
 
-def test_the_metadata_carries_the_settings_the_source_and_the_set_up(synthesis):
-    init = host_init(synthesis)
+def test_the_metadata_carries_the_settings_the_source_and_the_set_up(streaming: Template):
+    init = host_init(streaming)
     assert init["configSets"] == {"setup": ["settings", "apply"]}
     files = init["settings"]["files"]
     settings = json.dumps(files["/etc/fitness-pipeline/stack.env"]["content"])
@@ -159,11 +164,10 @@ def test_the_metadata_carries_the_settings_the_source_and_the_set_up(synthesis):
     assert init["apply"]["commands"]
 
 
-def test_cfn_hup_applies_every_change_of_the_metadata(synthesis):
-    logical_id, _ = host_instance(synthesis)
-    template = Template.from_json(synthesis.templates[STREAMING])
+def test_cfn_hup_applies_every_change_of_the_metadata(streaming: Template):
+    logical_id, _ = host_instance(streaming)
     hook = Capture()
-    template.has_resource(
+    streaming.has_resource(
         "AWS::EC2::Instance",
         {
             "Metadata": {
@@ -184,15 +188,14 @@ def test_cfn_hup_applies_every_change_of_the_metadata(synthesis):
     assert "triggers=post.update" in content
     assert f"path=Resources.{logical_id}.Metadata.AWS::CloudFormation::Init" in content
     assert f"--resource {logical_id} --configsets setup" in content
-    assert "files" not in json.dumps(host_init(synthesis)["settings"]["services"]), (
+    assert "files" not in json.dumps(host_init(streaming)["settings"]["services"]), (
         "cfn-init never restarts cfn-hup, whose hook is what runs cfn-init after a deploy"
     )
 
 
-def test_the_data_volume_is_encrypted_gp3_in_the_hosts_zone_and_kept(synthesis):
-    template = Template.from_json(synthesis.templates[STREAMING])
+def test_the_data_volume_is_encrypted_gp3_in_the_hosts_zone_and_kept(streaming: Template):
     zone = Capture()
-    template.has_resource(
+    streaming.has_resource(
         "AWS::EC2::Volume",
         {
             "Properties": Match.object_like(
@@ -202,20 +205,18 @@ def test_the_data_volume_is_encrypted_gp3_in_the_hosts_zone_and_kept(synthesis):
             "UpdateReplacePolicy": "Retain",
         },
     )
-    template.resource_count_is("AWS::EC2::Volume", 1)
-    _, instance = host_instance(synthesis)
-    assert instance["Properties"]["AvailabilityZone"] == zone.as_object()
-    volume_id = next(iter(synthesis.resources(STREAMING, "AWS::EC2::Volume")))
-    settings = json.dumps(host_init(synthesis)["settings"]["files"]["/etc/fitness-pipeline/stack.env"])
+    streaming.resource_count_is("AWS::EC2::Volume", 1)
+    streaming.has_resource_properties("AWS::EC2::Instance", {"AvailabilityZone": zone.as_object()})
+    (volume_id,) = streaming.find_resources("AWS::EC2::Volume")
+    settings = json.dumps(host_init(streaming)["settings"]["files"]["/etc/fitness-pipeline/stack.env"])
     assert json.dumps({"Ref": volume_id}) in settings, "the host is told which volume to attach"
-    outputs = synthesis.templates[STREAMING]["Outputs"]
-    assert outputs["KafkaDataVolumeId"]["Value"] == {"Ref": volume_id}, "the runbook starts from it"
+    streaming.has_output("KafkaDataVolumeId", {"Value": {"Ref": volume_id}})  # the runbook starts from it
 
 
-def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
+def test_the_host_may_attach_its_data_volume_and_nothing_else(streaming: Template):
     """The attachment: the host attaches the volume at boot, allowed only for this volume and tagged instances."""
-    volume_id = next(iter(synthesis.resources(STREAMING, "AWS::EC2::Volume")))
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    (volume_id,) = streaming.find_resources("AWS::EC2::Volume")
+    statements = host_statements(streaming)
     attach = [s for s in statements if "ec2:AttachVolume" in as_list(s["Action"])]
     assert len(attach) == 1
     (statement,) = attach
@@ -226,8 +227,9 @@ def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
     assert condition == "ForAnyValue:StringEquals"
     ((tag_key, tag_value),) = tags.items()
     tag_key = tag_key.removeprefix("ec2:ResourceTag/")
-    _, instance = host_instance(synthesis)
-    assert {"Key": tag_key, "Value": tag_value} in instance["Properties"]["Tags"]
+    streaming.has_resource_properties(
+        "AWS::EC2::Instance", {"Tags": Match.array_with([{"Key": tag_key, "Value": tag_value}])}
+    )
     assert not any(
         action in ("ec2:DetachVolume", "ec2:DeleteVolume", "ec2:*", "*")
         for s in statements
@@ -236,7 +238,7 @@ def test_the_host_may_attach_its_data_volume_and_nothing_else(synthesis):
 
 
 def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(retention_synthesis):
-    template = Template.from_json(retention_synthesis.templates[STREAMING])
+    template = retention_synthesis.template(STREAMING)
     tag = Capture()
     template.has_resource_properties(
         "AWS::DLM::LifecyclePolicy",
@@ -258,14 +260,16 @@ def test_the_data_volume_is_snapshotted_daily_and_kept_for_the_retention(retenti
             ),
         },
     )
-    (volume,) = retention_synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
-    assert tag.as_object() in volume["Properties"]["Tags"], "the policy finds the volume by its tag"
+    template.resource_count_is("AWS::EC2::Volume", 1)
+    # The policy finds the volume by its tag.
+    template.has_resource_properties("AWS::EC2::Volume", {"Tags": Match.array_with([tag.as_object()])})
 
 
 @pytest.mark.slow
 def test_destroy_data_deletes_the_data_volume_with_the_stack(destroy_data_synthesis):
-    (volume,) = destroy_data_synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
-    assert volume["DeletionPolicy"] == volume["UpdateReplacePolicy"] == "Delete"
+    template = destroy_data_synthesis.template(STREAMING)
+    template.resource_count_is("AWS::EC2::Volume", 1)
+    template.has_resource("AWS::EC2::Volume", {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"})
 
 
 def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
@@ -286,18 +290,17 @@ def test_source_asset_holds_only_the_services_and_the_host_files(synthesis):
     assert not any("__pycache__" in f for f in files)
 
 
-def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis):
-    streaming = synthesis.templates[STREAMING]["Outputs"]
-    data = synthesis.templates["FitnessPipelineData"]["Outputs"]
-    assert {"KafkaBootstrapServers", "ShellCommand", "AthenaWorkgroup"} <= set(streaming)
-    assert {"LakeBucketName", "AthenaWorkgroup"} <= set(data)
-    assert "aws ssm start-session" in json.dumps(streaming["ShellCommand"]["Value"])
-    assert f":{KAFKA_PORT}" in json.dumps(streaming["KafkaBootstrapServers"]["Value"])
-    assert streaming["AthenaWorkgroup"]["Value"] == names.ATHENA_WORKGROUP
+def test_outputs_give_the_bucket_bootstrap_shell_command_and_workgroup(synthesis, streaming: Template):
+    outputs = streaming.find_outputs("*")
+    assert {"KafkaBootstrapServers", "ShellCommand", "AthenaWorkgroup"} <= set(outputs)
+    assert {"LakeBucketName", "AthenaWorkgroup"} <= set(synthesis.template("FitnessPipelineData").find_outputs("*"))
+    assert "aws ssm start-session" in json.dumps(outputs["ShellCommand"]["Value"])
+    assert f":{KAFKA_PORT}" in json.dumps(outputs["KafkaBootstrapServers"]["Value"])
+    streaming.has_output("AthenaWorkgroup", {"Value": names.ATHENA_WORKGROUP})
 
 
-def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+def test_host_role_may_write_exactly_the_ca_certificate_parameter(streaming: Template):
+    statements = host_statements(streaming)
     reads = {"ssm:DescribeParameters", "ssm:GetParameters", "ssm:GetParameter", "ssm:GetParameterHistory"}
     ssm = [
         statement
@@ -312,10 +315,8 @@ def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
     read = [s for s in statements if set(as_list(s["Action"])) & reads]
     assert all(set(as_list(s["Action"])) <= reads for s in read)
     resources = [r for s in read for r in as_list(s["Resource"])]
-    names = {
-        synthesis.templates[STREAMING]["Resources"][r["Fn::Join"][1][-1]["Ref"]]["Properties"]["Name"]
-        for r in resources
-    }
+    parameters = streaming.find_resources("AWS::SSM::Parameter")
+    names = {parameters[r["Fn::Join"][1][-1]["Ref"]]["Properties"]["Name"] for r in resources}
     assert len(resources) == 2 and names == {AGENT_CONFIG_PARAMETER, SCRAPE_CONFIG_PARAMETER}
     (statement,) = ssm
     assert statement["Effect"] == "Allow"
@@ -327,59 +328,54 @@ def test_host_role_may_write_exactly_the_ca_certificate_parameter(synthesis):
     assert "*" not in json.dumps(resource)
 
 
-def test_outputs_say_kafka_speaks_tls_and_where_the_ca_certificate_is(synthesis):
-    streaming = synthesis.templates[STREAMING]["Outputs"]
-    assert streaming["KafkaCaCertificateParameter"]["Value"] == KAFKA_CA_PARAMETER
-    description = streaming["KafkaBootstrapServers"]["Description"]
+def test_outputs_say_kafka_speaks_tls_and_where_the_ca_certificate_is(streaming: Template):
+    streaming.has_output("KafkaCaCertificateParameter", {"Value": KAFKA_CA_PARAMETER})
+    description = streaming.find_outputs("KafkaBootstrapServers")["KafkaBootstrapServers"]["Description"]
     assert "TLS" in description
     assert "security.protocol=SASL_SSL" in description
     assert "KafkaCaCertificateParameter" in description
     for user in ("Producer", "Consumer"):
-        assert streaming[f"Kafka{user}SecretArn"]["Value"] == {"Ref": kafka_user_secret_id(synthesis, user.lower())}
+        streaming.has_output(f"Kafka{user}SecretArn", {"Value": {"Ref": kafka_user_secret_id(streaming, user.lower())}})
 
 
-def host_settings(synthesis) -> dict:
+def host_settings(template: Template) -> dict:
     """The settings file the instance's init metadata writes for the host's set-up."""
-    instance = synthesis.only(STREAMING, "AWS::EC2::Instance")
-    return instance["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"]
+    return host_init(template)["settings"]["files"]
 
 
-def streaming_key_id(synthesis) -> str:
-    (key_id,) = synthesis.resources(STREAMING, "AWS::KMS::Key")
+def streaming_key_id(template: Template) -> str:
+    (key_id,) = template.find_resources("AWS::KMS::Key")
     return key_id
 
 
-def kafka_user_secret_id(synthesis, user: str) -> str:
-    secrets = synthesis.resources(STREAMING, "AWS::SecretsManager::Secret")
-    (found,) = [
-        i
-        for i, s in secrets.items()
-        if json.loads(s["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {"username": user}
-    ]
+def kafka_user_secret_id(template: Template, user: str) -> str:
+    secret = {"GenerateSecretString": Match.object_like({"SecretStringTemplate": json.dumps({"username": user})})}
+    (found,) = template.find_resources("AWS::SecretsManager::Secret", {"Properties": Match.object_like(secret)})
     return found
 
 
-def test_the_streaming_key_rotates_and_encrypts_the_volume_the_secrets_and_the_flow_logs(synthesis):
-    key_id = streaming_key_id(synthesis)
+def test_the_streaming_key_rotates_and_encrypts_the_volume_the_secrets_and_the_flow_logs(streaming: Template):
+    key_id = streaming_key_id(streaming)
     key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
-    assert synthesis.templates[STREAMING]["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
-    instance = synthesis.only(STREAMING, "AWS::EC2::Instance")["Properties"]
-    assert [m["Ebs"]["KmsKeyId"] for m in instance["BlockDeviceMappings"]] == [key_arn]
-    (volume,) = synthesis.resources(STREAMING, "AWS::EC2::Volume").values()
-    assert volume["Properties"]["Encrypted"] is True
-    assert volume["Properties"]["KmsKeyId"] == key_arn, "Kafka's data volume, and so its snapshots"
-    secrets = synthesis.resources(STREAMING, "AWS::SecretsManager::Secret")
+    streaming.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    (instance,) = streaming.find_resources("AWS::EC2::Instance").values()
+    assert [m["Ebs"]["KmsKeyId"] for m in instance["Properties"]["BlockDeviceMappings"]] == [key_arn]
+    streaming.resource_count_is("AWS::EC2::Volume", 1)
+    # Kafka's data volume, and so its snapshots.
+    streaming.has_resource_properties("AWS::EC2::Volume", {"Encrypted": True, "KmsKeyId": key_arn})
+    secrets = streaming.find_resources("AWS::SecretsManager::Secret")
     assert len(secrets) == 3
-    assert all(s["Properties"]["KmsKeyId"] == key_arn for s in secrets.values())
-    log_groups = synthesis.resources(STREAMING, "AWS::Logs::LogGroup").values()
-    assert log_groups and all(g["Properties"]["KmsKeyId"] == key_arn for g in log_groups)
+    assert streaming.find_resources("AWS::SecretsManager::Secret", {"Properties": {"KmsKeyId": key_arn}}) == secrets
+    log_groups = streaming.find_resources("AWS::Logs::LogGroup")
+    assert log_groups
+    assert streaming.find_resources("AWS::Logs::LogGroup", {"Properties": {"KmsKeyId": key_arn}}) == log_groups
 
 
-def test_one_kafka_user_secret_per_service_and_the_host_reads_only_those(synthesis):
+def test_one_kafka_user_secret_per_service_and_the_host_reads_only_those(streaming: Template):
     from core.kafka_access import USERS
 
-    secret_ids = {user: kafka_user_secret_id(synthesis, user) for user in USERS}
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+    secret_ids = {user: kafka_user_secret_id(streaming, user) for user in USERS}
+    statements = host_statements(streaming)
     reads = [s for s in statements if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
     assert len(reads) == 1
     assert set(as_list(reads[0]["Action"])) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
@@ -392,21 +388,21 @@ def test_one_kafka_user_secret_per_service_and_the_host_reads_only_those(synthes
     # Only to attach its encrypted data volume: a grant that EC2 makes for the instance, through EC2.
     assert [as_list(s["Action"]) for s in streaming_kms] == [["kms:CreateGrant"]]
     assert streaming_kms[0]["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": True}
-    key_policy = synthesis.templates[STREAMING]["Resources"][streaming_key_id(synthesis)]["Properties"]["KeyPolicy"]
+    (key,) = streaming.find_resources("AWS::KMS::Key").values()
     (host_grant,) = [
         s
-        for s in key_policy["Statement"]
-        if s["Principal"].get("AWS") == {"Fn::GetAtt": [host_role_id(synthesis), "Arn"]}
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"].get("AWS") == {"Fn::GetAtt": [host_role_id(streaming), "Arn"]}
     ]
     assert host_grant["Action"] == "kms:Decrypt"
     assert "secretsmanager." in json.dumps(host_grant["Condition"]["StringEquals"]["kms:ViaService"])
-    settings = json.dumps(host_settings(synthesis))
+    settings = json.dumps(host_settings(streaming))
     for user, secret_id in secret_ids.items():
         assert f'KAFKA_{user.upper()}_SECRET=\\"", {{"Ref": "{secret_id}"}}' in settings
 
 
-def test_the_host_may_read_the_one_source_object_and_nothing_else_of_the_asset_bucket(synthesis):
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+def test_the_host_may_read_the_one_source_object_and_nothing_else_of_the_asset_bucket(streaming: Template):
+    statements = host_statements(streaming)
     assets = [s for s in statements if "cdk-hnb659fds-assets" in json.dumps(s["Resource"])]
     assert len(assets) == 1
     (statement,) = assets
@@ -414,22 +410,43 @@ def test_the_host_may_read_the_one_source_object_and_nothing_else_of_the_asset_b
     (resource,) = as_list(statement["Resource"])
     key = resource["Fn::Join"][1][-1]
     assert re.fullmatch(r"/[0-9a-f]{64}\.zip", key), key
-    assert key.lstrip("/") in json.dumps(host_settings(synthesis)), "the object granted is the one the host downloads"
+    assert key.lstrip("/") in json.dumps(host_settings(streaming)), "the object granted is the one the host downloads"
 
 
-def test_the_flow_log_role_trusts_the_service_for_this_account_only(synthesis):
-    roles = synthesis.resources(STREAMING, "AWS::IAM::Role")
-    (trust,) = [
-        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
-        for r in roles.values()
-        if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
-        == "vpc-flow-logs.amazonaws.com"
-    ]
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+def test_the_flow_log_role_trusts_the_service_for_this_account_only(streaming: Template):
+    trusts_flow_logs = {
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Condition": Match.exact(
+                                {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+                            ),
+                        }
+                    )
+                ]
+            }
+        }
+    }
+    assert len(streaming.find_resources("AWS::IAM::Role", trusts_flow_logs)) == 1
+    service = {
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Principal": {"Service": "vpc-flow-logs.amazonaws.com"}})]
+                )
+            }
+        }
+    }
+    assert len(streaming.find_resources("AWS::IAM::Role", service)) == 1, (
+        "one role trusts the service, with the condition"
+    )
 
 
-def test_the_host_uses_the_lakes_key_only_through_s3(synthesis):
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+def test_the_host_uses_the_lakes_key_only_through_s3(streaming: Template):
+    statements = host_statements(streaming)
     (lake_key,) = [
         s
         for s in statements
@@ -461,20 +478,27 @@ def test_the_default_security_group_is_emptied(streaming: Template):
     )
 
 
-def test_sessions_on_the_host_are_logged_to_an_encrypted_log_group(synthesis):
-    (document_id, document) = next(iter(synthesis.resources(STREAMING, "AWS::SSM::Document").items()))
-    props = document["Properties"]
-    assert props["DocumentType"] == "Session"
-    inputs = props["Content"]["inputs"]
-    assert inputs["cloudWatchEncryptionEnabled"] is True
-    group_id = inputs["cloudWatchLogGroupName"]["Ref"]
-    group = synthesis.templates[STREAMING]["Resources"][group_id]["Properties"]
-    assert group["KmsKeyId"] == {"Fn::GetAtt": [streaming_key_id(synthesis), "Arn"]}
-    statements = synthesis.role_statements(STREAMING, host_role_id(synthesis))
+def test_sessions_on_the_host_are_logged_to_an_encrypted_log_group(streaming: Template):
+    streaming.resource_count_is("AWS::SSM::Document", 1)
+    group = Capture()
+    streaming.has_resource_properties(
+        "AWS::SSM::Document",
+        {
+            "DocumentType": "Session",
+            "Content": Match.object_like(
+                {"inputs": Match.object_like({"cloudWatchEncryptionEnabled": True, "cloudWatchLogGroupName": group})}
+            ),
+        },
+    )
+    (document_id,) = streaming.find_resources("AWS::SSM::Document")
+    group_id = group.as_object()["Ref"]
+    encrypted = {"Properties": Match.object_like({"KmsKeyId": {"Fn::GetAtt": [streaming_key_id(streaming), "Arn"]}})}
+    assert group_id in streaming.find_resources("AWS::Logs::LogGroup", encrypted)
+    statements = host_statements(streaming)
     (writes,) = [s for s in statements if s.get("Sid") == "WriteTheSessionLogs"]
     assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(as_list(writes["Action"]))
     assert {"Fn::GetAtt": [group_id, "Arn"]} in as_list(writes["Resource"])
-    shell = json.dumps(synthesis.templates[STREAMING]["Outputs"]["ShellCommand"]["Value"])
+    shell = json.dumps(streaming.find_outputs("ShellCommand")["ShellCommand"]["Value"])
     assert "--document-name" in shell and f'"Ref": "{document_id}"' in shell
 
 
@@ -500,14 +524,13 @@ def test_a_new_source_readme_or_setting_updates_the_host_in_place(synthesis, syn
         file.write("\nA change of the README.\n")
     variant = synthesize_with(source_root=changed, context={"simulatedUsers": "50", "flushIntervalSeconds": "120"})
 
-    before, after = synthesis.templates[STREAMING], variant.templates[STREAMING]
-    assert set(after["Resources"]) == set(before["Resources"]), "no resource is added, removed or renamed"
-    (instance_id,) = synthesis.resources(STREAMING, "AWS::EC2::Instance")
-    (volume_id,) = synthesis.resources(STREAMING, "AWS::EC2::Volume")
-    old, new = before["Resources"][instance_id], after["Resources"][instance_id]
+    before, after = synthesis.template(STREAMING), variant.template(STREAMING)
+    assert set(after.to_json()["Resources"]) == set(before.to_json()["Resources"]), "no resource is added or renamed"
+    ((instance_id, old),) = before.find_resources("AWS::EC2::Instance").items()
+    new = after.find_resources("AWS::EC2::Instance")[instance_id]
     assert new["Properties"] == old["Properties"], "the same user-data, image, type, subnet and tags"
     assert new["CreationPolicy"] == old["CreationPolicy"]
-    assert after["Resources"][volume_id] == before["Resources"][volume_id]
+    assert after.find_resources("AWS::EC2::Volume") == before.find_resources("AWS::EC2::Volume")
 
     assert new["Metadata"] != old["Metadata"], "the change reaches the host through its metadata"
     old_settings = json.dumps(old["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"])
@@ -523,11 +546,12 @@ def test_a_new_host_generation_replaces_the_instance_and_keeps_the_data_volume(s
     """The one deliberate way to a new instance (after a lost one): a new logical id, which the host's own cfn-init,
     cfn-signal and cfn-hup follow; the data volume and its snapshots are untouched."""
     variant = synthesize_with(context={"hostGeneration": "2"})
-    (old_id,) = synthesis.resources(STREAMING, "AWS::EC2::Instance")
-    ((new_id, instance),) = variant.resources(STREAMING, "AWS::EC2::Instance").items()
+    (old_id,) = synthesis.template(STREAMING).find_resources("AWS::EC2::Instance")
+    ((new_id, instance),) = variant.template(STREAMING).find_resources("AWS::EC2::Instance").items()
     assert new_id != old_id
     assert f"--resource {new_id} -c setup" in user_data_text(instance)
     hook = json.dumps(instance["Metadata"]["AWS::CloudFormation::Init"]["settings"]["files"])
     assert f"path=Resources.{new_id}.Metadata" in hook and old_id not in hook
     for resource_type in ("AWS::EC2::Volume", "AWS::DLM::LifecyclePolicy"):
-        assert variant.resources(STREAMING, resource_type) == synthesis.resources(STREAMING, resource_type)
+        before = synthesis.template(STREAMING).find_resources(resource_type)
+        assert variant.template(STREAMING).find_resources(resource_type) == before
