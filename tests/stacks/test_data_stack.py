@@ -346,22 +346,28 @@ def test_the_crawler_decrypts_the_lake_only_through_s3_and_its_logs_only_through
     assert len(services) == 2 and any("s3." in v for v in services) and any("logs." in v for v in services)
 
 
-def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(data: Template):
-    lake_id, _ = lake_bucket(data)
-    # Only s3:PutObject: deletes stay possible, so `cdk destroy` can empty the bucket; only the raw table's prefix.
-    deny = Match.exact(
-        {
-            "Sid": "DataWritesOnlyThroughAVpcEndpoint",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "s3:PutObject",
-            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, f"/{names.LAKE_DATA_PREFIX}*"]]},
-            "Condition": {"Null": {"aws:SourceVpce": "true"}},
-        }
-    )
-    data.has_resource_properties(
+def assert_the_lake_denies_puts(template: Template, sid: str, prefix: str, condition: dict) -> None:
+    """The lake's bucket policy has exactly this deny: anyone's s3:PutObject under `prefix` when `condition` holds.
+    Only PutObject: deletes stay possible, so `cdk destroy` can empty the bucket."""
+    lake_id, _ = lake_bucket(template)
+    deny = {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, f"/{prefix}*"]]},
+        "Condition": condition,
+    }
+    template.has_resource_properties(
         "AWS::S3::BucketPolicy",
-        {"Bucket": {"Ref": lake_id}, "PolicyDocument": {"Statement": Match.array_with([deny])}},
+        {"Bucket": {"Ref": lake_id}, "PolicyDocument": {"Statement": Match.array_with([Match.exact(deny)])}},
+    )
+
+
+def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(data: Template):
+    """Only under the raw table's prefix."""
+    assert_the_lake_denies_puts(
+        data, "DataWritesOnlyThroughAVpcEndpoint", names.LAKE_DATA_PREFIX, {"Null": {"aws:SourceVpce": "true"}}
     )
 
 
