@@ -36,6 +36,16 @@ def acknowledge_compliance(construct: IConstruct, rule: str, reason: str) -> Non
         acknowledge(construct, f"{pack}-{rule}", reason)
 
 
+def acknowledge_own_inline_policy(role: IConstruct) -> None:
+    """The compliance packs' IAMNoInlinePolicy, for a role whose policy is written for it alone."""
+    acknowledge_compliance(
+        role,
+        "IAMNoInlinePolicy",
+        "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
+        "same rights be attached to other principals.",
+    )
+
+
 def acknowledge_single_region_bucket(bucket: IConstruct) -> None:
     """A bucket of this app is neither replicated nor (until it is versioned) versioned: say why, beside it."""
     acknowledge_compliance(

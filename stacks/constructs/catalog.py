@@ -12,7 +12,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import names, schema
-from stacks.nag import acknowledge, acknowledge_compliance, rendered
+from stacks.constructs.lake_access import glue_table_arns, list_under
+from stacks.nag import acknowledge, acknowledge_own_inline_policy, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new
 #: day is queryable the minute its first file lands, with no crawler run or `MSCK REPAIR TABLE`.
@@ -30,16 +31,6 @@ CRAWLER_CONFIGURATION = {
     "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"},
     "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"}},
 }
-
-
-def glue_table_arns(stack: Stack, table: str) -> list[str]:
-    """What an IAM statement on one table of the pipeline's Glue database names: the catalog, the database, the
-    table."""
-    return [
-        stack.format_arn(service="glue", resource="catalog"),
-        stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
-        stack.format_arn(service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{table}"),
-    ]
 
 
 class Catalog(Construct):
@@ -162,12 +153,7 @@ class Catalog(Construct):
                             actions=["s3:GetObject"],
                             resources=[data_objects_arn],
                         ),
-                        iam.PolicyStatement(
-                            sid="ListTheTablesPrefix",
-                            actions=["s3:ListBucket"],
-                            resources=[lake.bucket_arn],
-                            conditions={"StringLike": {"s3:prefix": [f"{names.LAKE_DATA_PREFIX}*"]}},
-                        ),
+                        list_under(lake, (names.LAKE_DATA_PREFIX,), sid="ListTheTablesPrefix"),
                         iam.PolicyStatement(
                             sid="UpdateTheTablesPartitions",
                             actions=[
@@ -202,12 +188,7 @@ class Catalog(Construct):
                 )
             },
         )
-        acknowledge_compliance(
-            role,
-            "IAMNoInlinePolicy",
-            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
-            "same rights be attached to other principals.",
-        )
+        acknowledge_own_inline_policy(role)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="EncryptTheCrawlerLogs",

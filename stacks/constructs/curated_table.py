@@ -16,8 +16,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from core import names, schema
-from stacks.constructs.catalog import glue_table_arns
-from stacks.nag import acknowledge, acknowledge_compliance, rendered
+from stacks.constructs.lake_access import glue_table_arns, list_under
+from stacks.nag import acknowledge, acknowledge_own_inline_policy, rendered
 
 #: The log groups Glue's Iceberg optimizers write to.
 OPTIMIZER_LOG_GROUPS = ("iceberg-retention", "iceberg-orphan-file-deletion")
@@ -174,12 +174,7 @@ class CuratedTable(Construct):
                             actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                             resources=[lake.arn_for_objects(f"{prefix}*")],
                         ),
-                        iam.PolicyStatement(
-                            sid="ListTheTablesPrefix",
-                            actions=["s3:ListBucket"],
-                            resources=[lake.bucket_arn],
-                            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-                        ),
+                        list_under(lake, (prefix,), sid="ListTheTablesPrefix"),
                         iam.PolicyStatement(
                             sid="UpdateTheTable",
                             actions=["glue:GetTable", "glue:UpdateTable"],
@@ -194,12 +189,7 @@ class CuratedTable(Construct):
                 )
             },
         )
-        acknowledge_compliance(
-            role,
-            "IAMNoInlinePolicy",
-            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
-            "same rights be attached to other principals.",
-        )
+        acknowledge_own_inline_policy(role)
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::{rendered(self, lake.bucket_arn)}/{prefix}*]",

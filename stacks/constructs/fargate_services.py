@@ -28,7 +28,12 @@ from core import metric_names as m
 from core import names
 from stacks.config import PipelineConfig
 from stacks.constructs.kafka_host import SOURCE_EXCLUDE
-from stacks.constructs.lake_access import grant_curated_table_commit, grant_lake_key_through_s3, grant_writes_under
+from stacks.constructs.lake_access import (
+    grant_curated_table_commit,
+    grant_lake_key_through_s3,
+    grant_writes_under,
+    list_under,
+)
 from stacks.constructs.msk import MskCluster
 from stacks.constructs.observability import (
     _RETENTION_NAMES,
@@ -402,14 +407,7 @@ class FargateServices(Construct):
             f"AwsSolutions-IAM5[Resource::{rendered(self, self.lake.bucket_arn)}/{raw}*]",
             "The compactor reads the consumer's files, named by day and offsets, under the raw table's prefix only.",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListTheRawPrefix",
-                actions=["s3:ListBucket"],
-                resources=[self.lake.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{raw}*"]}},
-            )
-        )
+        role.add_to_principal_policy(list_under(self.lake, (raw,), sid="ListTheRawPrefix"))
         grant_curated_table_commit(role)
 
     def _explain_the_execution_role(self, task: ecs.FargateTaskDefinition) -> None:

@@ -17,7 +17,7 @@ from constructs import Construct
 from core import kafka_access, names
 from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
 from stacks.constructs.lake_access import grant_curated_table_commit, grant_lake_key_through_s3, grant_writes_under
-from stacks.nag import acknowledge, acknowledge_compliance, skip_checkov
+from stacks.nag import acknowledge, acknowledge_compliance, acknowledge_own_inline_policy, skip_checkov
 
 #: The host's files: compose file, set-up script, systemd units, the data-volume script and the compose wrapper.
 HOST_DIR = Path(__file__).resolve().parent.parent / "host"
@@ -115,12 +115,7 @@ class KafkaHost(Construct):
             description="The streaming host: Session Manager, the source asset, and writes under the lake's prefixes",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
         )
-        acknowledge_compliance(
-            self.role,
-            "IAMNoInlinePolicy",
-            "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
-            "same rights be attached to other principals.",
-        )
+        acknowledge_own_inline_policy(self.role)
         acknowledge(
             self.role,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",

@@ -1,5 +1,6 @@
-"""The services' rights on the lake, the same whether they run on the host or on ECS Fargate: write (and read back)
-under given prefixes only, never delete, use the lake's key only through S3, and commit to the curated table."""
+"""Rights on the lake and its Glue tables, the same for every role that needs them: the services' (on the host or on
+ECS Fargate) write (and read back) under given prefixes only, never delete, use the lake's key only through S3, and
+commit to the curated table; the crawler and Glue's optimizers list their table's prefix only."""
 
 from __future__ import annotations
 
@@ -10,8 +11,27 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
 from core import names
-from stacks.constructs.catalog import glue_table_arns
 from stacks.nag import acknowledge, rendered
+
+
+def glue_table_arns(stack: Stack, table: str) -> list[str]:
+    """What an IAM statement on one table of the pipeline's Glue database names: the catalog, the database, the
+    table."""
+    return [
+        stack.format_arn(service="glue", resource="catalog"),
+        stack.format_arn(service="glue", resource="database", resource_name=names.GLUE_DATABASE),
+        stack.format_arn(service="glue", resource="table", resource_name=f"{names.GLUE_DATABASE}/{table}"),
+    ]
+
+
+def list_under(lake: s3.IBucket, prefixes: Sequence[str], *, sid: str) -> iam.PolicyStatement:
+    """List the lake's keys under `prefixes`, and no others."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["s3:ListBucket"],
+        resources=[lake.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+    )
 
 
 def grant_lake_key_through_s3(role: iam.IRole, lake_key_arn: str) -> None:
@@ -47,14 +67,7 @@ def grant_writes_under(
     )
     for prefix in prefixes:
         acknowledge(role, f"AwsSolutions-IAM5[Resource::{rendered(role, lake.bucket_arn)}/{prefix}*]", reason)
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid=list_sid,
-            actions=["s3:ListBucket"],
-            resources=[lake.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-        )
-    )
+    role.add_to_principal_policy(list_under(lake, prefixes, sid=list_sid))
 
 
 def grant_curated_table_commit(role: iam.IRole) -> None:

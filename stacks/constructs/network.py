@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
-from stacks.nag import acknowledge_compliance, skip_checkov
+from stacks.nag import acknowledge_compliance, acknowledge_own_inline_policy, skip_checkov
 
 #: A literal CIDR, so the security group's rule is a literal too.
 VPC_CIDR = "10.42.0.0/16"
@@ -52,12 +52,7 @@ def streaming_vpc(
             {"StringEquals": {"aws:SourceAccount": stack.account}}
         ),
     )
-    acknowledge_compliance(
-        flow_log_role,
-        "IAMNoInlinePolicy",
-        "The policy is written for this one role and lives and dies with it; a managed policy would only let the "
-        "same rights be attached to other principals.",
-    )
+    acknowledge_own_inline_policy(flow_log_role)
     vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_log_role))
     return vpc
 
