@@ -11,17 +11,21 @@ Exactly-once rests on three rules (the argument is in docs/consumer.md):
    exactly the same boundaries and written again under the same names: the objects already there get the same
    bytes, which the sink accepts without writing, and the missing ones are created; then they are committed.
    Ranges of other incarnations (a topic or cluster created anew) are never read, rewritten or deleted.
-3. Nothing is committed unless everything before it is written. Storage errors are retried forever with backoff;
-   meanwhile the partitions are paused and the consumer keeps polling, so it stays in the group. A put that would
-   change an object's bytes is never retried: the lake is append-only, and the consumer stops.
+3. Nothing is committed unless everything before it is written. Transient storage and Kafka errors are retried
+   forever with backoff (`retry.py`); meanwhile the partitions are paused and the consumer keeps polling, so it stays
+   in the group. A put that would change an object's bytes is never retried: the lake is append-only, and the
+   consumer stops. So does any other error that is not transient.
+
+The parts: `batch.py` holds a partition's state and open batch, `recovery.py` decides where an assigned partition
+resumes, `dead_letters.py` sends the dead letters, `retry.py` says what is retried. This module keeps the loop and
+the checkpoint of each batch: its objects, then its dead letters, then its commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-import random
-import signal
 import threading
 import time
 from collections import deque
@@ -29,25 +33,28 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from core.schema import InvalidRecord, decode_record, encode_record_into, encode_records
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.metrics import LibrdkafkaStats
-from services.consumer import metrics
-from services.consumer.formats import Format, Lines, format_for_ext, get_format
+from services.common.stop import StopRequest
+from services.consumer import metrics, recovery
+from services.consumer.batch import Batch, PartitionState
+from services.consumer.dead_letters import DeadLetter, DeadLetterProducer, dead_letter, producer_config
+from services.consumer.formats import Format, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
 from services.consumer.logs import LOGGER_NAME, event
 from services.consumer.naming import BatchRange, object_key
-from services.consumer.records import reason_kind, reasons_of, to_line
+from services.consumer.records import to_line
+from services.consumer.retry import Backoff, is_operational, retry
 from services.consumer.settings import MIB, ConsumerSettings
 from services.consumer.sinks import ObjectConflict, Sink, batch_ranges, make_sink
 
-#: A dead letter larger than this is cut to it (the DLQ producer's message.max.bytes is 1,000,000).
-DEAD_LETTER_MAX_BYTES = 900_000
+T = TypeVar("T")
 _CONSUME_BATCH = 2000
 _POLL_TIMEOUT_S = 0.2
 #: The fewest messages of one partition landed together by `LakeWriter._land_run`; shorter runs go one by one.
@@ -81,73 +88,6 @@ class Summary:
     last_commit: float | None = None  # Unix time of the last successful commit
 
 
-@dataclass
-class DeadLetter:
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    kind: str = "invalid_fields"
-
-
-class Batch:
-    """The open batch of one partition: lines per event date, and the dead letters of the same offsets."""
-
-    __slots__ = (
-        "bytes",
-        "created",
-        "dead",
-        "end",
-        "first_timestamp",
-        "forced",
-        "lines",
-        "new_lines",
-        "records",
-        "start",
-    )
-
-    def __init__(self, start: int, created: float, forced: BatchRange | None, new_lines: Callable[[], Lines] = Lines):
-        self.start = start
-        self.end = start - 1
-        self.created = created
-        self.forced = forced  # a range already in the lake: cut exactly at its end, name it exactly as it is
-        self.lines: dict[str, Lines] = {}
-        self.new_lines = new_lines  # the buffer of one date's lines, made by the format the batch is written in
-        self.records = 0
-        self.bytes = 0
-        self.dead: list[DeadLetter] = []
-        self.first_timestamp = time.time()  # Kafka time of the batch's first message (for the lag in seconds)
-
-    def add(self, dt: str, line: bytes) -> int:
-        """Append one line of event date `dt`; the bytes it adds. `LakeWriter._drain` has this inlined."""
-        lines = self.lines.get(dt)
-        if lines is None:
-            lines = self.lines[dt] = self.new_lines()
-        lines.append(line)
-        self.records += 1
-        size = len(line) + 1
-        self.bytes += size
-        return size
-
-    def bounds(self) -> tuple[int, int]:
-        return (self.forced.start, self.forced.end) if self.forced else (self.start, self.end)
-
-    def complete(self, position: int | None) -> bool:
-        """A replayed range may be written only once all of it is read again, or it would overwrite with less."""
-        return self.forced is None or (position is not None and position > self.forced.end)
-
-
-class PartitionState:
-    __slots__ = ("batch", "forced", "incarnation", "landed_at", "partition", "position")
-
-    def __init__(self, partition: int, incarnation: str, position: int | None, forced: deque[BatchRange]):
-        self.partition = partition
-        self.incarnation = incarnation  # the topic's id when the partition was assigned; in every object's name
-        self.position = position  # the next offset to read; None until the first message when starting from 0
-        self.forced = forced
-        self.batch: Batch | None = None
-        self.landed_at = time.time()  # when everything read so far was last landed and committed
-
-
 class LakeWriter:
     """Lands one topic in the lake. `run()` blocks until stopped (signal or `stop_event`) or caught up."""
 
@@ -173,9 +113,9 @@ class LakeWriter:
         self._parts: dict[int, PartitionState] = {}
         self._pending: deque[Message] = deque()
         self._buffered = 0
-        self._dlq_errors: list[KafkaError] = []
         self._consumer: Consumer | None = None
-        self._dlq: Producer | None = None
+        self._dlq: DeadLetterProducer | None = None
+        self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self._incarnations: Incarnations | None = None
         self.stats = LibrdkafkaStats()
         self.metrics_server: metrics.MetricsServer | None = None
@@ -214,39 +154,59 @@ class LakeWriter:
         return config
 
     def _new_dlq_producer(self) -> Producer:
-        return Producer(
-            {
-                "bootstrap.servers": self.settings.bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                **client_logging(LOGGER_NAME),
-                **self.settings.kafka_security(),
-            }
-        )
+        s = self.settings
+        return Producer(producer_config(s.bootstrap_servers, **client_logging(LOGGER_NAME), **s.kafka_security()))
 
     @property
     def consumer(self) -> Consumer:
         assert self._consumer is not None
         return self._consumer
 
+    @property
+    def dlq(self) -> DeadLetterProducer:
+        assert self._dlq is not None
+        return self._dlq
+
     # -- run -----------------------------------------------------------------------------------------------------
     def run(self, until_caught_up: bool = False) -> Summary:
         """Consume until stopped; with `until_caught_up`, return once every assigned partition is landed up to its
         high watermark and committed."""
         started = time.monotonic()
-        restore = self._install_signal_handlers()
-        self._consumer = Consumer(self._consumer_config())
-        self._dlq = self._new_dlq_producer()
-        self._incarnations = Incarnations(
-            {
-                "bootstrap.servers": self.settings.bootstrap_servers,
-                **client_logging(LOGGER_NAME),
-                **self.settings.kafka_security(),
-            }
-        )
-        self.metrics_server = metrics.serve(self)
+        with contextlib.ExitStack() as stack:
+            # Closed in the reverse order: the consumer first (it leaves the group), the dead-letter producer last.
+            stack.callback(self._close_metrics)
+            stack.enter_context(StopRequest(on_signal=self._on_stop_signal).installed())
+            stack.callback(self._compress.shutdown, wait=True, cancel_futures=True)
+            stack.callback(setattr, self, "_incarnations", None)  # once no request of its is pending any more
+            self._dlq = stack.enter_context(DeadLetterProducer(self.settings.dlq_topic, self._new_dlq_producer))
+            self._consumer = stack.enter_context(Consumer(self._consumer_config()))
+            self._incarnations = Incarnations(
+                {
+                    "bootstrap.servers": self.settings.bootstrap_servers,
+                    **client_logging(LOGGER_NAME),
+                    **self.settings.kafka_security(),
+                }
+            )
+            self.metrics_server = metrics.serve(self)
+            try:
+                self._consume(until_caught_up)
+            finally:
+                self.summary.seconds = time.monotonic() - started
+        event(logging.INFO, "consumer stopped", **self.summary.__dict__)
+        return self.summary
+
+    def _close_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+
+    def _on_stop_signal(self, name: str, repeated: bool) -> None:
+        """The first SIGTERM or SIGINT stops the loop, which lands the open batches; a second abandons them."""
+        if repeated:
+            self.force_stop.set()
+        self.stop_event.set()
+        event(logging.INFO, "stop requested", signal=name)
+
+    def _consume(self, until_caught_up: bool) -> None:
         event(
             logging.INFO,
             "consumer starting",
@@ -264,32 +224,6 @@ class LakeWriter:
             self._flush_all()
         except Abandoned:
             event(logging.WARNING, "stopped without writing the open batches; they will be read again")
-        finally:
-            self.summary.seconds = time.monotonic() - started
-            try:
-                self.consumer.close()
-            finally:
-                self._dlq.flush(10)
-                self._incarnations = None  # no request of its is pending any more
-                self._compress.shutdown(wait=True, cancel_futures=True)
-                restore()
-                if self.metrics_server is not None:
-                    self.metrics_server.close()
-        event(logging.INFO, "consumer stopped", **self.summary.__dict__)
-        return self.summary
-
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def handle(signum: int, _frame: object) -> None:
-            if self.stop_event.is_set():
-                self.force_stop.set()
-            self.stop_event.set()
-            event(logging.INFO, "stop requested", signal=signal.Signals(signum).name)
-
-        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-        return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
 
     def _check_topic(self, required: bool) -> None:
         try:
@@ -469,9 +403,7 @@ class LakeWriter:
 
     def _handle(self, message: Message) -> None:
         error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                return
+        if error is not None:  # never end-of-partition: `enable.partition.eof` is off
             if error.fatal():
                 raise KafkaException(error)
             event(
@@ -491,7 +423,7 @@ class LakeWriter:
         try:
             parsed: tuple[str, bytes] | DeadLetter = to_line(message.value())
         except InvalidRecord as exc:
-            parsed = self._dead_letter(message, exc)
+            parsed = dead_letter(message, exc)
         size = len(parsed[1]) + 1 if isinstance(parsed, tuple) else len(parsed.value or b"") + 100
         if (
             batch is not None
@@ -536,19 +468,6 @@ class LakeWriter:
         elif batch.records >= self.settings.max_records_per_file or batch.bytes >= self.settings.max_bytes_per_file:
             self._flush(state)
 
-    def _dead_letter(self, message: Message, exc: InvalidRecord) -> DeadLetter:
-        value = message.value()
-        headers = [
-            ("reason", reasons_of(exc).encode()),
-            ("source.topic", message.topic().encode()),
-            ("source.partition", str(message.partition()).encode()),
-            ("source.offset", str(message.offset()).encode()),
-        ]
-        if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
-            headers.append(("truncated.from.bytes", str(len(value)).encode()))
-            value = value[:DEAD_LETTER_MAX_BYTES]
-        return DeadLetter(message.key(), value, headers, reason_kind(exc))
-
     # -- flushing ------------------------------------------------------------------------------------------------
     def _flush_due(self, now: float) -> None:
         interval = self.settings.flush_interval_s
@@ -586,7 +505,7 @@ class LakeWriter:
                 self.summary.files_written += 1
                 self.summary.bytes_written += len(data)
             if batch.dead:
-                self._retry("send dead letters", lambda: self._send_dead_letters(batch.dead), state)
+                self._retry("send dead letters", lambda: self.dlq.send(batch.dead), state)
             self._retry("commit", lambda: self._commit(state.partition, end + 1), state)
         except Abandoned:
             event(
@@ -650,35 +569,6 @@ class LakeWriter:
                 seconds[partition] = max(0.0, now - state.landed_at) if lag else 0.0
         return records, seconds
 
-    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        assert self._dlq is not None
-        self._dlq_errors = []
-        for letter in dead:
-            while True:
-                try:
-                    self._dlq.produce(
-                        self.settings.dlq_topic,
-                        value=letter.value,
-                        key=letter.key,
-                        headers=letter.headers,
-                        on_delivery=self._on_dlq_delivery,
-                    )
-                    break
-                except BufferError:
-                    self._dlq.poll(0.1)
-        remaining = self._dlq.flush(30)
-        if remaining:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} dead letters not acknowledged"))
-        if self._dlq_errors:
-            first = next((e for e in self._dlq_errors if e.fatal()), self._dlq_errors[0])  # a fatal one if any
-            if first.fatal():
-                self._dlq = self._new_dlq_producer()
-            raise KafkaException(first)
-
-    def _on_dlq_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self._dlq_errors.append(error)
-
     def _commit(self, partition: int, offset: int) -> None:
         result = self.consumer.commit(offsets=[TopicPartition(self.topic, partition, offset)], asynchronous=False)
         for tp in result or []:
@@ -686,41 +576,44 @@ class LakeWriter:
                 raise KafkaException(tp.error)
 
     # -- retrying through outages --------------------------------------------------------------------------------
-    def _backoff(self, attempt: int) -> float:
-        s = self.settings
-        return min(s.retry_max_s, s.retry_initial_s * 2 ** min(attempt, 20)) * random.uniform(0.5, 1.0)
+    def _on_retry(self, what: str, partition: int | None) -> Callable[[int, float, BaseException], None]:
+        def report(attempt: int, delay: float, exc: BaseException) -> None:
+            self.summary.storage_retries += 1
+            where = {} if partition is None else {"partition": partition}
+            event(
+                logging.WARNING,
+                "failed; retrying",
+                action=what,
+                **where,
+                attempt=attempt,
+                retry_in_s=round(delay, 2),
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+
+        return report
 
     def _retry(self, what: str, action: Callable[[], None], state: PartitionState) -> None:
         """Run `action` until it succeeds, polling in between so the consumer stays in its group."""
-        attempt = 0
-        while True:
-            try:
-                action()
-                break
-            except ObjectConflict as exc:  # not transient: a bug that retrying would only repeat
-                raise ConsumerError(str(exc)) from exc
-            except Exception as exc:  # storage and Kafka errors alike: never commit what is not written
-                delay = self._backoff(attempt)
-                attempt += 1
-                self.summary.storage_retries += 1
-                event(
-                    logging.WARNING,
-                    "failed; retrying",
-                    action=what,
-                    partition=state.partition,
-                    attempt=attempt,
-                    retry_in_s=round(delay, 2),
-                    error=f"{type(exc).__name__}: {exc}"[:300],
-                )
-                self._wait_in_group(delay)
-                if self.force_stop.is_set():
-                    raise Abandoned from exc
-                if self._parts.get(state.partition) is not state:
-                    # The partition went to another consumer while paused: read on those this one holds now.
-                    self.consumer.resume(self.consumer.assignment())
-                    raise Abandoned from exc
-        if attempt:
-            event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempt + 1)
+
+        def wait(delay: float) -> None:
+            self._wait_in_group(delay)
+            if self.force_stop.is_set():
+                raise Abandoned
+            if self._parts.get(state.partition) is not state:
+                # The partition went to another consumer while paused: read on those this one holds now.
+                self.consumer.resume(self.consumer.assignment())
+                raise Abandoned
+
+        try:
+            _, attempts = retry(action, self._backoff, wait, self._on_retry(what, state.partition))
+        except ObjectConflict as exc:  # not transient: a bug that retrying would only repeat
+            raise ConsumerError(str(exc)) from exc
+        except Exception as exc:
+            if is_operational(exc):  # refused, not passing: the operator must fix it
+                raise ConsumerError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise
+        if attempts > 1:
+            event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempts)
             self.consumer.resume(self.consumer.assignment())
 
     def _wait_in_group(self, seconds: float) -> None:
@@ -735,29 +628,23 @@ class LakeWriter:
             if message is not None:
                 self._pending.append(message)
 
-    def _retry_blocking(self, what: str, action: Callable[[], Any]) -> Any:
+    def _retry_blocking(self, what: str, action: Callable[[], T]) -> T:
         """Retry inside a rebalance callback, where polling is not allowed (librdkafka keeps heartbeating)."""
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except NoTopicId as exc:
-                raise ConsumerError(str(exc)) from exc
-            except Exception as exc:
-                if self.force_stop.is_set():
-                    raise Abandoned from exc
-                delay = self._backoff(attempt)
-                attempt += 1
-                self.summary.storage_retries += 1
-                event(
-                    logging.WARNING,
-                    "failed; retrying",
-                    action=what,
-                    attempt=attempt,
-                    retry_in_s=round(delay, 2),
-                    error=f"{type(exc).__name__}: {exc}"[:300],
-                )
-                time.sleep(delay)
+        report = self._on_retry(what, None)
+
+        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
+            if self.force_stop.is_set():
+                raise Abandoned from exc
+            report(attempt, delay, exc)
+
+        try:
+            return retry(action, self._backoff, time.sleep, on_retry)[0]
+        except NoTopicId as exc:
+            raise ConsumerError(str(exc)) from exc
+        except Exception as exc:
+            if is_operational(exc):
+                raise ConsumerError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise
 
     # -- rebalances ----------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -786,45 +673,28 @@ class LakeWriter:
 
     def _reconcile(self, tp: TopicPartition, incarnation: str) -> tuple[int, deque[BatchRange]]:
         """Where to start reading a partition, and the ranges of this incarnation the lake holds beyond its committed
-        offset. Other incarnations' objects are not even listed: their offsets count from another start."""
+        offset (`recovery.plan`). Other incarnations' objects are not even listed: their offsets count from another
+        start."""
         committed = tp.offset
-        if committed >= 0:
-            ranges = batch_ranges(self.sink, self.topic, tp.partition, incarnation, committed)
-            start = committed
-        else:
-            # No committed offset (a new group, offsets expired, or a new incarnation): the lake alone tells where
-            # the stream stands. Every range but the last was committed before the next was read, so only the last
-            # can be partial.
-            ranges = batch_ranges(self.sink, self.topic, tp.partition, incarnation, 0)
-            if not ranges:
-                return OFFSET_BEGINNING, deque()
-            start = max(r.start for r in ranges)
-            ranges = {r for r in ranges if r.start >= start}
-        forced: deque[BatchRange] = deque()
-        position = start
-        for batch in sorted(ranges):
-            if batch.start < position:
-                event(
-                    logging.ERROR,
-                    "lake holds overlapping ranges; keeping the first",
-                    partition=tp.partition,
-                    start=batch.start,
-                    end=batch.end,
-                )
-                continue
-            if batch.start > position:
-                forced.append(BatchRange(position, batch.start - 1))
-            forced.append(batch)
-            position = batch.end + 1
-        if forced:
+        floor = recovery.listing_floor(committed)
+        plan = recovery.plan(committed, batch_ranges(self.sink, self.topic, tp.partition, incarnation, floor))
+        for overlap in plan.overlaps:
+            event(
+                logging.ERROR,
+                "lake holds overlapping ranges; keeping the first",
+                partition=tp.partition,
+                start=overlap.start,
+                end=overlap.end,
+            )
+        if plan.announce:
             event(
                 logging.WARNING,
                 "writing again ranges found in the lake beyond the committed offset",
                 partition=tp.partition,
                 committed=committed,
-                ranges=[f"{r.start}-{r.end}" for r in forced],
+                ranges=[f"{r.start}-{r.end}" for r in plan.forced],
             )
-        return start, forced
+        return plan.start, deque(plan.forced)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, TopicPartition
 
+from services.consumer.batch import Batch
 from services.consumer.logs import LOGGER_NAME
 from services.consumer.naming import BatchRange, object_key
 from services.consumer.sinks import LocalSink
-from services.consumer.writer import Batch, LakeWriter
+from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import settings_for
 
 TOPIC = "fitness-data"

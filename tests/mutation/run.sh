@@ -18,7 +18,7 @@ echo "broker at $KAFKA_BOOTSTRAP_SERVERS"
 
 if [ ! -f "$SESSION" ]; then
 	$BIN/cosmic-ray init "$CONFIG" "$SESSION"
-	$BIN/python tests/mutation/scope.py "$SESSION" services/consumer/writer.py
+	$BIN/python tests/mutation/scope.py "$SESSION"
 	$BIN/cosmic-ray baseline "$CONFIG"
 fi
 $BIN/cosmic-ray exec "$CONFIG" "$SESSION"

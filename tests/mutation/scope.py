@@ -1,9 +1,10 @@
 """Keep a cosmic-ray session to the consumer's protocol and recovery functions: every other mutant is skipped.
 
-    python tests/mutation/scope.py SESSION.sqlite services/consumer/writer.py [FUNCTION ...]
+    python tests/mutation/scope.py SESSION.sqlite [FUNCTION ...]
 
-Naming functions (`LakeWriter._flush`) keeps only theirs: a fresh session that runs again the mutants of a changed
-function. The functions are found by name in the module's syntax tree, so the scope follows the code when lines move.
+Naming functions (`LakeWriter._flush`, `recovery.plan`) keeps only theirs: a fresh session that runs again the
+mutants of a changed function. The functions are found by name in their module's syntax tree, so the scope follows
+the code when lines move.
 """
 
 from __future__ import annotations
@@ -15,29 +16,39 @@ from pathlib import Path
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
-#: Writing a batch, its dead letters and its commit, in that order; and where a consumer resumes after a crash.
+CONSUMER = Path("services/consumer")
+#: Per module (as `cosmic-ray.toml` lists it): writing a batch, its dead letters and its commit, in that order; and
+#: where a consumer resumes after a crash.
 FUNCTIONS = {
-    "Batch.bounds",
-    "Batch.complete",
-    "LakeWriter._flush",
-    "LakeWriter._send_dead_letters",
-    "LakeWriter._on_dlq_delivery",
-    "LakeWriter._commit",
-    "LakeWriter._dead_letter",
-    "LakeWriter._on_assign",
-    "LakeWriter._reconcile",
+    CONSUMER / "batch.py": {"Batch.bounds", "Batch.complete"},
+    CONSUMER / "writer.py": {
+        "LakeWriter._flush",
+        "LakeWriter._commit",
+        "LakeWriter._on_assign",
+        "LakeWriter._reconcile",
+    },
+    CONSUMER / "dead_letters.py": {"dead_letter", "DeadLetterProducer.send", "DeadLetterProducer._on_delivery"},
+    CONSUMER / "recovery.py": {"plan", "listing_floor", "ResumePlan.announce"},
 }
 
 
-def line_ranges(module: Path, functions: set[str] = FUNCTIONS) -> dict[str, tuple[int, int]]:
+def _qualified(module: Path, name: str) -> str:
+    """`recovery.plan` for a module-level function, `LakeWriter._flush` for a method (class names are unique)."""
+    return name if "." in name else f"{module.stem}.{name}"
+
+
+def line_ranges(module: Path, functions: set[str] | None = None) -> dict[str, tuple[int, int]]:
+    """The lines of each function of `functions` (by default, the module's in FUNCTIONS) in `module`."""
+    wanted = FUNCTIONS.get(Path(module), set()) if functions is None else functions
     found = {}
-    for node in ast.parse(module.read_text()).body:
+    for node in ast.parse(Path(module).read_text()).body:
+        items = [(node.name, node)] if isinstance(node, ast.FunctionDef) else []
         if isinstance(node, ast.ClassDef):
-            for item in node.body:
-                name = f"{node.name}.{getattr(item, 'name', '')}"
-                if isinstance(item, ast.FunctionDef) and name in functions:
-                    found[name] = (item.lineno, item.end_lineno or item.lineno)
-    missing = functions - found.keys()
+            items = [(f"{node.name}.{getattr(item, 'name', '')}", item) for item in node.body]
+        for name, item in items:
+            if isinstance(item, ast.FunctionDef) and name in wanted:
+                found[name] = (item.lineno, item.end_lineno or item.lineno)
+    missing = wanted - found.keys()
     if missing:
         raise SystemExit(f"not in {module}: {', '.join(sorted(missing))}")
     return found
@@ -58,19 +69,28 @@ def annotation_spans(module: Path) -> list[tuple[tuple[int, int], tuple[int, int
     return spans
 
 
-def main(session: str, module: str, *only: str) -> None:
-    unknown = set(only) - FUNCTIONS
+def main(session: str, *only: str) -> None:
+    known = {_qualified(module, name): (module, name) for module, names in FUNCTIONS.items() for name in names}
+    unknown = set(only) - known.keys()
     if unknown:
         raise SystemExit(f"not protocol or recovery functions: {', '.join(sorted(unknown))}")
-    ranges = line_ranges(Path(module), set(only) or FUNCTIONS).values()
-    annotations = annotation_spans(Path(module))
+    chosen: dict[Path, set[str]] = {}
+    for module, name in (known[q] for q in only) if only else ((m, n) for m, ns in FUNCTIONS.items() for n in ns):
+        chosen.setdefault(module, set()).add(name)
+    ranges = {str(module): line_ranges(module, names).values() for module, names in chosen.items()}
+    annotations = {str(module): annotation_spans(module) for module in FUNCTIONS}
     kept = skipped = typed = 0
     with use_db(session, WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
-            if not any(lo <= m.start_pos[0] <= hi for m in item.mutations for lo, hi in ranges):
+            if not any(
+                lo <= m.start_pos[0] <= hi for m in item.mutations for lo, hi in ranges.get(str(m.module_path), ())
+            ):
                 skipped += 1
                 reason = "outside the functions run" if only else "outside the protocol and recovery functions"
-            elif all(any(a <= tuple(m.start_pos) < b for a, b in annotations) for m in item.mutations):
+            elif all(
+                any(a <= tuple(m.start_pos) < b for a, b in annotations.get(str(m.module_path), ()))
+                for m in item.mutations
+            ):
                 typed += 1
                 reason = "inside a type annotation, which is never evaluated"
             else:

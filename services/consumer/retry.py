@@ -1,0 +1,118 @@
+"""The one retry policy of the consumer (tenacity): what is transient is retried forever with capped, jittered
+exponential backoff; anything else fails at once.
+
+Transient: the storage's and Kafka's passing troubles. That is botocore's connection errors and timeouts, S3's
+throttling and server errors (and a 409 of two puts of one key at once), an `OSError` of the folder sink (a full or
+unmounted disk), and a Kafka error that is not fatal: librdkafka's clients recover from those by themselves (a broker
+or coordinator that moved, a timeout, a rebalance, a right taken away that an operator gives back). Everything else
+is not: a fatal Kafka error, S3 refusing the request (no such bucket, access denied), and above all a programming
+error (`TypeError`, `KeyError`, ...), which crashes at once instead of being retried forever.
+
+The wait between attempts is the caller's: the writer waits in its consumer group, polling with its partitions
+paused, so an outage of any length costs no rebalance.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import tenacity
+from confluent_kafka import KafkaError, KafkaException
+
+from services.consumer.dead_letters import DeadLettersNotSent
+
+T = TypeVar("T")
+
+#: S3 error codes worth another attempt besides the 5xx ones.
+_TRANSIENT_S3_CODES = frozenset(
+    {
+        "ConditionalRequestConflict",  # 409: another put of the same key in flight
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+    }
+)
+
+
+def _transient_botocore(exc: BaseException) -> bool:
+    try:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    except ImportError:  # no boto3 in this image: no S3 sink either
+        return False
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or status == 429 or error.get("Code") in _TRANSIENT_S3_CODES
+    return False
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is a passing trouble of the storage or of Kafka, worth another attempt."""
+    if isinstance(exc, DeadLettersNotSent):
+        return True  # a producer broken by a fatal error was already replaced
+    if isinstance(exc, KafkaException):
+        error = exc.args[0] if exc.args else None
+        return not (isinstance(error, KafkaError) and error.fatal())
+    if isinstance(exc, OSError):
+        return True
+    return _transient_botocore(exc)
+
+
+def is_operational(exc: BaseException) -> bool:
+    """A storage or Kafka error that is not transient: a setup the operator must fix, worth a one-line error."""
+    if isinstance(exc, KafkaException):
+        return True
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return False
+    return isinstance(exc, BotoCoreError | ClientError)
+
+
+class Backoff:
+    """Exponential from `initial_s`, capped at `max_s`, each wait drawn from its upper half (jitter)."""
+
+    def __init__(self, initial_s: float, max_s: float):
+        self.initial_s = initial_s
+        self.max_s = max_s
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        attempt = state.attempt_number - 1  # waits already made
+        return min(self.max_s, self.initial_s * 2 ** min(attempt, 20)) * random.uniform(0.5, 1.0)
+
+
+def retry(
+    action: Callable[[], T],
+    backoff: Backoff,
+    wait: Callable[[float], None],
+    on_retry: Callable[[int, float, BaseException], None],
+) -> tuple[T, int]:
+    """Run `action` until it succeeds or fails with an error that is not transient (raised as it is). Before each
+    wait, `on_retry(attempt, seconds, error)` reports the failure; `wait(seconds)` waits (and may raise to give up).
+    Returns the action's result and the number of attempts it took."""
+
+    attempts = 1
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        nonlocal attempts
+        assert state.outcome is not None and state.next_action is not None
+        attempts = state.attempt_number + 1
+        on_retry(state.attempt_number, state.next_action.sleep, state.outcome.exception())
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        wait=backoff,
+        stop=tenacity.stop_never,
+        sleep=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    result: Any = retrying(action)
+    return result, attempts
