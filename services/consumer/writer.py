@@ -576,8 +576,15 @@ class LakeWriter:
                 raise KafkaException(tp.error)
 
     # -- retrying through outages --------------------------------------------------------------------------------
-    def _on_retry(self, what: str, partition: int | None) -> Callable[[int, float, BaseException], None]:
+    def _retrying(
+        self, what: str, action: Callable[[], T], wait: Callable[[float], None], partition: int | None = None
+    ) -> tuple[T, int]:
+        """`retry.retry` with the consumer's backoff, log lines and count; the action's result and its attempts.
+        What is not transient ends the run: a setup the operator must fix as a `ConsumerError`, a bug as it is."""
+
         def report(attempt: int, delay: float, exc: BaseException) -> None:
+            if partition is None and self.force_stop.is_set():  # a rebalance callback, cut short by a second signal
+                raise Abandoned from exc
             self.summary.storage_retries += 1
             where = {} if partition is None else {"partition": partition}
             event(
@@ -590,7 +597,14 @@ class LakeWriter:
                 error=f"{type(exc).__name__}: {exc}"[:300],
             )
 
-        return report
+        try:
+            return retry(action, self._backoff, wait, report)
+        except (ObjectConflict, NoTopicId) as exc:  # not transient: retrying would only repeat them
+            raise ConsumerError(str(exc)) from exc
+        except Exception as exc:
+            if is_operational(exc):  # refused, not passing: the operator must fix it
+                raise ConsumerError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise
 
     def _retry(self, what: str, action: Callable[[], None], state: PartitionState) -> None:
         """Run `action` until it succeeds, polling in between so the consumer stays in its group."""
@@ -604,14 +618,7 @@ class LakeWriter:
                 self.consumer.resume(self.consumer.assignment())
                 raise Abandoned
 
-        try:
-            _, attempts = retry(action, self._backoff, wait, self._on_retry(what, state.partition))
-        except ObjectConflict as exc:  # not transient: a bug that retrying would only repeat
-            raise ConsumerError(str(exc)) from exc
-        except Exception as exc:
-            if is_operational(exc):  # refused, not passing: the operator must fix it
-                raise ConsumerError(f"{what}: {type(exc).__name__}: {exc}") from exc
-            raise
+        _, attempts = self._retrying(what, action, wait, state.partition)
         if attempts > 1:
             event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempts)
             self.consumer.resume(self.consumer.assignment())
@@ -630,21 +637,7 @@ class LakeWriter:
 
     def _retry_blocking(self, what: str, action: Callable[[], T]) -> T:
         """Retry inside a rebalance callback, where polling is not allowed (librdkafka keeps heartbeating)."""
-        report = self._on_retry(what, None)
-
-        def on_retry(attempt: int, delay: float, exc: BaseException) -> None:
-            if self.force_stop.is_set():
-                raise Abandoned from exc
-            report(attempt, delay, exc)
-
-        try:
-            return retry(action, self._backoff, time.sleep, on_retry)[0]
-        except NoTopicId as exc:
-            raise ConsumerError(str(exc)) from exc
-        except Exception as exc:
-            if is_operational(exc):
-                raise ConsumerError(f"{what}: {type(exc).__name__}: {exc}") from exc
-            raise
+        return self._retrying(what, action, time.sleep)[0]
 
     # -- rebalances ----------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
