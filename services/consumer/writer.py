@@ -435,14 +435,8 @@ class LakeWriter:
             batch = state.batch
         if batch is None:
             while state.forced and state.forced[0].end < offset:
-                skipped = state.forced.popleft()
-                event(
-                    logging.ERROR,
-                    "offsets of a replayed range are no longer in Kafka",
-                    partition=state.partition,
-                    start=skipped.start,
-                    end=skipped.end,
-                )
+                gone = state.forced.popleft()
+                _range_error("offsets of a replayed range are no longer in Kafka", state.partition, gone)
             forced = state.forced.popleft() if state.forced else None
             fmt = (
                 format_for_ext(forced.ext, self.settings.gzip_level, self._compress)
@@ -672,13 +666,7 @@ class LakeWriter:
         floor = recovery.listing_floor(committed)
         plan = recovery.plan(committed, batch_ranges(self.sink, self.topic, tp.partition, incarnation, floor))
         for overlap in plan.overlaps:
-            event(
-                logging.ERROR,
-                "lake holds overlapping ranges; keeping the first",
-                partition=tp.partition,
-                start=overlap.start,
-                end=overlap.end,
-            )
+            _range_error("lake holds overlapping ranges; keeping the first", tp.partition, overlap)
         if plan.announce:
             event(
                 logging.WARNING,
@@ -751,6 +739,10 @@ class LakeWriter:
             partitions=sorted(self._parts),
             buffered_bytes=self._buffered,
         )
+
+
+def _range_error(message: str, partition: int, batch: BatchRange) -> None:
+    event(logging.ERROR, message, partition=partition, start=batch.start, end=batch.end)
 
 
 def run(
