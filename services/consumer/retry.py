@@ -5,7 +5,7 @@ Transient: the storage's and Kafka's passing troubles. That is botocore's connec
 throttling and server errors (and a 409 of two puts of one key at once), an `OSError` of the folder sink (a full or
 unmounted disk), and a Kafka error that is not fatal: librdkafka's clients recover from those by themselves (a broker
 or coordinator that moved, a timeout, a rebalance, a right taken away that an operator gives back). Everything else
-is not: a fatal Kafka error, S3 refusing the request (no such bucket, access denied), and above all a programming
+is not: a fatal Kafka error, S3 refusing the request (access denied), and above all a programming
 error (`TypeError`, `KeyError`, ...), which crashes at once instead of being retried forever.
 
 The wait between attempts is the caller's: the writer waits in its consumer group, polling with its partitions
@@ -29,6 +29,9 @@ T = TypeVar("T")
 _TRANSIENT_S3_CODES = frozenset(
     {
         "ConditionalRequestConflict",  # 409: another put of the same key in flight
+        # 404 of a bucket: an S3-compatible store restarting before its buckets are back. On AWS the bucket is the
+        # stack's, so the name is right; the retries' warnings name it, should it ever be wrong.
+        "NoSuchBucket",
         "RequestTimeout",
         "RequestTimeTooSkewed",
         "SlowDown",

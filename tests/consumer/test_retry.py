@@ -33,6 +33,7 @@ TRANSIENT = [
     s3_error("SlowDown", 503),
     s3_error("Throttling", 400),
     s3_error("ConditionalRequestConflict", 409),
+    s3_error("NoSuchBucket", 404),  # a restarted S3-compatible store, before its buckets are back
     KafkaException(KafkaError(KafkaError._TIMED_OUT)),
     KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS)),
     KafkaException(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED)),  # a right an operator gives back
@@ -45,7 +46,7 @@ NOT_TRANSIENT = [
     ValueError("bad value"),
     ObjectConflict("dt=2016-04-12/x.json.gz", "folder lake"),
     s3_error("AccessDenied", 403),
-    s3_error("NoSuchBucket", 404),
+    s3_error("NoSuchKey", 404),
     KafkaException(KafkaError(KafkaError._FATAL, "fenced", fatal=True)),
 ]
 
