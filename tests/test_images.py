@@ -3,7 +3,7 @@ itself) and installs exactly the dependencies pyproject.toml declares for it."""
 
 from __future__ import annotations
 
-import re
+import os
 import subprocess
 import sys
 import tomllib
@@ -11,6 +11,7 @@ import tomllib
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.dockerfile import BUILD_ARG, instructions
 
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 #: Each service and the dependencies its image needs.
@@ -21,12 +22,6 @@ SERVICES = {
 }
 #: What the consumer's image runs besides the consumer: the topics and ACLs step of the host and of MSK.
 EXTRA_MODULES = {"consumer": ["services.common.kafka_admin"]}
-
-
-def instructions(service: str) -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n\s*", " ", (REPO_ROOT / "services" / service / "Dockerfile").read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -45,6 +40,7 @@ def test_the_image_installs_the_dependencies_pyproject_declares(service: str):
     assert command.startswith("python -c ")
     listed = subprocess.run(
         ["sh", "-c", command.replace("python", sys.executable, 1)],
+        env={**os.environ, BUILD_ARG: service},
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,3 +63,31 @@ def test_the_service_imports_nothing_its_image_lacks(service: str):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _user_step(service: str) -> subprocess.CompletedProcess[str]:
+    """The Dockerfile's choice of the user's id and the lake's folder for `service`, run by the shell alone."""
+    (run,) = [arg for op, arg in instructions("producer") if op == "RUN" and "useradd" in arg]
+    choice = run.split(" && groupadd")[0] + ' && echo "$id" "$lake"'
+    env = {**os.environ, BUILD_ARG: service}
+    return subprocess.run(["sh", "-c", choice], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_each_service_runs_as_its_own_user():
+    ids = {}
+    for service in SERVICES:
+        assert ("USER", f"{service}:{service}") in instructions(service)
+        done = _user_step(service)
+        assert done.returncode == 0, done.stderr
+        ids[service], *lake = done.stdout.split()
+        lake_dirs = [arg.split("=", 1)[1] for op, arg in instructions(service) if op == "ENV" and "_LAKE_DIR=" in arg]
+        assert lake == lake_dirs, "the folder the service's user owns is its lake"
+    assert len(set(ids.values())) == len(SERVICES)
+
+
+def test_an_unknown_service_stops_the_build_with_one_line():
+    done = _user_step("reporter")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "SERVICE must be producer, consumer or compactor (--build-arg SERVICE=...), not 'reporter'"
+    )

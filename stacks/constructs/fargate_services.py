@@ -1,5 +1,5 @@
 """The services on ECS Fargate, beside Amazon MSK: the producer (one task), the consumer (a scaled group of tasks)
-and the compactor (a scheduled task), each built by CDK from its Dockerfile and given only its own rights.
+and the compactor (a scheduled task), each built by CDK from the services' Dockerfile and given only its own rights.
 
 The producer's and the consumer's metrics reach CloudWatch as on the host: a CloudWatch agent beside the service in
 its task scrapes the service's Prometheus endpoint on the task's loopback and writes the embedded metric format to
@@ -110,7 +110,8 @@ class FargateServices(Construct):
                 self,
                 f"{service.capitalize()}Image",
                 directory=str(source_root),
-                file=f"services/{service}/Dockerfile",
+                file="services/Dockerfile",
+                build_args={"SERVICE": service},
                 exclude=list(SOURCE_EXCLUDE),
                 platform=ecr_assets.Platform.LINUX_AMD64,
             )

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT
-
-DOCKERFILE = REPO_ROOT / "services" / "compactor" / "Dockerfile"
+from tests.dockerfile import instructions
 
 
 def _instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    return instructions("compactor")
 
 
 def test_image_is_slim_non_root_and_ships_only_the_compactor() -> None:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT
+from tests.dockerfile import instructions
 from tests.producer.conftest import producer_env
-
-DOCKERFILE = REPO_ROOT / "services" / "producer" / "Dockerfile"
 
 
 def _instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    return instructions("producer")
 
 
 def test_image_is_slim_non_root_and_runs_the_service() -> None:

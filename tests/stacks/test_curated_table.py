@@ -151,7 +151,8 @@ def test_the_compose_file_keeps_the_compactor_running_with_the_glue_catalog_and_
     compactor = compose["services"]["compactor"]
     assert "profiles" not in compactor, "`up` starts it with the others"
     assert compactor["restart"] == "unless-stopped"
-    assert compactor["build"]["dockerfile"] == "services/compactor/Dockerfile"
+    assert compactor["build"]["dockerfile"] == "services/Dockerfile"
+    assert compactor["build"]["args"] == {"SERVICE": "compactor"}
     env = compactor["environment"]
     assert env["COMPACTOR_CATALOG"] == "glue" and env["COMPACTOR_S3_BUCKET"] == "${LAKE_BUCKET:?}"
     assert env["COMPACTOR_INTERVAL_S"] == "${COMPACT_EVERY_S:?}"

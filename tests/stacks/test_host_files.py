@@ -132,7 +132,8 @@ def test_compose_file_passes_docker_compose_config(docker_config: Path):
     repo_root = HOST_DIR.parent.parent
     for name in ("producer", "consumer"):
         assert services[name]["build"]["context"] == str(repo_root)
-        assert services[name]["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+        assert services[name]["build"]["dockerfile"] == "services/Dockerfile"
+        assert services[name]["build"]["args"] == {"SERVICE": name}
         assert services[name]["restart"] == "unless-stopped"
         # Each starts once the topics and ACLs are in place, and signs in as its own Kafka user.
         assert services[name]["depends_on"]["kafka-access"]["condition"] == "service_completed_successfully"

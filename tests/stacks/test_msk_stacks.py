@@ -315,8 +315,13 @@ def test_the_log_groups_keep_logs_for_the_setting_encrypted_with_the_key(msk_syn
 
 def test_the_images_are_built_from_the_services_dockerfiles(msk_synthesis):
     manifest = json.loads((msk_synthesis.outdir / f"{STREAMING}.assets.json").read_text())
-    dockerfiles = sorted(image["source"]["dockerFile"] for image in manifest["dockerImages"].values())
-    assert dockerfiles == [f"services/{s}/Dockerfile" for s in ("compactor", "consumer", "producer")]
+    builds = [
+        (image["source"]["dockerFile"], image["source"]["dockerBuildArgs"])
+        for image in manifest["dockerImages"].values()
+    ]
+    assert sorted(builds, key=str) == [
+        ("services/Dockerfile", {"SERVICE": s}) for s in ("compactor", "consumer", "producer")
+    ]
 
 
 def test_cdk_nag_reports_no_finding_on_msk(msk_synthesis):
