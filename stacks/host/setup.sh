@@ -87,8 +87,8 @@ install_plugin buildx "$BUILDX_VERSION" "$buildx_release/buildx-$BUILDX_VERSION.
   "$buildx_release/checksums.txt" "buildx-$BUILDX_VERSION.linux-$buildx_arch"
 systemctl enable --now docker.service
 
-# The services' source: the stack's asset of the repository (pyproject.toml, README.md, services/, stacks/host/),
-# unpacked beside the running copy and swapped in whole, so no file of an older source lingers.
+# The services' source: the stack's asset of the repository (pyproject.toml, README.md, .dockerignore, core/,
+# services/, stacks/host/), unpacked beside the running copy and swapped in whole, so no file of an older source lingers.
 work=$(mktemp -d)
 aws s3 cp --region "$AWS_REGION" --only-show-errors "$SOURCE_URL" "$work/source.zip"
 rm -rf "$APP_DIR.next"
