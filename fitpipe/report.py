@@ -107,56 +107,53 @@ def _daily_figure(results: dict[str, QueryResult]):
     return _per_day(fig)
 
 
-def _intensity_figure(results: dict[str, QueryResult]):
-    """Minutes at each active intensity per day, stacked: the mean over the users recorded that day."""
+def _stacked_per_day(df, category: str, minutes: str, names: dict, per_day, **layout):
+    """One bar a day, stacked by category: the minutes of each category (`names`: value -> label) in `df` that day,
+    divided by `per_day` (the day's count of users)."""
     import plotly.graph_objects as go
 
+    table = df.pivot_table(index="date", columns=category, values=minutes, aggfunc="sum", fill_value=0)
+    fig = go.Figure()
+    for value, name in names.items():
+        if value in table.columns:
+            per_user = table[value] / per_day.reindex(table.index)
+            fig.add_trace(go.Bar(x=table.index, y=per_user, name=name, marker_color=_COLORS[name]))
+    fig.update_layout(barmode="stack", **layout)
+    return _per_day(fig)
+
+
+def _intensity_figure(results: dict[str, QueryResult]):
+    """Minutes at each active intensity per day, stacked: the mean over the users recorded that day."""
     result = results["02_intensity_distribution"]
     _require_columns(result, "02_intensity_distribution", ["id", "date", "intensity", "total_minutes"])
-    df = result.to_pandas()
     users = results["04_daily_activity"].to_pandas().groupby("date")["id"].nunique()
-    minutes = df.pivot_table(index="date", columns="intensity", values="total_minutes", aggfunc="sum", fill_value=0)
-    fig = go.Figure()
-    for intensity, name in INTENSITY_NAMES.items():
-        if intensity in minutes.columns:
-            per_user = minutes[intensity] / users.reindex(minutes.index)
-            fig.add_trace(go.Bar(x=minutes.index, y=per_user, name=name, marker_color=_COLORS[name]))
-    fig.update_layout(
-        barmode="stack",
+    return _stacked_per_day(
+        result.to_pandas(),
+        "intensity",
+        "total_minutes",
+        INTENSITY_NAMES,
+        users,
         title="Intensity distribution per day (active minutes per user)",
         yaxis_title="active minutes per user (min)",
         xaxis_title="date",
     )
-    return _per_day(fig)
 
 
 def _sleep_figure(results: dict[str, QueryResult]):
     """Minutes in each sleep stage per night (a night is the date its sleep log ends), mean over sleepers."""
-    import plotly.graph_objects as go
-
     result = results["08_sleep_stages_per_night"]
     _require_columns(result, "08_sleep_stages_per_night", ["id", "date", "sleep_value", "minutes"])
     df = result.to_pandas()
-    sleepers = df.groupby("date")["id"].nunique()
-    minutes = df.pivot_table(index="date", columns="sleep_value", values="minutes", aggfunc="sum", fill_value=0)
-    fig = go.Figure()
-    for stage, name in SLEEP_STAGE_NAMES.items():
-        if stage in minutes.columns:
-            fig.add_trace(
-                go.Bar(
-                    x=minutes.index,
-                    y=minutes[stage] / sleepers.reindex(minutes.index),
-                    name=name,
-                    marker_color=_COLORS[name],
-                )
-            )
-    fig.update_layout(
-        barmode="stack",
+    return _stacked_per_day(
+        df,
+        "sleep_value",
+        "minutes",
+        SLEEP_STAGE_NAMES,
+        df.groupby("date")["id"].nunique(),
         title="Sleep stages per night (minutes per sleeping user)",
         yaxis_title="minutes per sleeping user (min)",
         xaxis_title="night (the date the sleep log ends)",
     )
-    return _per_day(fig)
 
 
 def _heart_rate_figure(results: dict[str, QueryResult]):
