@@ -17,6 +17,11 @@ from services.producer.settings import ProducerSettings, describe_error
 EXIT_FAILED, EXIT_SETTINGS = 1, 2
 
 
+def _error(message: str, exit_code: int) -> int:
+    print(f"producer: error: {message}", file=sys.stderr)
+    return exit_code
+
+
 def main() -> int:
     logs.configure("services.producer")
     log = logs.EventLog("services.producer")
@@ -24,24 +29,17 @@ def main() -> int:
         settings = ProducerSettings()
         settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
-        print(f"producer: error: {describe_error(exc)}", file=sys.stderr)
-        return EXIT_SETTINGS
+        return _error(describe_error(exc), EXIT_SETTINGS)
     except KafkaCredentialsError as exc:
-        print(f"producer: error: {exc}", file=sys.stderr)
-        return EXIT_SETTINGS
+        return _error(str(exc), EXIT_SETTINGS)
     try:
         summary = run(settings)
     except ReplayError as exc:
-        print(f"producer: error: {exc}", file=sys.stderr)
-        return EXIT_SETTINGS
+        return _error(str(exc), EXIT_SETTINGS)
     except KafkaUnavailable as exc:
-        print(f"producer: error: {exc}; check PRODUCER_BOOTSTRAP_SERVERS", file=sys.stderr)
-        return EXIT_FAILED
+        return _error(f"{exc}; check PRODUCER_BOOTSTRAP_SERVERS", EXIT_FAILED)
     except DeliveryFailed as exc:
-        print(
-            f"producer: error: {format_summary(exc.summary)}; first error: {exc.summary.first_error}", file=sys.stderr
-        )
-        return EXIT_FAILED
+        return _error(f"{format_summary(exc.summary)}; first error: {exc.summary.first_error}", EXIT_FAILED)
     log.info("summary", summary=format_summary(summary))
     return 0
 
