@@ -1,17 +1,39 @@
-"""What the consumer benchmarks share: a broker for the run, and a topic filled with valid records."""
+"""What the consumer benchmarks share: their options, a broker for the run, and a topic filled with valid records."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
 import random
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from core.schema import FIELDS, encode
+
+
+def backlog_options(doc: str, records: int, partitions: int) -> argparse.ArgumentParser:
+    """The options of a benchmark on a backlog: its records and partitions, and the broker (`backlog` reads them)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--records", type=int, default=records)
+    parser.add_argument("--partitions", type=int, default=partitions)
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    return parser
+
+
+@contextlib.contextmanager
+def backlog(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str, Path]]:
+    """(bootstrap, topic, scratch folder): a fresh topic `bench-<name>-...` holding the backlog `args` asks for, on
+    the broker it names or a local one, and a folder for the run; both go away after."""
+    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as scratch:
+        topic = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+        fill_topic(bootstrap, topic, args.records, args.partitions)
+        yield bootstrap, topic, Path(scratch)
 
 
 @contextlib.contextmanager

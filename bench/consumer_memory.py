@@ -9,17 +9,14 @@ mark (`VmHWM`), read while it runs, and `ru_maxrss` of the finished child.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from consumer_common import broker, fill_topic
+from consumer_common import backlog, backlog_options
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DRAIN = (
@@ -39,21 +36,15 @@ def _vm_hwm_kib(pid: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--partitions", type=int, default=3)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    args = parser.parse_args()
-    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as scratch:
-        topic = f"bench-memory-{uuid.uuid4().hex[:8]}"
-        fill_topic(bootstrap, topic, args.records, args.partitions)
+    args = backlog_options(__doc__, records=1_000_000, partitions=3).parse_args()
+    with backlog(args, "memory") as (bootstrap, topic, scratch):
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
         env.update(
             PYTHONPATH=str(REPO_ROOT),
             CONSUMER_BOOTSTRAP_SERVERS=bootstrap,
             CONSUMER_TOPIC=topic,
             CONSUMER_GROUP_ID=f"bench-{topic}",
-            CONSUMER_LAKE_DIR=str(Path(scratch) / "lake"),
+            CONSUMER_LAKE_DIR=str(scratch / "lake"),
         )
         started = time.perf_counter()
         child = subprocess.Popen(

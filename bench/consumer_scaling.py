@@ -10,18 +10,16 @@ start until the group's committed offsets reach the end of every partition, grou
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
-from consumer_common import broker, fill_topic
+from consumer_common import backlog, backlog_options
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,17 +71,11 @@ def run(bootstrap: str, topic: str, partitions: int, processes: int, lake: Path)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=400_000)
-    parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    args = parser.parse_args()
-    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as scratch:
-        topic = f"bench-scaling-{uuid.uuid4().hex[:8]}"
-        fill_topic(bootstrap, topic, args.records, args.partitions)
+    args = backlog_options(__doc__, records=400_000, partitions=6).parse_args()
+    with backlog(args, "scaling") as (bootstrap, topic, scratch):
         load = os.getloadavg()[0]
-        one = run(bootstrap, topic, args.partitions, 1, Path(scratch) / "lake-1")
-        two = run(bootstrap, topic, args.partitions, 2, Path(scratch) / "lake-2")
+        one = run(bootstrap, topic, args.partitions, 1, scratch / "lake-1")
+        two = run(bootstrap, topic, args.partitions, 2, scratch / "lake-2")
         print(
             f"records: {args.records:,} in {args.partitions} partitions; cpus: {os.cpu_count()}; "
             f"load average before: {load:.2f}"

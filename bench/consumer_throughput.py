@@ -15,19 +15,17 @@ median against the target: the consumer lands at least 0.5 x kcat's records/s.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from consumer_common import broker, fill_topic
+from consumer_common import backlog, backlog_options
 
 from services.consumer import ConsumerSettings, LakeWriter, Summary
 
@@ -74,19 +72,14 @@ def run_consumer(bootstrap: str, topic: str, lake: Path, gzip_level: int) -> tup
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--partitions", type=int, default=3)
+    parser = backlog_options(__doc__, records=1_000_000, partitions=3)
     parser.add_argument("--repeat", type=int, default=3, help="pairs of runs, kcat then the consumer (default 3)")
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     parser.add_argument("--gzip-level", type=int, default=3)
     args = parser.parse_args()
     if args.repeat < 1 or args.records < 1:
         parser.error("--repeat and --records must be at least 1")
     n = args.records
-    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as scratch:
-        topic = f"bench-throughput-{uuid.uuid4().hex[:8]}"
-        fill_topic(bootstrap, topic, n, args.partitions)
+    with backlog(args, "throughput") as (bootstrap, topic, scratch):
         print(f"records: {n:,} in {args.partitions} partitions; cpus: {os.cpu_count()}")
         print(
             "| run | load average before | kcat -C -e to a file, records/s | kcat CPU s "
@@ -96,14 +89,14 @@ def main() -> int:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         ratios = []
         for run in range(1, args.repeat + 1):
-            dump = Path(scratch) / "kcat.jsonl"
+            dump = scratch / "kcat.jsonl"
             load = os.getloadavg()[0]
             kcat_s, kcat_cpu = run_kcat(bootstrap, topic, dump)
             with open(dump, "rb") as dumped:
                 lines = sum(1 for _ in dumped)
             if lines != n:
                 raise SystemExit(f"kcat read {lines:,} records of {n:,}")
-            lake = Path(scratch) / f"lake-{run}"
+            lake = scratch / f"lake-{run}"
             summary, total_s, steady_s, cpu_s = run_consumer(bootstrap, topic, lake, args.gzip_level)
             if summary.records_out != n:
                 raise SystemExit(f"the consumer landed {summary.records_out:,} records of {n:,}")
