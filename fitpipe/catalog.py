@@ -18,9 +18,10 @@ from typing import Final
 from core.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
 from core.schema import FIELDS, FIELDS_BY_NAME, duckdb_columns
 from fitpipe.errors import UserError
+from services.consumer.formats import EXTENSIONS
 
 #: The data files the consumer writes, by format, as the file name ends.
-FORMATS: Final = {"jsonl.gz": ".json.gz", "jsonl": ".json", "parquet": ".parquet"}
+FORMATS: Final = {name: f".{ext}" for name, ext in EXTENSIONS.items()}
 #: How many files the type inference reads at most (spread over the partitions), like a crawler's sample.
 DEFAULT_SAMPLE_FILES: Final = 24
 CATALOG_FILE_NAME: Final = "catalog.duckdb"
@@ -248,7 +249,8 @@ def crawl(lake: Path, catalog: Path | None = None, sample_files: int = DEFAULT_S
     files = data_files(lake)
     if not files:
         raise UserError(
-            f"no data files (*.json.gz, *.json, *.parquet) under {table_dir(lake) / PARTITION_COLUMN}=*/: "
+            f"no data files ({', '.join('*' + suffix for suffix in FORMATS.values())}) under "
+            f"{table_dir(lake) / PARTITION_COLUMN}=*/: "
             f"land data first (`fitpipe consume --lake {lake}`)"
         )
     partitions, bad = _partitions(files)

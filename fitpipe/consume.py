@@ -6,14 +6,12 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import Any, Final
 
 from fitpipe.errors import UserError
+from fitpipe.settings_flags import add_settings_flags
 from services.common import kafka_logs
-from services.common.settings import KafkaCredentialsError, describe_error
+from services.common.settings import KafkaClientSettings, KafkaCredentialsError
 from services.consumer import logs
 from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, run
@@ -33,29 +31,17 @@ def _local_broker() -> dict[str, str] | None:
 
 
 def _settings(args: argparse.Namespace) -> ConsumerSettings:
-    overrides: dict[str, Any] = {
-        "bootstrap_servers": args.bootstrap,
-        "topic": args.topic,
-        "group_id": args.group,
-        "lake_dir": args.lake,
-        "format": args.format,
-        "flush_interval_s": args.flush_interval,
-        "max_records_per_file": args.max_records_per_file,
-        "s3_bucket": args.s3_bucket,
-        "s3_endpoint_url": args.s3_endpoint_url,
-    }
-    if args.s3_bucket:
-        overrides["sink"] = "s3"
-    if overrides["bootstrap_servers"] is None and "CONSUMER_BOOTSTRAP_SERVERS" not in os.environ:
+    """The settings from the flags given, over `CONSUMER_*`; without a broker named anywhere, the one `fitpipe kafka
+    start` runs. `--s3-bucket` lands in S3."""
+    fixed: dict[str, Any] = {"sink": "s3"} if args.s3_bucket else {}
+    if args.bootstrap_servers is None and f"{ENV_PREFIX}BOOTSTRAP_SERVERS" not in os.environ:
         local = _local_broker()
         if local is None:
             raise UserError("no Kafka broker: start one with `fitpipe kafka start` or pass --bootstrap HOST:PORT")
-        overrides |= local
+        fixed |= local
+    settings = args.settings_flags.settings(args, **fixed)
     try:
-        settings = ConsumerSettings(**{k: v for k, v in overrides.items() if v is not None})
         settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
-    except ValidationError as exc:
-        raise UserError(describe_error(exc, ENV_PREFIX)) from None
     except KafkaCredentialsError as exc:
         raise UserError(str(exc)) from None
     return settings
@@ -107,19 +93,36 @@ def _with_progress(settings: ConsumerSettings) -> Summary:
     return summary
 
 
+#: Sign-in settings come from the environment or from the broker `fitpipe kafka start` runs, never from flags: a
+#: password on a command line is visible to every user of the machine.
+SIGN_IN: Final = tuple(KafkaClientSettings.model_fields)
+#: Flags not spelled as their setting.
+FLAG_NAMES: Final = {
+    "bootstrap_servers": "--bootstrap",
+    "lake_dir": "--lake",
+    "group_id": "--group",
+    "flush_interval_s": "--flush-interval",
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "consume", help="land the Kafka topic in the lake (a local folder, or S3), exactly once"
+        "consume",
+        help="land the Kafka topic in the lake (a local folder, or S3), exactly once",
+        description="Land the Kafka topic in the lake. Every flag can also be set by its CONSUMER_* environment "
+        "variable; a flag wins.",
     )
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the broker of `fitpipe kafka start`)")
-    parser.add_argument("--lake", type=Path, help="the lake's root folder (default: $CONSUMER_LAKE_DIR or ./lake)")
-    parser.add_argument("--topic", help="topic to read (default: fitness-data)")
-    parser.add_argument("--group", help="consumer group (default: fitness-lake-writer)")
-    parser.add_argument("--format", choices=["jsonl.gz", "jsonl", "parquet"], help="file format (default: jsonl.gz)")
-    parser.add_argument("--flush-interval", type=float, help="seconds a record may wait before its file is written")
-    parser.add_argument("--max-records-per-file", type=int, help="records per file at most")
-    parser.add_argument("--s3-bucket", help="land in this S3 bucket instead of a folder")
-    parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL or AWS)")
+    flags = add_settings_flags(
+        parser,
+        ConsumerSettings,
+        exclude=SIGN_IN,
+        names=FLAG_NAMES,
+        default_text={
+            "bootstrap_servers": "the broker `fitpipe kafka start` runs",
+            "sink": "local, or s3 with --s3-bucket",
+        },
+    )
+    parser.set_defaults(settings_flags=flags)
     parser.add_argument(
         "--until-caught-up",
         action="store_true",

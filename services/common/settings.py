@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -157,12 +157,15 @@ class KafkaClientSettings(BaseSettings):
         return config
 
 
-def describe_error(error: ValidationError, env_prefix: str) -> str:
-    """A validation error as one line naming the environment variables (or flags) to fix."""
+def describe_error(error: ValidationError, env_prefix: str, flags: Mapping[str, str] | None = None) -> str:
+    """A validation error as one line naming the environment variables to fix, or the flags (setting -> flag) that
+    gave the bad values."""
     parts = []
     for item in error.errors():
         name = "_".join(str(p) for p in item["loc"] if isinstance(p, str))
-        if name:
+        if name in (flags or {}):
+            parts.append(f"{(flags or {})[name]}: {item['msg']}")
+        elif name:
             parts.append(f"{env_prefix}{name.upper()}: {item['msg']}")
         else:  # a rule across settings names its variables itself
             parts.append(item["msg"].removeprefix("Value error, "))

@@ -17,13 +17,20 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal, get_args
 
 import orjson
 
 from core.schema import FIELDS
 
 Encoder = Callable[..., bytes]
+
+#: The lake's file formats by name, as the consumer's `format` setting takes them.
+FormatName = Literal["jsonl.gz", "jsonl", "parquet"]
+FORMAT_NAMES: Final[tuple[FormatName, ...]] = get_args(FormatName)
+#: Each format's object-name extension, without the dot.
+EXTENSIONS: Final[dict[FormatName, str]] = {"jsonl.gz": "json.gz", "jsonl": "json", "parquet": "parquet"}
+DEFAULT_FORMAT: Final[FormatName] = "jsonl.gz"
 
 #: A date's lines are handed to zlib in chunks of about this many bytes.
 CHUNK_BYTES: Final = 64 * 1024
@@ -134,18 +141,17 @@ def _parquet(lines: bytes | Lines) -> bytes:
 def get_format(name: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
     """The format called `name`. Its gzip lines compress on `executor` (one worker) when given, else inline."""
     if name == "jsonl.gz":
-        return Format(name, "json.gz", _gzip(gzip_level), lambda: GzipLines(gzip_level, executor))
+        return Format(name, EXTENSIONS[name], _gzip(gzip_level), lambda: GzipLines(gzip_level, executor))
     if name == "jsonl":
-        return Format(name, "json", _identity)
+        return Format(name, EXTENSIONS[name], _identity)
     if name == "parquet":
-        return Format(name, "parquet", _parquet)
-    raise ValueError(f"unknown format {name!r}: use jsonl.gz, jsonl or parquet")
+        return Format(name, EXTENSIONS[name], _parquet)
+    raise ValueError(f"unknown format {name!r}: use {', '.join(FORMAT_NAMES)}")
 
 
 def format_for_ext(ext: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
     """The format that wrote objects with this extension (a batch is rewritten in the format it was first written)."""
-    for name in ("jsonl.gz", "jsonl", "parquet"):
-        fmt = get_format(name, gzip_level, executor)
-        if fmt.ext == ext:
-            return fmt
+    for name, name_ext in EXTENSIONS.items():
+        if name_ext == ext:
+            return get_format(name, gzip_level, executor)
     raise ValueError(f"no format writes .{ext} objects")

@@ -32,9 +32,8 @@ from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
 from services.common.stop import StopRequest
 from services.producer.metrics import ProducerMetrics
-from services.producer.settings import ProducerSettings
+from services.producer.settings import COMPRESSIONS, ProducerSettings
 
-COMPRESSIONS: Final = ("lz4", "zstd", "gzip", "snappy", "none")
 #: How often the progress display is refreshed, in records.
 _PROGRESS_EVERY: Final = 16384
 #: Without a terminal, a progress line goes to the log this often (seconds).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -13,11 +13,15 @@ from core.names import TOPIC
 from services.common import settings as common_settings
 from services.common.metrics import MetricsSettings
 from services.common.settings import KafkaClientSettings
+from services.producer.sim_params import FITABASE_START
 
 #: Backfills start on the first day of the Fitabase export unless told otherwise, so that simulated and replayed
 #: data cover the same calendar.
-DEFAULT_BACKFILL_START: Final = dt.date(2016, 4, 12)
+DEFAULT_BACKFILL_START: Final = FITABASE_START
 ENV_PREFIX: Final = "PRODUCER_"
+#: The message compressions librdkafka offers (its `compression.type`).
+Compression = Literal["lz4", "zstd", "gzip", "snappy", "none"]
+COMPRESSIONS: Final[tuple[Compression, ...]] = get_args(Compression)
 
 
 class ProducerSettings(KafkaClientSettings, MetricsSettings):
@@ -32,13 +36,15 @@ class ProducerSettings(KafkaClientSettings, MetricsSettings):
     user_ids: Annotated[list[int] | None, NoDecode] = Field(None, description="explicit user ids, comma separated")
     seed: int = Field(42, description="the same seed always gives the same data")
     start_date: dt.date | None = Field(
-        None, description="first simulated day, YYYY-MM-DD (default: 2016-04-12 in backfill, today in live mode)"
+        None,
+        description=f"first simulated day, YYYY-MM-DD (default: {DEFAULT_BACKFILL_START} in backfill, today in live "
+        "mode)",
     )
     days: int = Field(7, ge=1, le=3660, description="number of simulated days")
     mode: Literal["backfill", "live"] = Field("backfill", description="backfill: as fast as possible; live: paced")
     speed: float = Field(1.0, gt=0, description="live mode: event minutes per wall-clock minute")
     replay_dir: Path | None = Field(None, description="replay this Fitabase export folder instead of simulating")
-    compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = Field("lz4", description="message compression")
+    compression: Compression = Field("lz4", description="message compression")
     progress: bool | None = Field(None, description="progress bar (default: when stderr is a terminal)")
 
     @field_validator("user_ids", mode="before")

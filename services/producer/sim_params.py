@@ -8,7 +8,12 @@ data at run time.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final
+
+#: The export's first day. Simulations start on it unless told otherwise, so that simulated and real data cover the
+#: same calendar and weekdays fall as in the real data.
+FITABASE_START: Final = dt.date(2016, 4, 12)
 
 # --- Population ---------------------------------------------------------------------------------------------------
 #: Share of users whose tracker logs sleep (STATS: 24 of 33) and who wear a heart-rate tracker (STATS: 14 of 33).
