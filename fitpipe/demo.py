@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import logging
-import os
 import shutil
 import signal
 import threading
@@ -20,7 +18,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -31,14 +28,13 @@ from core.queries import PER_USER_ID
 from fitpipe.catalog import crawl, default_catalog, print_result
 from fitpipe.errors import UserError
 from fitpipe.kafka.broker import free_port
+from fitpipe.settings_flags import add_settings_flags
 from services.common import kafka_logs, logs
+from services.consumer.settings import ConsumerSettings
+from services.producer.settings import ProducerSettings
 
-if TYPE_CHECKING:
-    from services.producer.settings import ProducerSettings
-
-DEFAULT_USERS = 33
-DEFAULT_DAYS = 7
-DEFAULT_START = dt.date(2016, 4, 12)  # the first day of the Fitabase export the simulator is calibrated on
+#: The demo's own seed (a cohort whose charts show a bit of everything); the other settings are the producer's.
+DEMO_SEED = 7
 
 
 @dataclass
@@ -112,39 +108,28 @@ def metrics_url(port: int | None) -> str:
     return f"http://127.0.0.1:{port}/metrics"
 
 
-def _producer_settings(args: argparse.Namespace, bootstrap: str) -> ProducerSettings:
-    """The producer's backfill of the simulated cohort, or of the replayed export."""
-    from pydantic import ValidationError
-
-    from services.producer.settings import ProducerSettings, describe_error
+def demo_settings(args: argparse.Namespace) -> tuple[ProducerSettings, ConsumerSettings]:
+    """The producer's backfill of the simulated cohort (or of the replayed export) and the consumer's landing in the
+    demo's lake, from the flags over `PRODUCER_*` and `CONSUMER_*`. The broker is named once it runs."""
     from services.producer.simulator import user_ids
 
-    given = {
-        "bootstrap_servers": bootstrap,
-        "topic": TOPIC,
-        "partitions": args.partitions,
-        "mode": "backfill",
-        "progress": True,
-        "replay_dir": args.replay,
-        "metrics_port": free_port(),
-    }
-    if args.replay is None:
-        ids = user_ids(args.users, args.seed)
+    lake = DemoPaths(args.out).lake
+    fixed = {"topic": TOPIC, "mode": "backfill", "progress": True, "metrics_port": free_port()}
+    producer: ProducerSettings = args.producer_flags.settings(args, **fixed)
+    if producer.replay_dir is None:
+        ids = user_ids(producer.users, producer.seed)
         if PER_USER_ID not in ids:
             ids[0] = PER_USER_ID  # so that the one-user query has someone to answer about
-        given |= {"user_ids": sorted(ids), "seed": args.seed, "start_date": args.start, "days": args.days}
-    try:
-        return ProducerSettings(**given)
-    except ValidationError as exc:
-        raise UserError(describe_error(exc)) from None
-
-
-def _consume(console: Console, bootstrap: str, lake: Path, expected: int, fmt: str):
-    from services.consumer import ConsumerSettings, run
-
-    settings = ConsumerSettings(
-        bootstrap_servers=bootstrap, topic=TOPIC, sink="local", lake_dir=lake, format=fmt, metrics_port=free_port()
+        producer = producer.model_copy(update={"user_ids": sorted(ids)})
+    consumer: ConsumerSettings = args.consumer_flags.settings(
+        args, topic=TOPIC, sink="local", lake_dir=lake, metrics_port=free_port()
     )
+    return producer, consumer
+
+
+def _consume(console: Console, settings: ConsumerSettings, expected: int):
+    from services.consumer import run
+
     console.print(f"consumer metrics at {metrics_url(settings.metrics_port)} while it runs")
     columns = (
         SpinnerColumn(),
@@ -172,6 +157,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
     from fitpipe.query import named_queries, run_named_queries, write_csv
     from fitpipe.report import write_report
 
+    producer_settings, consumer_settings = demo_settings(args)
     paths = DemoPaths(args.out)
     summary = DemoSummary(paths)
     steps = _Steps(console, summary, total=7 if args.bootstrap else 8)
@@ -195,9 +181,10 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
         from services.producer.replay import ReplayError
         from services.producer.run import run as produce
 
-        source = f"replay of {args.replay}" if args.replay else f"{args.users} simulated users x {args.days} days"
+        replay, users, days = producer_settings.replay_dir, producer_settings.user_count, producer_settings.days
+        source = f"replay of {replay}" if replay else f"{users} simulated users x {days} days"
         with steps.step(f"produce ({source})"):
-            settings = _producer_settings(args, summary.bootstrap)
+            settings = producer_settings.model_copy(update={"bootstrap_servers": summary.bootstrap})
             console.print(f"producer metrics at {metrics_url(settings.metrics_port)} while it runs")
             with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
                 try:
@@ -210,7 +197,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
             console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
 
         with steps.step("consume until caught up"):
-            landed = _consume(console, summary.bootstrap, paths.lake, summary.produced, args.format)
+            settings = consumer_settings.model_copy(update={"bootstrap_servers": summary.bootstrap})
+            landed = _consume(console, settings, summary.produced)
             summary.landed, summary.dead_letters = landed.records_out, landed.dead_letters
             if summary.landed + summary.dead_letters < summary.produced:
                 raise KeyboardInterrupt  # a stop signal ended the consumer before it caught up
@@ -301,8 +289,6 @@ def _configure_logs(verbose: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.replay is None and (args.users < 1 or args.days < 1):
-        raise UserError("--users and --days (or PRODUCER_USERS and PRODUCER_DAYS) must be whole numbers, at least 1")
     _configure_logs(args.verbose)
     console = Console(stderr=True)
     with _terminate_as_interrupt():
@@ -311,29 +297,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if summary.produced == summary.landed + summary.dead_letters else 1
 
 
-def _from_environment(setting: str, default: int) -> int:
-    """A count's default from the producer's environment (`PRODUCER_USERS`, `PRODUCER_DAYS`), as `fitpipe produce`
-    takes it; a value that is not a whole number is reported by the check of --users and --days."""
-    text = os.environ.get(f"PRODUCER_{setting}", "").strip()
-    try:
-        return int(text) if text else default
-    except ValueError:
-        return 0
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="the whole pipeline in one command: Kafka, producer, consumer, lake, crawl, queries, report"
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out; lake in out/lake)")
-    users, days = _from_environment("USERS", DEFAULT_USERS), _from_environment("DAYS", DEFAULT_DAYS)
-    parser.add_argument("--users", type=int, default=users, help=f"users (default $PRODUCER_USERS or {DEFAULT_USERS})")
-    parser.add_argument("--days", type=int, default=days, help=f"days (default $PRODUCER_DAYS or {DEFAULT_DAYS})")
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD")
-    parser.add_argument("--seed", type=int, default=7, help="the simulation's seed (default 7)")
-    parser.add_argument("--replay", type=Path, default=None, metavar="DIR", help="replay a Fitabase export instead")
-    parser.add_argument("--partitions", type=int, default=3, help="partitions of the topic (default 3)")
-    parser.add_argument("--format", choices=("jsonl.gz", "jsonl", "parquet"), default="jsonl.gz", help="lake files")
+    producer_flags = add_settings_flags(
+        parser,
+        ProducerSettings,
+        only=("users", "days", "start_date", "seed", "replay_dir", "partitions"),
+        names={"start_date": "--start", "replay_dir": "--replay"},
+        defaults={"seed": DEMO_SEED},
+    )
+    consumer_flags = add_settings_flags(parser, ConsumerSettings, only=("format",))
+    parser.set_defaults(producer_flags=producer_flags, consumer_flags=consumer_flags)
     parser.add_argument("--bootstrap", default=None, help="use this Kafka broker instead of starting one")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the producer's, the consumer's and librdkafka's log lines"

@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -14,17 +15,20 @@ from rich.table import Table
 from core.schema import Record
 from fitpipe.errors import UserError
 from fitpipe.realism_checks import Check, evaluate
+from fitpipe.settings_flags import add_settings_flags
+from services.producer.sim_params import FITABASE_START
 from services.producer.simulator import SimulationError, simulate_days
 
-#: The real export's first day, so that weekdays fall as in the real data by default.
-DEFAULT_START = dt.date(2016, 4, 12)
 
+class RealismSettings(BaseModel):
+    """The cohort to simulate and check; by default the real export's: 33 users, 31 days from its first day."""
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2016-04-12") from None
+    model_config = ConfigDict(extra="forbid")
+
+    users: int = Field(33, description="number of simulated users")
+    days: int = Field(31, description="number of days")
+    seed: int = Field(0, description="random seed; the same seed gives the same data")
+    start: dt.date = Field(FITABASE_START, description="first day, YYYY-MM-DD, so that weekdays fall as in the export")
 
 
 def _simulated(users: int, start: dt.date, days: int, seed: int, console: Console) -> Iterator[Record]:
@@ -51,20 +55,22 @@ def render(checks: list[Check], title: str) -> Table:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.users < 1:
-        raise UserError(f"--users must be at least 1 (got {args.users}); the real export has 33")
-    if args.days < 1:
-        raise UserError(f"--days must be at least 1 (got {args.days}); the real export covers 31")
+    settings: RealismSettings = args.settings_flags.settings(args)
+    if settings.users < 1:
+        raise UserError(f"--users must be at least 1 (got {settings.users}); the real export has 33")
+    if settings.days < 1:
+        raise UserError(f"--days must be at least 1 (got {settings.days}); the real export covers 31")
     # Off a terminal (a file, a pipe), a wide table keeps one line per statistic.
     console = Console(width=None if sys.stdout.isatty() else 140)
     error_console = Console(stderr=True)
     try:
-        checks = evaluate(_simulated(args.users, args.start, args.days, args.seed, error_console))
+        checks = evaluate(_simulated(settings.users, settings.start, settings.days, settings.seed, error_console))
     except SimulationError as exc:
         raise UserError(str(exc)) from None
     failed = [check for check in checks if not check.passed]
     title = (
-        f"Realism of {args.users} simulated users x {args.days} days from {args.start} (seed {args.seed}) "
+        f"Realism of {settings.users} simulated users x {settings.days} days from {settings.start} "
+        f"(seed {settings.seed}) "
         "against the Fitabase export"
     )
     console.print(render(checks, title))
@@ -82,10 +88,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Simulate N users x D days, compute each statistic of the Fitabase acceptance criteria 1-9 "
         "from the records, and print it beside the real figure and its band. Exit code 1 if any falls outside.",
     )
-    parser.add_argument("--users", type=int, default=33, help="number of simulated users (default: 33)")
-    parser.add_argument("--days", type=int, default=31, help="number of days (default: 31)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same data")
-    parser.add_argument(
-        "--start", type=_date, default=DEFAULT_START, help="first day, YYYY-MM-DD (default: 2016-04-12)"
-    )
+    parser.set_defaults(settings_flags=add_settings_flags(parser, RealismSettings))
     parser.set_defaults(func=_run)

@@ -4,7 +4,6 @@ benchmarks of the curated table build their lakes with it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,11 +11,12 @@ from pathlib import Path
 from core.names import TOPIC
 from core.queries import PER_USER_ID
 from core.schema import Record, encode
-from services.consumer.formats import get_format
+from services.consumer.formats import DEFAULT_FORMAT, FormatName, get_format
 from services.consumer.naming import object_key
+from services.producer.sim_params import FITABASE_START
 from services.producer.simulator import simulate, user_ids
 
-START = dt.date(2016, 4, 12)
+START = FITABASE_START
 #: The topic's id in the object names (Kafka's form: 22 characters of URL-safe base64).
 INCARNATION = "Zm9vYmFyYmF6cXV4MTIzNA"
 
@@ -30,7 +30,7 @@ def land(
     records: Iterable[Record],
     records_per_file: int = 11,
     partitions: int = 3,
-    fmt: str = "jsonl.gz",
+    fmt: FormatName = DEFAULT_FORMAT,
     first_offsets: dict[int, int] | None = None,
     topic: str = TOPIC,
     incarnation: str = INCARNATION,
