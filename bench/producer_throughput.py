@@ -92,9 +92,10 @@ def stages(bootstrap: str, users: int, days: int, compression: str) -> dict[str,
     encode_s = time.perf_counter() - started
     topic = f"bench-stage-{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic, PARTITIONS)
-    summary = produce_encoded(
-        pairs, bootstrap, topic, PARTITIONS, progress=False, compression=compression, create_topic=False
+    settings = ProducerSettings.model_construct(
+        bootstrap_servers=bootstrap, topic=topic, partitions=PARTITIONS, progress=False, compression=compression
     )
+    summary = produce_encoded(pairs, settings, create_topic=False)
     return {"simulate": len(pairs) / simulate_s, "encode": len(pairs) / encode_s, "produce": summary.rate}
 
 
@@ -172,7 +173,11 @@ def main() -> int:
             console.print("starting a local Kafka broker ...")
         bootstrap = args.bootstrap or broker.start()  # type: ignore[union-attr]
         # Warm up: a fresh broker answers the first idempotent producer only once its coordinators are loaded.
-        produce_encoded([(b"0", b"{}")] * 1000, bootstrap, f"bench-warmup-{uuid.uuid4().hex[:8]}", 1, progress=False)
+        warm_up = f"bench-warmup-{uuid.uuid4().hex[:8]}"
+        produce_encoded(
+            [(b"0", b"{}")] * 1000,
+            ProducerSettings.model_construct(bootstrap_servers=bootstrap, topic=warm_up, partitions=1, progress=False),
+        )
         payloads = home / "payloads.jsonl"
         write_payloads(payloads, args.users, args.days)
         ours, sized, same, sizes = [], [], [], []

@@ -7,7 +7,6 @@ A one-shot program on the AWS host (a container run at every start) and on Amazo
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Final
 
@@ -26,6 +25,7 @@ from pydantic_settings import SettingsConfigDict
 
 from core.kafka_access import AclEntry, acl_entries
 from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
+from services.common import logs
 from services.common.settings import KafkaClientSettings, describe_error
 
 _RESOURCES: Final = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
@@ -93,8 +93,12 @@ class AccessSettings(KafkaClientSettings):
     acls: bool = Field(True, description="create the services' ACLs too (not on Amazon MSK, where IAM grants)")
 
 
+#: The logger of the set-up's events.
+LOGGER_NAME: Final = "services.kafka_admin"
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logs.configure(LOGGER_NAME)
     try:
         settings = AccessSettings()  # type: ignore[call-arg]  # from the environment
     except ValidationError as exc:
@@ -108,8 +112,8 @@ def main() -> int:
     except (KafkaException, RuntimeError) as exc:
         print(f"kafka access: {exc}", file=sys.stderr)
         return 1
-    what = "and the services' ACLs are" if settings.acls else "are"
-    logging.info("topics %s, %s %s in place", settings.topic, settings.dead_letter_topic, what)
+    event = "topics and the services' ACLs are in place" if settings.acls else "topics are in place"
+    logs.EventLog(LOGGER_NAME).info(event, topic=settings.topic, dead_letter_topic=settings.dead_letter_topic)
     return 0
 
 

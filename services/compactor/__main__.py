@@ -24,7 +24,7 @@ def main() -> int:
     try:
         settings = CompactorSettings()
     except ValidationError as exc:
-        log.error(f"bad setting: {describe_error(exc, ENV_PREFIX)}")
+        log.error("bad setting", error=describe_error(exc, ENV_PREFIX))
         return 2
     return serve(settings)
 

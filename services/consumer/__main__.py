@@ -7,9 +7,9 @@ import sys
 
 from pydantic import ValidationError
 
-from services.common.settings import KafkaCredentialsError, describe_error
+from services.common.settings import KafkaCredentialsError
 from services.consumer import logs
-from services.consumer.settings import ENV_PREFIX, ConsumerSettings
+from services.consumer.settings import ConsumerSettings, describe_error
 from services.consumer.writer import ConsumerError, run
 
 
@@ -19,15 +19,15 @@ def main() -> int:
         settings = ConsumerSettings()
         settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
-        logs.event(logging.ERROR, f"bad setting: {describe_error(exc, ENV_PREFIX)}")
+        logs.event(logging.ERROR, "bad setting", error=describe_error(exc))
         return 2
     except KafkaCredentialsError as exc:
-        logs.event(logging.ERROR, str(exc))
+        logs.event(logging.ERROR, "no Kafka credentials", error=str(exc))
         return 2
     try:
         run(settings)
     except ConsumerError as exc:
-        logs.event(logging.ERROR, str(exc))
+        logs.event(logging.ERROR, "consumer failed", error=str(exc))
         return 2
     return 0
 

@@ -26,7 +26,6 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from core.names import TOPIC
 from core.schema import Record, encode
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.logs import EventLog
@@ -105,26 +104,32 @@ def ensure_topic(
     bootstrap: str, topic: str, partitions: int, timeout: float = 15.0, security: Mapping[str, Any] | None = None
 ) -> bool:
     """Create `topic` with `partitions` unless it exists. True when it was created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **client_logging(SERVICE_LOGGER), **(security or {})})
+    config = {"bootstrap.servers": bootstrap, **client_logging(SERVICE_LOGGER), **(security or {})}
     log = _log.bind(topic=topic, bootstrap=bootstrap)
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        reason = last_failure(SERVICE_LOGGER, admin) or exc.args[0].str()
-        raise KafkaUnavailable(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s ({reason})") from exc
-    existing = metadata.topics.get(topic)
-    if existing is not None and existing.error is None:
-        if len(existing.partitions) != partitions:
-            log.warning("topic exists with other partitions", partitions=len(existing.partitions), wanted=partitions)
-        return False
-    future = admin.create_topics([NewTopic(topic, num_partitions=partitions)], operation_timeout=timeout)[topic]
-    try:
-        future.result(timeout=timeout + 5)
-    except KafkaException as exc:
-        error: KafkaError = exc.args[0]
-        if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+    # The client is destroyed on the way out of the block, after its futures are done.
+    with AdminClient(config) as admin:
+        try:
+            metadata = admin.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            reason = last_failure(SERVICE_LOGGER, admin) or exc.args[0].str()
+            raise KafkaUnavailable(
+                f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s ({reason})"
+            ) from exc
+        existing = metadata.topics.get(topic)
+        if existing is not None and existing.error is None:
+            if len(existing.partitions) != partitions:
+                log.warning(
+                    "topic exists with other partitions", partitions=len(existing.partitions), wanted=partitions
+                )
             return False
-        raise KafkaUnavailable(f"could not create topic {topic!r} on {bootstrap}: {error.str()}") from exc
+        future = admin.create_topics([NewTopic(topic, num_partitions=partitions)], operation_timeout=timeout)[topic]
+        try:
+            future.result(timeout=timeout + 5)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return False
+            raise KafkaUnavailable(f"could not create topic {topic!r} on {bootstrap}: {error.str()}") from exc
     log.info("topic created", partitions=partitions)
     return True
 
@@ -284,66 +289,14 @@ def _chunks(pairs: Pairs, size: int = CHUNK) -> Iterator[Chunk]:
 
 
 def produce(
-    records: Iterable[Record],
-    bootstrap: str,
-    topic: str = TOPIC,
-    partitions: int = 3,
-    progress: bool = True,
-    *,
-    total: int | None = None,
-    speed: float | None = None,
-    compression: str = "lz4",
-    create_topic: bool = True,
-    stop: StopRequest | None = None,
-    flush_timeout: float = 120.0,
-    config: dict[str, Any] | None = None,
-    metrics: ProducerMetrics | None = None,
-) -> ProduceSummary:
-    """Produce `records` to `topic`, keyed by user id, and flush. Returns the summary.
-
-    `speed` paces the records by event time (live mode: 1.0 is real time); None sends them as fast as possible
-    (backfill). `stop` (installed as the SIGTERM/SIGINT handler by the caller, or here when None and on the main
-    thread) ends the run early; what was produced until then is flushed. Raises `DeliveryFailed` when any record
-    was not delivered, `KafkaUnavailable` when the brokers do not answer. `metrics` receives the run's figures.
-    """
-    settings = _settings(bootstrap, topic, partitions, progress, compression)
-    options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
-    return produce_records(records, settings, speed=speed, config=config, metrics=metrics, **options)
-
-
-def produce_encoded(
-    pairs: Pairs,
-    bootstrap: str,
-    topic: str = TOPIC,
-    partitions: int = 3,
-    progress: bool = True,
-    *,
-    total: int | None = None,
-    compression: str = "lz4",
-    create_topic: bool = True,
-    stop: StopRequest | None = None,
-    flush_timeout: float = 120.0,
-    config: dict[str, Any] | None = None,
-    metrics: ProducerMetrics | None = None,
-) -> ProduceSummary:
-    """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
-    settings = _settings(bootstrap, topic, partitions, progress, compression)
-    options = {"total": total, "create_topic": create_topic, "stop": stop, "flush_timeout": flush_timeout}
-    return produce_chunks(_chunks(pairs), settings, config=config, metrics=metrics, **options)
-
-
-def _settings(bootstrap: str, topic: str, partitions: int, progress: bool, compression: str) -> ProducerSettings:
-    """Settings for a library call: what it names, the defaults otherwise (never the `PRODUCER_*` environment)."""
-    return ProducerSettings.model_construct(
-        bootstrap_servers=bootstrap, topic=topic, partitions=partitions, progress=progress, compression=compression
-    )
-
-
-def produce_records(
     records: Iterable[Record], settings: ProducerSettings, *, speed: float | None = None, **options: Any
 ) -> ProduceSummary:
-    """Produce `records` as `settings` say; `speed` paces them by event time (live mode), None is a backfill.
-    `options` are `produce_chunks`'s."""
+    """Produce `records` as `settings` say (brokers, topic, compression, progress), keyed by user id, and flush.
+    Returns the summary.
+
+    `speed` paces the records by event time (live mode: 1.0 is real time); None sends them as fast as possible
+    (backfill). `options` are `produce_chunks`'s. Raises `DeliveryFailed` when any record was not delivered,
+    `KafkaUnavailable` when the brokers do not answer."""
 
     def chunks(producer: Producer, stop: StopRequest) -> Iterable[Chunk]:
         if speed:  # one record at a time, each when its minute comes
@@ -353,10 +306,17 @@ def produce_records(
     return _run(chunks, settings, mode=f"live x{speed:g}" if speed else "backfill", **options)
 
 
+def produce_encoded(pairs: Pairs, settings: ProducerSettings, **options: Any) -> ProduceSummary:
+    """`produce` for records already encoded as (key, value) pairs, as fast as possible (backfill)."""
+    return produce_chunks(_chunks(pairs), settings, **options)
+
+
 def produce_chunks(chunks: Iterable[Chunk], settings: ProducerSettings, **options: Any) -> ProduceSummary:
     """Produce chunks of encoded keys and values (a simulated day at a time, say) as fast as possible.
 
-    `options`: `total` (records expected, for the progress display), `stop`, `metrics`, `flush_timeout`,
+    `options`: `total` (records expected, for the progress display), `stop` (installed as the SIGTERM/SIGINT handler
+    by the caller, or here when None and on the main thread: it ends the run early, and what was produced until
+    then is flushed), `metrics` (the run's figures), `flush_timeout`,
     `create_topic`, and `config` (librdkafka settings over the producer's own)."""
     return _run(lambda producer, stop: chunks, settings, mode="backfill", **options)
 
@@ -536,6 +496,5 @@ __all__ = [
     "produce",
     "produce_chunks",
     "produce_encoded",
-    "produce_records",
     "producer_config",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from core.schema import Record
 from services.common.stop import StopRequest
-from services.producer.kafka_producer import Chunk, ProduceSummary, produce_chunks, produce_records
+from services.producer.kafka_producer import Chunk, ProduceSummary, produce, produce_chunks
 from services.producer.metrics import ProducerMetrics
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings
 
@@ -112,7 +112,7 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
             return produce_chunks(backfill_days(settings), settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None
-        return produce_records(records, settings, total=total, speed=speed, **options)
+        return produce(records, settings, total=total, speed=speed, **options)
     finally:
         if server is not None:
             server.close()

@@ -22,6 +22,7 @@ from services.consumer import ConsumerSettings
 from services.consumer import run as consume
 from services.producer.kafka_producer import produce
 from services.producer.replay import load
+from tests.producer.kafka_helpers import producer_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +50,9 @@ def _source_totals(folder: Path) -> tuple[dict[tuple[int, str], int], Counter]:
 def replayed_lake(fitabase_dir: Path, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     topic = f"test-e2e-fitabase-{uuid.uuid4().hex[:8]}"
     export = load(fitabase_dir)
-    summary = produce(export.records(), kafka_bootstrap, topic, partitions=3, progress=False, total=len(export))
+    summary = produce(
+        export.records(), producer_settings(kafka_bootstrap, topic, partitions=3, progress=False), total=len(export)
+    )
     assert summary.delivered == len(export) and summary.errors == 0
     lake = tmp_path_factory.mktemp("e2e") / "lake"
     settings = ConsumerSettings(

@@ -19,6 +19,7 @@ from services.producer.kafka_producer import StopRequest, produce
 from tests.conftest import REPO_ROOT
 from tests.consumer.conftest import create_topic, make_records, settings_for, wait_until
 from tests.consumer.conftest import produce as produce_raw
+from tests.producer.kafka_helpers import producer_settings
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def test_status_shows_kafka_the_group_and_the_lake(kafka_bootstrap: str, topic_n
     records = make_records(1200, seed=9, days=2)
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-    produce(records, kafka_bootstrap, topic_name, progress=False, create_topic=False)
+    produce(records, producer_settings(kafka_bootstrap, topic_name, progress=False), create_topic=False)
     produce_raw(kafka_bootstrap, topic_name, [b"not a record"], [b"1"])
     LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)).run(until_caught_up=True)
 
@@ -99,7 +100,7 @@ def test_status_shows_the_curated_table_the_compactor_wrote(
     records = make_records(900, seed=11, days=3)
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-    produce(records, kafka_bootstrap, topic_name, progress=False, create_topic=False)
+    produce(records, producer_settings(kafka_bootstrap, topic_name, progress=False), create_topic=False)
     LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)).run(until_caught_up=True)
     compacted = subprocess.run(
         [sys.executable, "-m", "fitpipe", "compact", "--lake", str(tmp_path)],
@@ -146,7 +147,9 @@ def test_lag_grows_while_the_consumer_is_stopped_and_the_producer_runs(
     offsets against its end offsets, as `fitpipe status` reports them."""
     create_topic(kafka_bootstrap, topic_name, partitions=2)
     create_topic(kafka_bootstrap, f"{topic_name}.dlq", partitions=1)
-    produce(make_records(500, seed=2), kafka_bootstrap, topic_name, progress=False, create_topic=False)
+    produce(
+        make_records(500, seed=2), producer_settings(kafka_bootstrap, topic_name, progress=False), create_topic=False
+    )
     LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)).run(until_caught_up=True)
 
     def lag() -> int:
@@ -159,8 +162,8 @@ def test_lag_grows_while_the_consumer_is_stopped_and_the_producer_runs(
     records = make_records(20_000, seed=4, days=1)  # one day, so the pacing runs a minute a second
     producer = threading.Thread(
         target=produce,
-        args=(records, kafka_bootstrap, topic_name),
-        kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop},
+        args=(records, producer_settings(kafka_bootstrap, topic_name, progress=False)),
+        kwargs={"create_topic": False, "speed": 60.0, "stop": stop},
         daemon=True,
     )
     producer.start()

@@ -29,6 +29,7 @@ from tests.consumer.conftest import (
     wait_until,
 )
 from tests.consumer.conftest import produce as produce_raw
+from tests.producer.kafka_helpers import producer_settings
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,11 @@ def test_producer_and_consumer_metrics_account_for_every_record(
     producer_metrics = ProducerMetrics(statistics_interval_ms=10)
     producer_server = producer_metrics.serve(free_port())
     try:
-        produce(records, kafka_bootstrap, topic_name, partitions=3, progress=False, metrics=producer_metrics)
+        produce(
+            records,
+            producer_settings(kafka_bootstrap, topic_name, partitions=3, progress=False),
+            metrics=producer_metrics,
+        )
         produced = scrape(producer_server.url)
     finally:
         producer_server.close()
@@ -176,8 +181,8 @@ def test_the_lag_metrics_grow_while_the_consumer_lands_nothing_and_the_producer_
         records = make_records(20_000, seed=4, days=1)  # one day, so the pacing runs a minute a second
         producer = threading.Thread(
             target=produce,
-            args=(records, kafka_bootstrap, topic_name),
-            kwargs={"progress": False, "create_topic": False, "speed": 60.0, "stop": stop},
+            args=(records, producer_settings(kafka_bootstrap, topic_name, progress=False)),
+            kwargs={"create_topic": False, "speed": 60.0, "stop": stop},
             daemon=True,
         )
         writer = LakeWriter(settings)

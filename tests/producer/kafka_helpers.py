@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from services.producer.settings import ProducerSettings
+
+
+def producer_settings(bootstrap: str, topic: str, **values: Any) -> ProducerSettings:
+    """The producer's settings for a test: these values over the defaults, never the `PRODUCER_*` environment."""
+    return ProducerSettings.model_construct(bootstrap_servers=bootstrap, topic=topic, **values)
 
 
 def end_offsets_total(bootstrap: str, topic: str) -> int:

@@ -20,7 +20,7 @@ from services.producer.run import run
 from services.producer.settings import ProducerSettings
 from tests.conftest import REPO_ROOT
 from tests.producer.conftest import SERVICE_COMMAND, producer_env, run_service
-from tests.producer.kafka_helpers import end_offsets_total, partition_count, read_topic
+from tests.producer.kafka_helpers import end_offsets_total, partition_count, producer_settings, read_topic
 from tests.strategies import sample_record
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def standin_records(users: list[int], minutes: int) -> list[Record]:
 def test_every_record_arrives_keyed_by_user_in_order(kafka_bootstrap: str, topic_name: str) -> None:
     users = [1503960366, 2022484408, 8877689391]
     records = standin_records(users, 300)
-    summary = produce(records, kafka_bootstrap, topic_name, partitions=5, progress=True)
+    summary = produce(records, producer_settings(kafka_bootstrap, topic_name, partitions=5, progress=True))
     assert (summary.records, summary.delivered, summary.errors) == (900, 900, 0)
     assert summary.bytes == sum(len(encode(r)) for r in records)
 
@@ -65,7 +65,9 @@ def test_every_record_arrives_keyed_by_user_in_order(kafka_bootstrap: str, topic
 def test_an_existing_topic_is_used_as_it_is(kafka_bootstrap: str, topic_name: str) -> None:
     assert ensure_topic(kafka_bootstrap, topic_name, 2) is True
     assert ensure_topic(kafka_bootstrap, topic_name, 4) is False
-    produce(standin_records([1503960366], 10), kafka_bootstrap, topic_name, partitions=4, progress=False)
+    produce(
+        standin_records([1503960366], 10), producer_settings(kafka_bootstrap, topic_name, partitions=4, progress=False)
+    )
     assert partition_count(kafka_bootstrap, topic_name) == 2
     assert len(read_topic(kafka_bootstrap, topic_name)) == 10
 
@@ -73,7 +75,7 @@ def test_an_existing_topic_is_used_as_it_is(kafka_bootstrap: str, topic_name: st
 def test_pre_encoded_pairs_are_produced_as_given(kafka_bootstrap: str, topic_name: str) -> None:
     records = standin_records([1624580081, 1644430081], 50)
     pairs = [(str(r["id"]).encode(), encode(r)) for r in records]
-    summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=1, progress=False)
+    summary = produce_encoded(iter(pairs), producer_settings(kafka_bootstrap, topic_name, partitions=1, progress=False))
     assert summary.delivered == 100
     assert [(m.key(), m.value()) for m in read_topic(kafka_bootstrap, topic_name)] == pairs
 
@@ -84,7 +86,9 @@ def test_a_small_local_queue_holds_back_the_producer_without_losing_or_reorderin
     records = standin_records([1624580081, 1644430081, 1503960366], 700)
     pairs = [(str(r["id"]).encode(), encode(r)) for r in records]
     config = {"queue.buffering.max.messages": 300}
-    summary = produce_encoded(iter(pairs), kafka_bootstrap, topic_name, partitions=3, progress=False, config=config)
+    summary = produce_encoded(
+        iter(pairs), producer_settings(kafka_bootstrap, topic_name, partitions=3, progress=False), config=config
+    )
     assert (summary.records, summary.delivered, summary.errors) == (2100, 2100, 0)
     by_key: dict[bytes, list[bytes]] = {}
     for message in read_topic(kafka_bootstrap, topic_name):
@@ -98,7 +102,7 @@ def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_na
     admin.create_topics([NewTopic(topic_name, 1, config={"max.message.bytes": "64"})])[topic_name].result(30)
     records = standin_records([1503960366, 2022484408], 40)
     with pytest.raises(DeliveryFailed) as failure:
-        produce(records, kafka_bootstrap, topic_name, progress=False, flush_timeout=60)
+        produce(records, producer_settings(kafka_bootstrap, topic_name, progress=False), flush_timeout=60)
     summary = failure.value.summary
     assert summary.errors >= 1
     assert summary.delivered + summary.errors == summary.records

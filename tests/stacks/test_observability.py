@@ -195,6 +195,7 @@ def test_every_alarm_watches_a_metric_the_services_really_emit(
     from tests.consumer.conftest import Background, create_topic, free_port, make_records, settings_for, wait_until
     from tests.consumer.conftest import produce as produce_raw
     from tests.integration.test_metrics import scrape
+    from tests.producer.kafka_helpers import producer_settings
 
     emitted: dict[str, set[str]] = {}
     records = make_records(200, seed=3, days=2)
@@ -202,7 +203,7 @@ def test_every_alarm_watches_a_metric_the_services_really_emit(
     producer = ProducerMetrics(statistics_interval_ms=200)
     server = producer.serve(free_port())
     try:
-        produce(records, kafka_bootstrap, topic_name, partitions=2, progress=False, metrics=producer)
+        produce(records, producer_settings(kafka_bootstrap, topic_name, partitions=2, progress=False), metrics=producer)
         emitted[m.PRODUCER] = _sample_families(scrape(server.url))
     finally:
         server.close()
