@@ -9,9 +9,9 @@ import sys
 from typing import Any, Final
 
 from fitpipe.errors import UserError
-from fitpipe.settings_flags import add_settings_flags
+from fitpipe.settings_flags import SIGN_IN, add_settings_flags
 from services.common import kafka_logs
-from services.common.settings import KafkaClientSettings, KafkaCredentialsError
+from services.common.settings import KafkaCredentialsError
 from services.consumer import logs
 from services.consumer.settings import ENV_PREFIX, ConsumerSettings
 from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, run
@@ -93,9 +93,6 @@ def _with_progress(settings: ConsumerSettings) -> Summary:
     return summary
 
 
-#: Sign-in settings come from the environment or from the broker `fitpipe kafka start` runs, never from flags: a
-#: password on a command line is visible to every user of the machine.
-SIGN_IN: Final = tuple(KafkaClientSettings.model_fields)
 #: Flags not spelled as their setting.
 FLAG_NAMES: Final = {
     "bootstrap_servers": "--bootstrap",

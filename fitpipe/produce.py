@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from fitpipe.errors import UserError
-from fitpipe.settings_flags import SettingsFlags, add_settings_flags
+from fitpipe.settings_flags import SIGN_IN, SettingsFlags, add_settings_flags
 from services.common import kafka_logs, logs
-from services.common.settings import KafkaClientSettings, KafkaCredentialsError
+from services.common.settings import KafkaCredentialsError
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
 from services.producer.settings import ENV_PREFIX, ProducerSettings
@@ -81,9 +81,6 @@ def _replay(args: argparse.Namespace) -> int:
     return _run(_settings(args, args.settings_flags, replay_dir=args.folder), args.verbose)
 
 
-#: Sign-in settings come from the environment or from the broker `fitpipe kafka start` runs, never from flags: a
-#: password on a command line is visible to every user of the machine.
-SIGN_IN: Final = tuple(KafkaClientSettings.model_fields)
 #: What only a simulation reads; a replay takes its users and days from the export.
 SIMULATION: Final = ("users", "user_ids", "seed", "start_date", "days")
 #: Flags not spelled as their setting.

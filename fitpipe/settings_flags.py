@@ -15,15 +15,19 @@ import typing
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from fitpipe.errors import UserError
-from services.common.settings import describe_error
+from services.common.settings import KafkaClientSettings, describe_error
 
 Model = TypeVar("Model", bound=BaseModel)
+
+#: Sign-in settings come from the environment or from the broker `fitpipe kafka start` runs, never from flags: a
+#: password on a command line is visible to every user of the machine.
+SIGN_IN: Final = tuple(KafkaClientSettings.model_fields)
 
 #: What a flag's value looks like in `--help`, by the field's type.
 _METAVARS: Mapping[type, str] = {int: "N", float: "NUMBER", dt.date: "YYYY-MM-DD", Path: "PATH", str: "TEXT"}

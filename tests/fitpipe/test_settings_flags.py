@@ -13,11 +13,10 @@ import pytest
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fitpipe import consume as consumer_cli
 from fitpipe import produce as producer_cli
 from fitpipe.cli import build_parser
 from fitpipe.errors import UserError
-from fitpipe.settings_flags import add_settings_flags
+from fitpipe.settings_flags import SIGN_IN, add_settings_flags
 from services.consumer.settings import ConsumerSettings
 from services.producer.settings import ProducerSettings
 from tests.conftest import REPO_ROOT
@@ -38,9 +37,9 @@ def _dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 @pytest.mark.parametrize(
     ("path", "model", "excluded"),
     [
-        (("produce", "simulate"), ProducerSettings, {*producer_cli.SIGN_IN, "replay_dir"}),
-        (("produce", "replay"), ProducerSettings, {*producer_cli.SIGN_IN, "replay_dir", *producer_cli.SIMULATION}),
-        (("consume",), ConsumerSettings, set(consumer_cli.SIGN_IN)),
+        (("produce", "simulate"), ProducerSettings, {*SIGN_IN, "replay_dir"}),
+        (("produce", "replay"), ProducerSettings, {*SIGN_IN, "replay_dir", *producer_cli.SIMULATION}),
+        (("consume",), ConsumerSettings, set(SIGN_IN)),
     ],
 )
 def test_every_setting_has_its_flag_or_is_left_out_on_purpose(path, model, excluded) -> None:
@@ -181,3 +180,9 @@ def test_a_plain_model_gets_flags_without_variables() -> None:
     flags = add_settings_flags(parser, Plain)
     assert "first day (default: 2016-04-12)" in " ".join(parser.format_help().split())
     assert flags.settings(parser.parse_args(["--start", "2016-05-01"])).start == dt.date(2016, 5, 1)
+
+
+def test_the_docs_list_every_consumer_setting() -> None:
+    docs = (REPO_ROOT / "docs" / "consumer.md").read_text()
+    missing = [name for name in ConsumerSettings.model_fields if f"`CONSUMER_{name.upper()}`" not in docs]
+    assert not missing, f"docs/consumer.md's settings table lacks {missing}"
