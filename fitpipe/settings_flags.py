@@ -4,6 +4,10 @@ choices and help, in `Field(description=...)`); here each field becomes an argpa
 A flag is parsed by the model, not by argparse, so a bad value is the model's one-line error naming the flag. Only
 the flags given on the command line reach the model, as keyword arguments, so the precedence is the model's own:
 flag, then the environment (the model's prefix), then the default.
+
+(pydantic-settings' `CliSettingsSource` parses into the model too, but names every flag after its field and reads
+the whole model; the commands here keep their short names, `--bootstrap`, `--lake`, their subcommands, and flags
+from two models on one command, `fitpipe demo`.)
 """
 
 from __future__ import annotations
