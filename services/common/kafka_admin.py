@@ -104,11 +104,17 @@ def main() -> int:
     except ValidationError as exc:
         print(f"kafka access: {describe_error(exc, 'KAFKA_ACCESS_')}", file=sys.stderr)
         return 2
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_security()})
+    config = {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_security()}
     try:
-        apply(
-            admin, settings.topic, settings.dead_letter_topic, settings.group, settings.partitions, acls=settings.acls
-        )
+        with AdminClient(config) as admin:  # destroyed on the way out, after its futures are done
+            apply(
+                admin,
+                settings.topic,
+                settings.dead_letter_topic,
+                settings.group,
+                settings.partitions,
+                acls=settings.acls,
+            )
     except (KafkaException, RuntimeError) as exc:
         print(f"kafka access: {exc}", file=sys.stderr)
         return 1
