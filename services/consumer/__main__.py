@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from pydantic import ValidationError
@@ -19,15 +18,15 @@ def main() -> int:
         settings = ConsumerSettings()
         settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
     except ValidationError as exc:
-        logs.event(logging.ERROR, "bad setting", error=describe_error(exc))
+        logs.log.error("bad setting", error=describe_error(exc))
         return 2
     except KafkaCredentialsError as exc:
-        logs.event(logging.ERROR, "no Kafka credentials", error=str(exc))
+        logs.log.error("no Kafka credentials", error=str(exc))
         return 2
     try:
         run(settings)
     except ConsumerError as exc:
-        logs.event(logging.ERROR, "consumer failed", error=str(exc))
+        logs.log.error("consumer failed", error=str(exc))
         return 2
     return 0
 

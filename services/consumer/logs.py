@@ -9,8 +9,8 @@ from services.common import logs
 
 LOGGER_NAME = "services.consumer"
 
-#: `event(logging.INFO, "batch landed", partition=0, ...)`: one line with its fields.
-event = logs.EventLog(LOGGER_NAME).log
+#: `log.info("batch landed", partition=0, ...)`: one line with its fields, as every service logs.
+log = logs.EventLog(LOGGER_NAME)
 
 
 def configure(level: int = logging.INFO, stream: Any = None) -> None:

@@ -47,7 +47,7 @@ from services.consumer.batch import Batch, PartitionState
 from services.consumer.dead_letters import DeadLetter, DeadLetterProducer, dead_letter, producer_config
 from services.consumer.formats import Format, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
-from services.consumer.logs import LOGGER_NAME, event
+from services.consumer.logs import LOGGER_NAME, log
 from services.consumer.naming import BatchRange, object_key
 from services.consumer.records import to_line
 from services.consumer.retry import Backoff, is_operational, retry
@@ -192,7 +192,7 @@ class LakeWriter:
                 self._consume(until_caught_up)
             finally:
                 self.summary.seconds = time.monotonic() - started
-        event(logging.INFO, "consumer stopped", **self.summary.__dict__)
+        log.info("consumer stopped", **self.summary.__dict__)
         return self.summary
 
     def _close_metrics(self) -> None:
@@ -204,11 +204,10 @@ class LakeWriter:
         if repeated:
             self.force_stop.set()
         self.stop_event.set()
-        event(logging.INFO, "stop requested", signal=name)
+        log.info("stop requested", signal=name)
 
     def _consume(self, until_caught_up: bool) -> None:
-        event(
-            logging.INFO,
+        log.info(
             "consumer starting",
             topic=self.topic,
             group=self.settings.group_id,
@@ -223,7 +222,7 @@ class LakeWriter:
             self._loop(until_caught_up)
             self._flush_all()
         except Abandoned:
-            event(logging.WARNING, "stopped without writing the open batches; they will be read again")
+            log.warning("stopped without writing the open batches; they will be read again")
 
     def _check_topic(self, required: bool) -> None:
         try:
@@ -235,7 +234,7 @@ class LakeWriter:
         if topic is None or topic.error is not None:
             if required:
                 raise ConsumerError(f"topic {self.topic!r} does not exist on {self.settings.bootstrap_servers}")
-            event(logging.WARNING, "topic does not exist yet; waiting for it", topic=self.topic)
+            log.warning("topic does not exist yet; waiting for it", topic=self.topic)
 
     def _loop(self, until_caught_up: bool) -> None:
         s = self.settings
@@ -406,9 +405,7 @@ class LakeWriter:
         if error is not None:  # never end-of-partition: `enable.partition.eof` is off
             if error.fatal():
                 raise KafkaException(error)
-            event(
-                logging.WARNING, "kafka error", error=str(error), topic=message.topic(), partition=message.partition()
-            )
+            log.warning("kafka error", error=str(error), topic=message.topic(), partition=message.partition())
             return
         state = self._parts.get(message.partition())
         if state is None:
@@ -502,8 +499,7 @@ class LakeWriter:
                 self._retry("send dead letters", lambda: self.dlq.send(batch.dead), state)
             self._retry("commit", lambda: self._commit(state.partition, end + 1), state)
         except Abandoned:
-            event(
-                logging.WARNING,
+            log.warning(
                 "batch left unwritten; it will be read again",
                 partition=state.partition,
                 start=start,
@@ -520,7 +516,7 @@ class LakeWriter:
             self.summary.batches_replayed += 1
         self._note_landed(state, batch)
         level = logging.INFO if self.settings.log_batches else logging.DEBUG
-        event(
+        log.log(
             level,
             "batch landed",
             topic=self.topic,
@@ -581,8 +577,7 @@ class LakeWriter:
                 raise Abandoned from exc
             self.summary.storage_retries += 1
             where = {} if partition is None else {"partition": partition}
-            event(
-                logging.WARNING,
+            log.warning(
                 "failed; retrying",
                 action=what,
                 **where,
@@ -614,7 +609,7 @@ class LakeWriter:
 
         _, attempts = self._retrying(what, action, wait, state.partition)
         if attempts > 1:
-            event(logging.INFO, "recovered", action=what, partition=state.partition, attempts=attempts)
+            log.info("recovered", action=what, partition=state.partition, attempts=attempts)
             self.consumer.resume(self.consumer.assignment())
 
     def _wait_in_group(self, seconds: float) -> None:
@@ -649,8 +644,7 @@ class LakeWriter:
         # librdkafka keeps a partition's pause across a revocation: one paused by a retry that a rebalance cut short
         # (nothing left to resume then) would come back paused, and never be read.
         consumer.resume(committed)
-        event(
-            logging.INFO,
+        log.info(
             "partitions assigned",
             topic=self.topic,
             incarnation=incarnation,
@@ -668,8 +662,7 @@ class LakeWriter:
         for overlap in plan.overlaps:
             _range_error("lake holds overlapping ranges; keeping the first", tp.partition, overlap)
         if plan.announce:
-            event(
-                logging.WARNING,
+            log.warning(
                 "writing again ranges found in the lake beyond the committed offset",
                 partition=tp.partition,
                 committed=committed,
@@ -686,8 +679,7 @@ class LakeWriter:
         self._pending.clear()  # in place: a drain in progress holds this deque
         self._pending.extend(kept)
         if partitions:
-            event(
-                logging.INFO,
+            log.info(
                 "partitions revoked; their open batches will be read again by the next owner",
                 partitions=[tp.partition for tp in partitions],
             )
@@ -728,8 +720,7 @@ class LakeWriter:
 
     def _log_progress(self) -> None:
         s = self.summary
-        event(
-            logging.INFO,
+        log.info(
             "progress",
             records_in=s.records_in,
             records_out=s.records_out,
@@ -742,7 +733,7 @@ class LakeWriter:
 
 
 def _range_error(message: str, partition: int, batch: BatchRange) -> None:
-    event(logging.ERROR, message, partition=partition, start=batch.start, end=batch.end)
+    log.error(message, partition=partition, start=batch.start, end=batch.end)
 
 
 def run(
