@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 #: The Kafka topic the producer writes and the consumer reads.
 TOPIC = "fitness-data"
 #: Messages the consumer cannot land (not JSON, bad fields, ...) go here with the reason in a header.
@@ -20,6 +22,11 @@ PARTITION_COLUMN = "dt"
 
 #: Where the table's data lives inside the lake (an S3 bucket or a local folder).
 LAKE_DATA_PREFIX = f"data/{GLUE_TABLE}/"
+#: The lake's file formats by name (the consumer's `format` setting), each with its objects' extension (no dot):
+#: the consumer writes them, the compactor and the local catalog read them.
+LakeFormat = Literal["jsonl.gz", "jsonl", "parquet"]
+LAKE_FORMATS: Final[dict[LakeFormat, str]] = {"jsonl.gz": "json.gz", "jsonl": "json", "parquet": "parquet"}
+DEFAULT_LAKE_FORMAT: Final[LakeFormat] = "jsonl.gz"
 #: The curated table's partition field (identity on `dt`: one partition per event day), and its write properties:
 #: Parquet with zstd, a data file cut at 128 MiB.
 CURATED_PARTITION_FIELD_ID = 1000

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
-from core.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.names import LAKE_DATA_PREFIX, LAKE_FORMATS, PARTITION_COLUMN
 from core.schema import FIELDS
 from services.compactor.settings import CompactorSettings
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 #: The data files the consumer writes, by how their names end.
-EXTENSIONS: Final = (".json.gz", ".json", ".parquet")
+EXTENSIONS: Final = tuple(f".{ext}" for ext in LAKE_FORMATS.values())
 DAY_FOLDER: Final = f"{PARTITION_COLUMN}="
 #: An object name that ends with an offset range (`<topic>+<partition>[+<topic id>]+<start>-<end>.<ext>`); what
 #: comes before the range names its source.

@@ -17,20 +17,21 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Final, Literal, get_args
+from typing import Final
 
 import orjson
 
+from core.names import DEFAULT_LAKE_FORMAT, LAKE_FORMATS, LakeFormat
 from core.schema import FIELDS
 
 Encoder = Callable[..., bytes]
 
-#: The lake's file formats by name, as the consumer's `format` setting takes them.
-FormatName = Literal["jsonl.gz", "jsonl", "parquet"]
-FORMAT_NAMES: Final[tuple[FormatName, ...]] = get_args(FormatName)
+#: The lake's file formats by name, as the consumer's `format` setting takes them (declared in `core.names`).
+FormatName = LakeFormat
+FORMAT_NAMES: Final[tuple[FormatName, ...]] = tuple(LAKE_FORMATS)
 #: Each format's object-name extension, without the dot.
-EXTENSIONS: Final[dict[FormatName, str]] = {"jsonl.gz": "json.gz", "jsonl": "json", "parquet": "parquet"}
-DEFAULT_FORMAT: Final[FormatName] = "jsonl.gz"
+EXTENSIONS: Final = LAKE_FORMATS
+DEFAULT_FORMAT: Final = DEFAULT_LAKE_FORMAT
 
 #: A date's lines are handed to zlib in chunks of about this many bytes.
 CHUNK_BYTES: Final = 64 * 1024

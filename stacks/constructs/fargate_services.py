@@ -192,7 +192,7 @@ class FargateServices(Construct):
                 "CONSUMER_DLQ_TOPIC": names.DEAD_LETTER_TOPIC,
                 "CONSUMER_SINK": "s3",
                 "CONSUMER_S3_BUCKET": lake.bucket_name,
-                "CONSUMER_FORMAT": "jsonl.gz",
+                "CONSUMER_FORMAT": names.DEFAULT_LAKE_FORMAT,
                 "CONSUMER_FLUSH_INTERVAL_S": str(config.flush_interval_seconds),
                 "CONSUMER_METRICS_PORT": str(m.METRICS_PORTS[m.CONSUMER]),
                 **aws_environment,
