@@ -12,8 +12,6 @@ import argparse
 import contextlib
 import logging
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from fitpipe.errors import UserError
 from fitpipe.kafka.broker import free_port
 from fitpipe.settings_flags import add_settings_flags
 from services.common import kafka_logs, logs
+from services.common.stop import StopRequest
 from services.consumer.settings import ConsumerSettings
 from services.producer.settings import ProducerSettings
 
@@ -257,22 +256,10 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     console.print(f"[green]demo finished in {total:.0f} s[/green]")
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM between the steps ends the demo like Ctrl-C does: through `finally`, which stops the broker.
-    (The producer and the consumer install their own handlers while they run and stop cleanly on either.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _interrupt(_signal_name: str, _repeated: bool) -> None:
+    """SIGTERM between the steps ends the demo like Ctrl-C does: through `finally`, which stops the broker. (The
+    producer and the consumer install their own handlers while they run and stop cleanly on either.)"""
+    raise KeyboardInterrupt
 
 
 #: The loggers of the clients the demo runs; librdkafka's lines go to `<name>.librdkafka` under each.
@@ -291,7 +278,7 @@ def _configure_logs(verbose: bool) -> None:
 def _run(args: argparse.Namespace) -> int:
     _configure_logs(args.verbose)
     console = Console(stderr=True)
-    with _terminate_as_interrupt():
+    with StopRequest(_interrupt).installed():
         summary = run_demo(args, console)
     print_summary(summary, console)
     return 0 if summary.produced == summary.landed + summary.dead_letters else 1

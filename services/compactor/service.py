@@ -9,12 +9,13 @@ again; the table is as its last commit left it.
 
 from __future__ import annotations
 
-import signal
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 
 from services.common.metrics import MetricsServer
+from services.common.stop import StopRequest
 from services.compactor.compactor import CompactionSummary, compact, log
 from services.compactor.metrics import CompactorMetrics
 from services.compactor.settings import CompactorSettings
@@ -55,8 +56,15 @@ def serve(settings: CompactorSettings, stop: threading.Event | None = None) -> i
     if settings.metrics_port is not None:
         server = metrics.serve(settings.metrics_port, settings.metrics_address)
         log.info("metrics served", url=server.url)
-    restore = _stop_on_signals(stop)
-    try:
+
+    def on_signal(name: str, _repeated: bool) -> None:
+        log.info("stop requested", signal=name)
+        stop.set()
+
+    with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(StopRequest(on_signal).installed())
+        if server is not None:
+            cleanup.callback(server.close)
         while True:
             result = run_once(settings, metrics, should_stop=stop.is_set)
             if settings.interval_s is None:
@@ -64,25 +72,3 @@ def serve(settings: CompactorSettings, stop: threading.Event | None = None) -> i
             if stop.wait(settings.interval_s):
                 log.info("stopped")
                 return 0
-    finally:
-        restore()
-        if server is not None:
-            server.close()
-
-
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGTERM and SIGINT set `stop` (in the main thread only; elsewhere the caller sets it)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handle(signum: int, _frame: object) -> None:
-        log.info("stop requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
