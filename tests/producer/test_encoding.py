@@ -49,3 +49,23 @@ def test_backfill_days_are_the_backfill_pairs_as_columns() -> None:
     days = list(backfill_days(settings))
     assert len(days) == 2
     assert [pair for keys, values in days for pair in zip(keys, values, strict=True)] == list(backfill_pairs(settings))
+
+
+def test_a_chunk_is_grouped_by_partition_keeping_every_key_in_order() -> None:
+    from services.producer.kafka_producer import _PartitionGrouping
+
+    grouping = _PartitionGrouping(3)
+    keys = [str(uid).encode() for uid in (1503960366, 1624580081, 1644430081, 1844505072, 1927972279)] * 40
+    values = [f"{key.decode()}:{n}".encode() for n, key in enumerate(keys)]
+    grouped_keys, grouped_values = grouping((keys, values))
+
+    assert sorted(grouped_values) == sorted(values), "nothing lost, nothing added"
+    partitions = [grouping.partition(key) for key in grouped_keys]
+    assert partitions == sorted(partitions), "one run per partition"
+    assert len(set(partitions)) > 1
+    for key in set(keys):
+        mine = [v for k, v in zip(grouped_keys, grouped_values, strict=True) if k == key]
+        assert mine == [v for k, v in zip(keys, values, strict=True) if k == key], "each key's order is kept"
+    for partition in set(partitions):
+        mine = [v for v, p in zip(grouped_values, partitions, strict=True) if p == partition]
+        assert mine == [v for k, v in zip(keys, values, strict=True) if grouping.partition(k) == partition]

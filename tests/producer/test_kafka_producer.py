@@ -112,6 +112,27 @@ def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_na
 
 
 @pytest.mark.slow
+def test_records_go_to_the_partition_the_grouping_expects(kafka_bootstrap: str, topic_name: str) -> None:
+    """The chunks are ordered by the partition the client's default partitioner picks (CRC-32 of the key modulo
+    the partitions): the broker's placement of every key agrees, and each partition holds its records in the order
+    they were given."""
+    import zlib
+
+    keys = [str(1_000_000_000 + n).encode() for n in range(40)]
+    pairs = [(keys[n % len(keys)], f"record {n}".encode()) for n in range(6000)]
+    summary = produce_encoded(pairs, producer_settings(kafka_bootstrap, topic_name, partitions=5, progress=False))
+    assert summary.delivered == len(pairs)
+
+    by_partition: dict[int, list[bytes]] = {}
+    for message in read_topic(kafka_bootstrap, topic_name):
+        assert message.partition() == zlib.crc32(message.key()) % 5, message.key()
+        by_partition.setdefault(message.partition(), []).append(message.value())
+    assert len(by_partition) == 5
+    for partition, values in by_partition.items():
+        given = [value for key, value in pairs if zlib.crc32(key) % 5 == partition]
+        assert values == given, f"partition {partition} holds its records in the order given"
+
+
 def test_backfill_of_33_users_for_7_days_delivers_every_record(kafka_bootstrap: str, topic_name: str) -> None:
     from services.producer.simulator import user_ids
 
