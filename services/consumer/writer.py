@@ -625,8 +625,15 @@ class LakeWriter:
                 self._pending.append(message)
 
     def _retry_blocking(self, what: str, action: Callable[[], T]) -> T:
-        """Retry inside a rebalance callback, where polling is not allowed (librdkafka keeps heartbeating)."""
-        return self._retrying(what, action, time.sleep)[0]
+        """Retry inside the assignment callback, where polling is not allowed (librdkafka keeps heartbeating). A stop
+        request ends the wait: nothing of these partitions has been read yet, so there is nothing to write, and a
+        consumer whose brokers are gone still stops on the first signal."""
+
+        def wait(delay: float) -> None:
+            if self.stop_event.wait(delay):
+                raise Abandoned
+
+        return self._retrying(what, action, wait)[0]
 
     # -- rebalances ----------------------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
