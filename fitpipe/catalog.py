@@ -15,13 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-from core.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, PARTITION_COLUMN
+from core.names import GLUE_DATABASE, GLUE_TABLE, LAKE_DATA_PREFIX, LAKE_FORMATS, PARTITION_COLUMN
 from core.schema import FIELDS, FIELDS_BY_NAME, duckdb_columns
 from fitpipe.errors import UserError
-from services.consumer.formats import EXTENSIONS
 
 #: The data files the consumer writes, by format, as the file name ends.
-FORMATS: Final = {name: f".{ext}" for name, ext in EXTENSIONS.items()}
+FORMATS: Final = {name: f".{ext}" for name, ext in LAKE_FORMATS.items()}
 #: How many files the type inference reads at most (spread over the partitions), like a crawler's sample.
 DEFAULT_SAMPLE_FILES: Final = 24
 CATALOG_FILE_NAME: Final = "catalog.duckdb"

@@ -8,10 +8,10 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from core.names import TOPIC
+from core.names import DEFAULT_LAKE_FORMAT, TOPIC, LakeFormat
 from core.queries import PER_USER_ID
 from core.schema import Record, encode
-from services.consumer.formats import DEFAULT_FORMAT, FormatName, get_format
+from services.consumer.formats import get_format
 from services.consumer.naming import object_key
 from services.producer.sim_params import FITABASE_START
 from services.producer.simulator import simulate, user_ids
@@ -30,7 +30,7 @@ def land(
     records: Iterable[Record],
     records_per_file: int = 11,
     partitions: int = 3,
-    fmt: FormatName = DEFAULT_FORMAT,
+    fmt: LakeFormat = DEFAULT_LAKE_FORMAT,
     first_offsets: dict[int, int] | None = None,
     topic: str = TOPIC,
     incarnation: str = INCARNATION,

@@ -21,17 +21,11 @@ from typing import Final
 
 import orjson
 
-from core.names import DEFAULT_LAKE_FORMAT, LAKE_FORMATS, LakeFormat
+from core.names import LAKE_FORMATS
 from core.schema import FIELDS
 
 Encoder = Callable[..., bytes]
 
-#: The lake's file formats by name, as the consumer's `format` setting takes them (declared in `core.names`).
-FormatName = LakeFormat
-FORMAT_NAMES: Final[tuple[FormatName, ...]] = tuple(LAKE_FORMATS)
-#: Each format's object-name extension, without the dot.
-EXTENSIONS: Final = LAKE_FORMATS
-DEFAULT_FORMAT: Final = DEFAULT_LAKE_FORMAT
 
 #: A date's lines are handed to zlib in chunks of about this many bytes.
 CHUNK_BYTES: Final = 64 * 1024
@@ -142,17 +136,17 @@ def _parquet(lines: bytes | Lines) -> bytes:
 def get_format(name: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
     """The format called `name`. Its gzip lines compress on `executor` (one worker) when given, else inline."""
     if name == "jsonl.gz":
-        return Format(name, EXTENSIONS[name], _gzip(gzip_level), lambda: GzipLines(gzip_level, executor))
+        return Format(name, LAKE_FORMATS[name], _gzip(gzip_level), lambda: GzipLines(gzip_level, executor))
     if name == "jsonl":
-        return Format(name, EXTENSIONS[name], _identity)
+        return Format(name, LAKE_FORMATS[name], _identity)
     if name == "parquet":
-        return Format(name, EXTENSIONS[name], _parquet)
-    raise ValueError(f"unknown format {name!r}: use {', '.join(FORMAT_NAMES)}")
+        return Format(name, LAKE_FORMATS[name], _parquet)
+    raise ValueError(f"unknown format {name!r}: use {', '.join(LAKE_FORMATS)}")
 
 
 def format_for_ext(ext: str, gzip_level: int = 3, executor: Executor | None = None) -> Format:
     """The format that wrote objects with this extension (a batch is rewritten in the format it was first written)."""
-    for name, name_ext in EXTENSIONS.items():
+    for name, name_ext in LAKE_FORMATS.items():
         if name_ext == ext:
             return get_format(name, gzip_level, executor)
     raise ValueError(f"no format writes .{ext} objects")

@@ -21,15 +21,14 @@ import base64
 import re
 from dataclasses import dataclass
 
-from core.names import LAKE_DATA_PREFIX, PARTITION_COLUMN
-from services.consumer.formats import EXTENSIONS
+from core.names import LAKE_DATA_PREFIX, LAKE_FORMATS, PARTITION_COLUMN
 
 OFFSET_DIGITS = 20
 DT_PREFIX = f"{LAKE_DATA_PREFIX}{PARTITION_COLUMN}="
 #: Kafka's spelling of a UUID: 16 bytes in URL-safe base64, without padding.
 INCARNATION_PATTERN = r"[A-Za-z0-9_-]{22}"
 #: The formats' extensions, the longest first (`json.gz` before `json`).
-_EXTS = "|".join(re.escape(ext) for ext in sorted(EXTENSIONS.values(), key=len, reverse=True))
+_EXTS = "|".join(re.escape(ext) for ext in sorted(LAKE_FORMATS.values(), key=len, reverse=True))
 _NAME = re.compile(
     rf"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?:(?P<incarnation>{INCARNATION_PATTERN})\+)?"
     rf"(?P<start>\d{{{OFFSET_DIGITS}}})-(?P<end>\d{{{OFFSET_DIGITS}}})\.(?P<ext>{_EXTS})"

@@ -9,11 +9,10 @@ from typing import Final, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, TOPIC
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, DEFAULT_LAKE_FORMAT, TOPIC, LakeFormat
 from services.common import settings as common_settings
 from services.common.metrics import MetricsSettings
 from services.common.settings import KafkaClientSettings
-from services.consumer.formats import DEFAULT_FORMAT, FormatName
 
 MIB: Final = 1024 * 1024
 ENV_PREFIX: Final = "CONSUMER_"
@@ -41,7 +40,7 @@ class ConsumerSettings(KafkaClientSettings, MetricsSettings):
         None, description="any S3-compatible endpoint (default: AWS_ENDPOINT_URL when it is set, else AWS)"
     )
 
-    format: FormatName = Field(DEFAULT_FORMAT, description="file format of the lake's objects")
+    format: LakeFormat = Field(DEFAULT_LAKE_FORMAT, description="file format of the lake's objects")
     gzip_level: int = Field(3, ge=1, le=9, description="gzip compression level of jsonl.gz files")
 
     flush_interval_s: float = Field(

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from core.names import LAKE_FORMATS
 from core.queries import named_queries
 from core.schema import encode, partition_of
 from fitpipe.catalog import crawl
 from fitpipe.compact import compact_lake
 from fitpipe.query import SQL_DIR, connect, run, run_named_queries
-from services.consumer.formats import FORMAT_NAMES, get_format
+from services.consumer.formats import get_format
 from services.consumer.naming import DT_PREFIX, object_key, parse_object_name
 from tests.sql.lake import golden_records
 
@@ -29,7 +30,7 @@ def _mixed_lake(root: Path) -> tuple[Path, list[dict]]:
         by_day.setdefault(partition_of(record), []).append(record)
     lake = root / "lake"
     for index, (day, rows) in enumerate(sorted(by_day.items())):
-        fmt = get_format(FORMAT_NAMES[index % len(FORMAT_NAMES)])
+        fmt = get_format(list(LAKE_FORMATS)[index % len(LAKE_FORMATS)])
         third = len(rows) // 3
         chunks = (rows[:third], rows[third : 2 * third], rows[2 * third :])
         for kind, chunk in enumerate(chunks):
