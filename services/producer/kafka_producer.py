@@ -136,8 +136,8 @@ def ensure_topic(
 
 
 class _Deliveries:
-    """The delivery callback: counts failures (in all, and by reason) and keeps the first. The events thread and
-    the loop (for a record librdkafka refuses) both count, under a lock."""
+    """The delivery callback: counts failures (in all, and by reason) and keeps the first. The loop's polls and
+    the loop itself (for a record librdkafka refuses) count, under a lock (a caller may poll from another thread)."""
 
     def __init__(self, by_reason: dict[str, int] | None = None) -> None:
         self.errors = 0
@@ -377,25 +377,6 @@ def _run(
     return summary
 
 
-@contextlib.contextmanager
-def _served(producer: Producer) -> Iterator[None]:
-    """A thread serves librdkafka's events while the loop hands records over: it frees the delivered messages and
-    runs the delivery callback (failures only) outside the loop, without the interpreter's lock while it waits."""
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            producer.poll(0.05)
-
-    thread = threading.Thread(target=serve, name="kafka-events", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
 class _PartitionGrouping:
     """Orders a chunk's records by the partition each key goes to, keeping the order within each partition (and so
     each key's). librdkafka then appends run after run to one partition's queue instead of switching queues at
@@ -404,11 +385,18 @@ class _PartitionGrouping:
 
     The partition of a key is the client's own default (`consistent_random`: CRC-32 of the key modulo the topic's
     partitions; a test checks the broker's placement agrees). Were it ever to differ, only the speed would suffer:
-    the order within every key stays as given."""
+    the order within every key stays as given.
+
+    The loop groups each chunk it is given before cutting it to the queue's size, so a backfill's day is grouped
+    whole; and as every day has the same keys in the same order, the order found for the first day serves the rest."""
 
     def __init__(self, partitions: int):
         self.partitions = partitions
         self._of: dict[bytes, int] = {}
+        # The last keys grouped, and how: a backfill hands over every day with the same keys in the same order.
+        self._keys: list[bytes] = []
+        self._grouped_keys: list[bytes] = []
+        self._pick: Callable[[Sequence[bytes]], Sequence[bytes]] = list
 
     @classmethod
     def for_topic(cls, producer: Producer, topic: str, timeout: float = 10.0) -> _PartitionGrouping | None:
@@ -429,9 +417,15 @@ class _PartitionGrouping:
 
     def __call__(self, chunk: Chunk) -> Chunk:
         keys, values = chunk
-        partitions = list(map(self.partition, keys))
-        order = sorted(range(len(keys)), key=partitions.__getitem__)  # stable: each partition's order is kept
-        return [keys[i] for i in order], [values[i] for i in order]
+        if len(keys) < 2:
+            return chunk
+        if keys != self._keys:  # other keys than the last chunk's (equal keys compare by identity, at C speed)
+            partitions = list(map(self.partition, keys))
+            order = sorted(range(len(keys)), key=partitions.__getitem__)  # stable: each partition's order is kept
+            self._keys = list(keys)
+            self._grouped_keys = [keys[i] for i in order]
+            self._pick = operator.itemgetter(*order)
+        return self._grouped_keys, self._pick(values)
 
 
 def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
@@ -472,23 +466,28 @@ def _loop(
     flush_timeout: float,
     room: int,
 ) -> ProduceSummary:
-    """The hot loop: hand each chunk to librdkafka (after a stop request or a failed delivery, no more) while a
-    thread serves its events, flush at the end. `live` gets the counts after every chunk."""
+    """The hot loop: hand each chunk to librdkafka (after a stop request or a failed delivery, no more), serve its
+    events after each, flush at the end. `live` gets the counts after every chunk.
+
+    The events are served here, on the loop's thread, with `poll(0)` after each chunk. The client reports every
+    message's delivery through its callback, taking the interpreter's lock once per message (it skips only the
+    Python call for a success under `delivery.report.only.error`); from a thread of their own, those reports fought
+    the loop for the lock, and the backfill ran at three quarters of the speed with a sixth more CPU per record."""
     count = 0
     size = 0
     shown = 0
     step = max(1, min(CHUNK, room))  # a chunk never exceeds what the queue holds
     grouping = _PartitionGrouping.for_topic(producer, topic)
     started = time.perf_counter()
-    with _Progress(progress, total, topic) as bar, _served(producer):
-        for keys, values in chunks:
+    with _Progress(progress, total, topic) as bar:
+        for given in chunks:
+            keys, values = given if grouping is None else grouping(given)
             for at in range(0, len(keys), step):
                 if stop.requested or deliveries.first is not None:
                     break
                 chunk = (keys[at : at + step], values[at : at + step]) if len(keys) > step else (keys, values)
-                if grouping is not None and len(chunk[0]) > 1:
-                    chunk = grouping(chunk)
                 size += _hand_over(producer, topic, chunk, room, deliveries)
+                producer.poll(0)  # the delivery reports of what went before: failures counted, messages freed
                 count += len(chunk[0])
                 live.records, live.bytes = count, size
                 if count - shown >= _PROGRESS_EVERY:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -60,25 +61,44 @@ def backfill_pairs(settings: ProducerSettings) -> Iterator[tuple[bytes, bytes]]:
     )
 
 
-def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
+class BackfillDays:
     """The simulated backfill a day at a time, as its keys and values, in the order of `backfill_pairs`.
 
     A process of its own (`services.producer.day_stream`) simulates and encodes the days while this one hands the
-    day before to Kafka; the pipe between them holds it at most about a day ahead. Its error is raised here;
-    closing the iterator, or taking every day, ends the process."""
-    from services.producer.day_stream import read_frames
-    from services.producer.encoding import day_keys, split_day
-    from services.producer.simulator import SimulationError
+    day before to Kafka; the pipe between them holds it at most about a day ahead. The process starts at once, so
+    that its start-up (the interpreter, numpy, the cohort) overlaps the producer's own (the topic, the client, the
+    metadata). Its error is raised where the days are taken; `close` (or the end of the days) ends the process."""
 
-    users = "ids:" + ",".join(map(str, settings.user_ids)) if settings.user_ids else str(settings.users)
-    start = start_date(settings, dt.datetime.now()).isoformat()
-    command = [sys.executable, "-m", "services.producer.day_stream", users, start, str(settings.days)]
-    command.append(str(settings.seed))
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    keys: list[bytes] = []
-    try:
-        for tag, body in read_frames(process.stdout):
+    def __init__(self, settings: ProducerSettings):
+        users = "ids:" + ",".join(map(str, settings.user_ids)) if settings.user_ids else str(settings.users)
+        start = start_date(settings, dt.datetime.now()).isoformat()
+        command = [sys.executable, "-m", "services.producer.day_stream", users, start, str(settings.days)]
+        command.append(str(settings.seed))
+        # numpy's BLAS threads would only cost start-up time: the simulation uses none.
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+        self._days = self._read()
+
+    def __iter__(self) -> BackfillDays:
+        return self
+
+    def __next__(self) -> Chunk:
+        return next(self._days)
+
+    def __enter__(self) -> BackfillDays:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> Iterator[Chunk]:
+        from services.producer.day_stream import read_frames
+        from services.producer.encoding import day_keys, split_day
+        from services.producer.simulator import SimulationError
+
+        assert self._process.stdout is not None
+        keys: list[bytes] = []
+        for tag, body in read_frames(self._process.stdout):
             if tag == b"D":
                 yield keys, split_day(body)
             elif tag == b"K":
@@ -88,14 +108,23 @@ def backfill_days(settings: ProducerSettings) -> Iterator[Chunk]:
             else:
                 kind, _, text = body.decode().partition(":")
                 raise (SimulationError if kind == "SimulationError" else RuntimeError)(text)
-        raise RuntimeError(f"the simulating process ended early (exit status {process.wait()})")
-    finally:
-        process.stdout.close()
+        raise RuntimeError(f"the simulating process ended early (exit status {self._process.wait()})")
+
+    def close(self) -> None:
+        """No more days are wanted: the process ends (it sees the pipe closed) and is waited for."""
+        self._days.close()
+        assert self._process.stdout is not None
+        self._process.stdout.close()
         try:
-            process.wait(timeout=5)
+            self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self._process.kill()
+            self._process.wait()
+
+
+def backfill_days(settings: ProducerSettings) -> BackfillDays:
+    """The simulated backfill's days, simulated meanwhile by a process that starts now (see `BackfillDays`)."""
+    return BackfillDays(settings)
 
 
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
@@ -109,7 +138,8 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
     try:
         if settings.mode == "backfill" and settings.replay_dir is None:
             total = settings.user_count * settings.days * MINUTES_PER_DAY
-            return produce_chunks(backfill_days(settings), settings, total=total, **options)
+            with backfill_days(settings) as days:
+                return produce_chunks(days, settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None
         return produce(records, settings, total=total, speed=speed, **options)

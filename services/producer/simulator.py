@@ -359,6 +359,52 @@ class SimulatedDay:
         return encode_day(self)
 
 
+#: Minutes per block when the chains are run (`_chain_states`); a day is 45 blocks.
+_CHAIN_BLOCK: Final = 32
+
+
+def _chain_states(going: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """The states of independent Markov chains minute by minute: `states[t, u]`, chain u's state after minute t.
+
+    `going[t, u, s]` is the state chain u goes to at minute t from state s (that minute's draw already applied);
+    `initial[u]` its state before the first minute. Stepping minute by minute costs a dozen numpy calls per minute;
+    here the minutes are cut into blocks, every block's steps composed into one map (all blocks at once), the
+    blocks' first states chained through those maps, and then every block stepped at once from its first state:
+    exactly the states of stepping, in some hundred calls a day."""
+    minutes, n, k = going.shape
+    blocks, rest = divmod(minutes, _CHAIN_BLOCK)
+    if rest:
+        raise ValueError(f"the minutes ({minutes}) must be whole blocks of {_CHAIN_BLOCK}")
+    # Minute j of every block as one flat table: entry (block * n + chain) * k + state.
+    steps = [
+        np.ascontiguousarray(column).ravel() for column in going.reshape(blocks, _CHAIN_BLOCK, n, k).swapaxes(0, 1)
+    ]
+    rows = np.arange(blocks * n)[:, None] * k
+    maps = np.broadcast_to(np.arange(k), (blocks * n, k))
+    for step in steps:
+        maps = step[rows + maps]
+    maps = maps.reshape(blocks, n * k)
+    chain_rows = np.arange(n) * k
+    firsts = np.empty((blocks, n), dtype=np.int64)
+    state = np.asarray(initial, dtype=np.int64)
+    for b in range(blocks):
+        firsts[b] = state
+        state = maps[b][chain_rows + state]
+    states = np.empty((_CHAIN_BLOCK, blocks * n), dtype=np.int64)
+    state = firsts.ravel()
+    for j, step in enumerate(steps):
+        state = states[j] = step[rows[:, 0] + state]
+    return states.reshape(_CHAIN_BLOCK, blocks, n).swapaxes(0, 1).reshape(minutes, n)
+
+
+def _thresholds_passed(draws: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many of the last axis's `thresholds` each draw reaches (`draws` broadcast against all but that axis)."""
+    passed = np.zeros(np.broadcast_shapes(draws.shape, thresholds.shape[:-1]), dtype=np.int64)
+    for i in range(thresholds.shape[-1]):
+        passed += draws >= thresholds[..., i]
+    return passed
+
+
 class _Simulation:
     """The state carried from one day to the next: chain states, heart rate, the sleep plan."""
 
@@ -421,19 +467,21 @@ class _Simulation:
         draws = rng.random((MINUTES_PER_DAY, n))
         sleep_draws = rng.random((MINUTES_PER_DAY, n))
         starts_restless = rng.random((MINUTES_PER_DAY, n)) < p.LOG_STARTS_RESTLESS
-        intensity = np.empty((MINUTES_PER_DAY, n), dtype=np.int64)
-        sleep_value = np.empty((MINUTES_PER_DAY, n), dtype=np.int64)
-        users = np.arange(n)
-        state, sleep_state = self.intensity_state, self.sleep_state
-        sleep_cumulative = self.sleep_cumulative
-        for minute in range(MINUTES_PER_DAY):
-            cumulative = cumulative_by_hour[minute // 60]
-            cumulative[:, 0] = row0[minute]
-            state = (draws[minute][:, None] >= cumulative[users, state]).sum(axis=1)
-            intensity[minute] = state
-            sleep_state = np.where(log_start[minute], 1 + starts_restless[minute], sleep_state)
-            sleep_value[minute] = sleep_state
-            sleep_state = 1 + (sleep_draws[minute][:, None] >= sleep_cumulative[users, sleep_state - 1]).sum(axis=1)
+        # Where each minute's draw takes each chain from each state: intensity from row 0 (by minute) or rows 1-3
+        # (by hour); sleep (states 1-3 as 0-2) after a log's start has put the chain at its first state.
+        going = np.empty((MINUTES_PER_DAY, n, 4), dtype=np.int64)
+        going[:, :, 0] = _thresholds_passed(draws, row0)
+        by_hour = _thresholds_passed(draws.reshape(24, 60, n, 1), cumulative_by_hour[:, None, :, 1:, :])
+        going[:, :, 1:] = by_hour.reshape(MINUTES_PER_DAY, n, 3)
+        sleeping = _thresholds_passed(sleep_draws[:, :, None], self.sleep_cumulative[None])
+        first = starts_restless.astype(np.int64)
+        from_first = np.take_along_axis(sleeping, first[:, :, None], axis=2)
+        sleeping = np.where(log_start[:, :, None], from_first, sleeping)
+        intensity = _chain_states(going, self.intensity_state)
+        after = _chain_states(sleeping, self.sleep_state - 1)
+        before = np.concatenate([(self.sleep_state - 1)[None], after[:-1]])
+        sleep_value = 1 + np.where(log_start, first, before)  # the state the minute records, after a log's start
+        state, sleep_state = intensity[-1], after[-1] + 1
         self.intensity_state, self.sleep_state = state, sleep_state
         sleep_value = np.where(in_log, sleep_value, 0)
         intensity[~in_log & ~wear] = 0
