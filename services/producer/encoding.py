@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from core.schema import FIELD_NAMES
+from core.schema import FIELD_NAMES, FIELDS_BY_NAME
 
 if TYPE_CHECKING:
     from services.producer.simulator import SimulatedDay
@@ -46,14 +46,47 @@ def _table(texts: list[str]) -> np.ndarray:
     return table
 
 
-#: Each table's entry i is the text of the value i with the punctuation up to the next field's value.
-_TIMES: Final = _table([f'{m // 60:02d}:{m % 60:02d}:00","calories":' for m in range(_MINUTES)])
+#: Each table's entry i is the text of the value i with the punctuation up to the next field's value; a table of
+#: two fields (`_pairs`) holds the texts of both, so that a record is seven texts, not ten.
 #: A calories value rounded to 4 decimals is the double nearest to k / 10**4, whose shortest repr (what JSON and
 #: `schema.encode` write) is k's digits with the point put back and trailing zeros dropped: `12.5`, `0.0`, `3.0001`.
 _FRACTIONS: Final = _table([f".{f:04d}".rstrip("0").ljust(2, "0") + ',"intensity":' for f in range(_SCALE)])
-_SLEEP: Final = _table([f'{float(v)!r},"logid":' for v in range(4)])
 #: Heart rate by value + 1; 0 (the simulator's -1, "no sensor") is `null`. Each record ends with a newline.
 _HEARTRATE: Final = _table(["null}\n"] + [f"{v}}}\n" for v in range(1000)])
+_INTENSITIES: Final = 4
+#: The largest integer part of calories, and the largest METs, the schema allows; the tables below hold what the
+#: days so far needed (at least 32 wide) and grow when a day goes beyond.
+_LIMITS: Final = {name: int(FIELDS_BY_NAME[name].maximum or 0) for name in ("calories", "mets")}
+_widths = {"calories": 32, "mets": 256}
+_pair_tables: dict[str, np.ndarray] = {}
+
+
+def _time_and_calories(width: int) -> np.ndarray:
+    """Entry minute * width + c: the minute's time and the integer part c of calories."""
+    return _table([f'{m // 60:02d}:{m % 60:02d}:00","calories":{c}' for m in range(_MINUTES) for c in range(width)])
+
+
+def _intensity_and_mets(width: int) -> np.ndarray:
+    """Entry intensity * width + mets."""
+    return _table([f'{i},"mets":{m},"steps":' for i in range(_INTENSITIES) for m in range(width)])
+
+
+_BUILDERS: Final = {"calories": _time_and_calories, "mets": _intensity_and_mets}
+
+
+def _pairs(field: str, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The texts of two fields at once, looked up at first * width + second in the field's table."""
+    low, high = int(second.min()), int(second.max())
+    if low < 0 or high > _LIMITS[field]:
+        raise ValueError(f"{field} must be 0 to {_LIMITS[field]}, got {low if low < 0 else high}")
+    width = _widths[field]
+    table = _pair_tables.get(field)
+    if table is None or high >= width:
+        width = _widths[field] = max(width, min(2 * high, _LIMITS[field]) + 1)
+        table = _pair_tables[field] = _BUILDERS[field](width)
+    return table[first * width + second]
+
+
 #: Tables of the integer fields, grown on demand when a value is beyond them.
 _INTEGER_TABLES: dict[str, np.ndarray] = {}
 
@@ -106,21 +139,23 @@ def encode_day_text(day: SimulatedDay) -> bytes:
     sleep = day.sleep_value.astype(np.int64)
     if (sleep != day.sleep_value).any() or sleep.min() < 0 or sleep.max() > 3:
         raise ValueError("sleep values must be 0, 1, 2 or 3")
-    # A day has few sleep logs: look their ids up among the distinct ones (sorting only the minutes in a log).
+    intensity = day.intensity.astype(np.int64)
+    if intensity.min() < 0 or intensity.max() >= _INTENSITIES:
+        raise ValueError(f"intensity must be 0 to {_INTENSITIES - 1}")
+    # A day has few sleep logs: look their ids up among the distinct ones (sorting only the minutes in a log), with
+    # the sleep value before each.
     logids = np.unique(np.concatenate(([0], day.logid[day.logid != 0])))
-    logid_texts = _table([f'{v},"heartrate":' for v in logids.tolist()])
+    sleep_and_logid = _table([f'{float(s)!r},"logid":{v},"heartrate":' for v in logids.tolist() for s in range(4)])
     heartrate = np.where(day.heartrate < 0, -1, day.heartrate) + 1
     if heartrate.max() >= len(_HEARTRATE):
         raise ValueError(f"heart rate must be below {len(_HEARTRATE) - 1}")
-    columns = np.empty((_MINUTES, n_users, 10), dtype=object)
+    minutes = np.arange(_MINUTES)[:, np.newaxis]
+    columns = np.empty((_MINUTES, n_users, 7), dtype=object)
     columns[:, :, 0] = heads[np.newaxis, :]
-    columns[:, :, 1] = _TIMES[:, np.newaxis]
-    columns[:, :, 2] = _texts("{}", scaled // _SCALE, "calories")
-    columns[:, :, 3] = _FRACTIONS[scaled % _SCALE]
-    columns[:, :, 4] = _texts('{},"mets":', day.intensity, "intensity")
-    columns[:, :, 5] = _texts('{},"steps":', day.mets, "mets")
-    columns[:, :, 6] = _texts('{},"sleep_value":', day.steps, "steps")
-    columns[:, :, 7] = _SLEEP[sleep]
-    columns[:, :, 8] = logid_texts[np.searchsorted(logids, day.logid)]
-    columns[:, :, 9] = _HEARTRATE[heartrate]
+    columns[:, :, 1] = _pairs("calories", minutes, scaled // _SCALE)
+    columns[:, :, 2] = _FRACTIONS[scaled % _SCALE]
+    columns[:, :, 3] = _pairs("mets", intensity, day.mets.astype(np.int64))
+    columns[:, :, 4] = _texts('{},"sleep_value":', day.steps, "steps")
+    columns[:, :, 5] = sleep_and_logid[np.searchsorted(logids, day.logid) * 4 + sleep]
+    columns[:, :, 6] = _HEARTRATE[heartrate]
     return "".join(columns.ravel().tolist()).encode()

@@ -276,6 +276,8 @@ def _encoded(records: Iterable[Record]) -> Iterator[tuple[bytes, bytes]]:
 Pairs = Iterable[tuple[bytes, bytes]]
 #: Records handed over together: their keys and their values, two sequences in the order they are to be produced.
 Chunk = tuple[Sequence[bytes], Sequence[bytes]]
+#: A chunk with the partition of each record, or None to leave them to the client's partitioner.
+Placed = tuple[Sequence[bytes], Sequence[bytes], Sequence[int] | None]
 #: Records per chunk handed over: large enough that the per-call cost vanishes, small enough that a stop request or
 #: a delivery failure is noticed within a few milliseconds.
 CHUNK: Final = 4096
@@ -384,8 +386,8 @@ class _PartitionGrouping:
     different partitions. On the local broker this cut the producer's CPU per record by about a third.
 
     The partition of a key is the client's own default (`consistent_random`: CRC-32 of the key modulo the topic's
-    partitions; a test checks the broker's placement agrees). Were it ever to differ, only the speed would suffer:
-    the order within every key stays as given.
+    partitions; a test checks that the client agrees), and each record is handed over with it, so that the client
+    skips its partitioner: a key's records land where the client itself would put them.
 
     The loop groups each chunk it is given before cutting it to the queue's size, so a backfill's day is grouped
     whole; and as every day has the same keys in the same order, the order found for the first day serves the rest."""
@@ -396,6 +398,7 @@ class _PartitionGrouping:
         # The last keys grouped, and how: a backfill hands over every day with the same keys in the same order.
         self._keys: list[bytes] = []
         self._grouped_keys: list[bytes] = []
+        self._partitions: list[int] = []
         self._pick: Callable[[Sequence[bytes]], Sequence[bytes]] = list
 
     @classmethod
@@ -415,25 +418,29 @@ class _PartitionGrouping:
             partition = self._of[key] = zlib.crc32(key) % self.partitions
         return partition
 
-    def __call__(self, chunk: Chunk) -> Chunk:
+    def __call__(self, chunk: Chunk) -> Placed:
+        """The chunk's keys and values in their new order, and the partition of each."""
         keys, values = chunk
         if len(keys) < 2:
-            return chunk
+            return keys, values, list(map(self.partition, keys))
         if keys != self._keys:  # other keys than the last chunk's (equal keys compare by identity, at C speed)
             partitions = list(map(self.partition, keys))
             order = sorted(range(len(keys)), key=partitions.__getitem__)  # stable: each partition's order is kept
             self._keys = list(keys)
             self._grouped_keys = [keys[i] for i in order]
+            self._partitions = [partitions[i] for i in order]
             self._pick = operator.itemgetter(*order)
-        return self._grouped_keys, self._pick(values)
+        return self._grouped_keys, self._pick(values), self._partitions
 
 
-def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveries: _Deliveries) -> int:
+def _hand_over(producer: Producer, topic: str, chunk: Placed, room: int, deliveries: _Deliveries) -> int:
     """Queue `chunk` in order, one `produce` call per record driven by `map` (no Python step per record), waiting
-    first until librdkafka's queue has room for all of it. Should the queue be full all the same, the records from
-    the refused one on are queued again once there is room, so a key's records keep their order; a record librdkafka
-    refuses for another reason is a delivery error, counted by its reason. Returns the bytes of the values."""
-    keys, values = chunk
+    first until librdkafka's queue has room for all of it; each record to its partition when the chunk gives them
+    (the client then skips its own partitioner), else where the client's partitioner puts it. Should the queue be
+    full all the same, the records from the refused one on are queued again once there is room, so a key's records
+    keep their order; a record librdkafka refuses for another reason is a delivery error, counted by its reason.
+    Returns the bytes of the values."""
+    keys, values, partitions = chunk
     while len(producer) + len(keys) > room:
         producer.poll(0.05)
     produce = functools.partial(producer.produce, topic)
@@ -441,7 +448,8 @@ def _hand_over(producer: Producer, topic: str, chunk: Chunk, room: int, deliveri
     while at < len(keys):
         pending = iter(values[at:] if at else values)
         try:
-            collections.deque(map(produce, pending, keys[at:] if at else keys), maxlen=0)
+            placed = () if partitions is None else (partitions[at:] if at else partitions,)
+            collections.deque(map(produce, pending, keys[at:] if at else keys, *placed), maxlen=0)
             break
         except BufferError:
             at = len(values) - operator.length_hint(pending) - 1
@@ -481,11 +489,14 @@ def _loop(
     started = time.perf_counter()
     with _Progress(progress, total, topic) as bar:
         for given in chunks:
-            keys, values = given if grouping is None else grouping(given)
+            keys, values, partitions = (*given, None) if grouping is None else grouping(given)
             for at in range(0, len(keys), step):
                 if stop.requested or deliveries.first is not None:
                     break
-                chunk = (keys[at : at + step], values[at : at + step]) if len(keys) > step else (keys, values)
+                chunk: Placed = (keys, values, partitions)
+                if len(keys) > step:
+                    end = at + step
+                    chunk = (keys[at:end], values[at:end], None if partitions is None else partitions[at:end])
                 size += _hand_over(producer, topic, chunk, room, deliveries)
                 producer.poll(0)  # the delivery reports of what went before: failures counted, messages freed
                 count += len(chunk[0])

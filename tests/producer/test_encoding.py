@@ -57,10 +57,11 @@ def test_a_chunk_is_grouped_by_partition_keeping_every_key_in_order() -> None:
     grouping = _PartitionGrouping(3)
     keys = [str(uid).encode() for uid in (1503960366, 1624580081, 1644430081, 1844505072, 1927972279)] * 40
     values = [f"{key.decode()}:{n}".encode() for n, key in enumerate(keys)]
-    grouped_keys, grouped_values = grouping((keys, values))
+    grouped_keys, grouped_values, given_partitions = grouping((keys, values))
 
     assert sorted(grouped_values) == sorted(values), "nothing lost, nothing added"
     partitions = [grouping.partition(key) for key in grouped_keys]
+    assert list(given_partitions) == partitions, "each record goes with its key's partition"
     assert partitions == sorted(partitions), "one run per partition"
     assert len(set(partitions)) > 1
     for key in set(keys):
@@ -69,3 +70,11 @@ def test_a_chunk_is_grouped_by_partition_keeping_every_key_in_order() -> None:
     for partition in set(partitions):
         mine = [v for v, p in zip(grouped_values, partitions, strict=True) if p == partition]
         assert mine == [v for k, v in zip(keys, values, strict=True) if grouping.partition(k) == partition]
+
+    # A second chunk of the same keys (a backfill's next day) is grouped the same way; other keys are grouped anew.
+    again = [value + b"'" for value in values]
+    assert list(grouping((list(keys), again))[1]) == [value + b"'" for value in grouped_values]
+    fewer = keys[:7]
+    fewer_keys, fewer_values, _ = grouping((fewer, values[:7]))
+    assert sorted(fewer_values) == sorted(values[:7])
+    assert [grouping.partition(k) for k in fewer_keys] == sorted(grouping.partition(k) for k in fewer)

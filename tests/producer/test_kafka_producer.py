@@ -113,12 +113,24 @@ def test_delivery_failures_are_counted_and_raised(kafka_bootstrap: str, topic_na
 
 @pytest.mark.slow
 def test_records_go_to_the_partition_the_grouping_expects(kafka_bootstrap: str, topic_name: str) -> None:
-    """The chunks are ordered by the partition the client's default partitioner picks (CRC-32 of the key modulo
-    the partitions): the broker's placement of every key agrees, and each partition holds its records in the order
-    they were given."""
+    """The chunks are ordered, and each record sent to, the partition the client's default partitioner would pick
+    (CRC-32 of the key modulo the partitions): the client itself agrees, so do the broker's placements, and each
+    partition holds its records in the order they were given."""
     import zlib
 
+    from confluent_kafka import Producer
+
     keys = [str(1_000_000_000 + n).encode() for n in range(40)]
+    own = f"{topic_name}-own"
+    ensure_topic(kafka_bootstrap, own, 5)
+    with Producer({"bootstrap.servers": kafka_bootstrap}) as client:  # the client's own partitioner
+        for key in keys:
+            client.produce(own, b"", key)
+        assert client.flush(30) == 0
+    assert {m.key(): m.partition() for m in read_topic(kafka_bootstrap, own)} == {
+        key: zlib.crc32(key) % 5 for key in keys
+    }
+
     pairs = [(keys[n % len(keys)], f"record {n}".encode()) for n in range(6000)]
     summary = produce_encoded(pairs, producer_settings(kafka_bootstrap, topic_name, partitions=5, progress=False))
     assert summary.delivered == len(pairs)

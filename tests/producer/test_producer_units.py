@@ -236,7 +236,7 @@ class _QueueingProducer:
     """A stand-in for librdkafka's queue: refuses the third record once for a full queue and the fifth for good."""
 
     def __init__(self, refusal: Exception) -> None:
-        self.queued: list[tuple[bytes, bytes]] = []
+        self.queued: list[tuple[bytes, ...]] = []
         self.refusal = refusal
         self.full_once = True
         self.polls = 0
@@ -248,16 +248,19 @@ class _QueueingProducer:
         self.polls += 1
         return 0
 
-    def produce(self, topic: str, value: bytes, key: bytes) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes, *partition: int) -> None:
         if key == b"3" and self.full_once:
             self.full_once = False
             raise BufferError("Local: Queue full")
         if key == b"5":
             raise self.refusal
-        self.queued.append((key, value))
+        self.queued.append((key, value, *partition))
 
 
-def test_records_refused_for_a_full_queue_are_queued_again_in_order_and_others_are_delivery_errors() -> None:
+@pytest.mark.parametrize("placed", [False, True], ids=["client-partitioned", "placed"])
+def test_records_refused_for_a_full_queue_are_queued_again_in_order_and_others_are_delivery_errors(
+    placed: bool,
+) -> None:
     from confluent_kafka import KafkaError, KafkaException
 
     refusal = KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
@@ -265,9 +268,11 @@ def test_records_refused_for_a_full_queue_are_queued_again_in_order_and_others_a
     deliveries = _Deliveries()
     keys = [str(n).encode() for n in range(1, 8)]
     values = [b"v" + k for k in keys]
-    size = _hand_over(producer, TOPIC, (keys, values), 100, deliveries)  # type: ignore[arg-type]
+    partitions = [n % 3 for n in range(1, 8)] if placed else None
+    size = _hand_over(producer, TOPIC, (keys, values, partitions), 100, deliveries)  # type: ignore[arg-type]
     assert size == sum(map(len, values))
-    assert producer.queued == [(k, v) for k, v in zip(keys, values, strict=True) if k != b"5"]
+    expected = zip(keys, values, *([partitions] if partitions else []), strict=True)
+    assert producer.queued == [record for record in expected if record[0] != b"5"]
     assert producer.polls == 1
     assert deliveries.errors == 1
     assert deliveries.by_reason == {"MSG_SIZE_TOO_LARGE": 1}
