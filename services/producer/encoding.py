@@ -63,7 +63,9 @@ _pair_tables: dict[str, np.ndarray] = {}
 
 def _time_and_calories(width: int) -> np.ndarray:
     """Entry minute * width + c: the minute's time and the integer part c of calories."""
-    return _table([f'{m // 60:02d}:{m % 60:02d}:00","calories":{c}' for m in range(_MINUTES) for c in range(width)])
+    times = [f'{m // 60:02d}:{m % 60:02d}:00","calories":' for m in range(_MINUTES)]
+    whole = [str(c) for c in range(width)]
+    return _table([time + c for time in times for c in whole])
 
 
 def _intensity_and_mets(width: int) -> np.ndarray:
