@@ -3,7 +3,8 @@
     python bench/producer_throughput.py [--users 33] [--days 7] [--repeat 3] [--bootstrap HOST:PORT]
 
 Without --bootstrap it starts a local broker (`fitpipe.kafka.LocalBroker`) in a temporary folder and stops it at the
-end. It first warms the broker up with 300,000 of the backfill's records. Each repetition measures, on a fresh topic of the same partitions:
+end. It first warms the broker up with 300,000 of the backfill's records. Each repetition measures, on a fresh topic
+of the same partitions:
 
 1. the backfill exactly as `fitpipe produce simulate` runs it: simulation, serialisation and producing (acks=all,
    idempotence, the producer's compression and batching), timed from the first simulated day to the end of the flush;
