@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import itertools
 import os
 import subprocess
@@ -91,7 +90,9 @@ class BackfillDays:
         env = {**_DAY_STREAM_ENV, **os.environ}
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
         assert self._process.stdout is not None
-        with contextlib.suppress(OSError, AttributeError):  # a larger pipe: fewer, larger reads (Linux only)
+        with contextlib.suppress(ImportError, AttributeError, OSError):  # a larger pipe: fewer reads (Linux only)
+            import fcntl
+
             fcntl.fcntl(self._process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         self._days = self._read()
 

@@ -307,6 +307,14 @@ def test_days_taken_in_part_end_the_simulating_process() -> None:
     keys, values = next(days)
     assert set(keys) == {b"1503960366", b"2022484408"} and len(values) == 2 * 1440
     days.close()  # waits for the process, which sees the pipe closed
+    assert days._process.returncode is not None
+
+
+def test_days_never_taken_end_the_simulating_process_too() -> None:
+    # The process starts with the stream, before the producer sets up; a setup that fails must not leave it behind.
+    with backfill_days(ProducerSettings(users=3, days=50, seed=1)) as days:
+        assert days._process.returncode is None
+    assert days._process.returncode is not None
 
 
 def test_summary_line() -> None:

@@ -146,3 +146,37 @@ def test_impossible_arguments_are_refused_with_a_reason(users, days, seed, messa
 def test_start_must_be_a_date():
     with pytest.raises(SimulationError, match="date"):
         next(simulate(1, "2016-04-12", 1))  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    states=st.integers(2, 5),
+    chains=st.integers(1, 7),
+    blocks=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    shuffles=st.booleans(),
+)
+def test_chains_run_by_blocks_are_the_chains_stepped_minute_by_minute(states, chains, blocks, seed, shuffles):
+    from services.producer.simulator import _CHAIN_BLOCK, _chain_states
+
+    rng = np.random.default_rng(seed)
+    minutes = blocks * _CHAIN_BLOCK
+    if shuffles:  # every step a permutation: a block's steps never merge states, so every state must be followed
+        going = rng.permuted(np.broadcast_to(np.arange(states), (minutes, chains, states)), axis=2)
+    else:  # random steps: like the simulator's chains, they soon take every state to the same one
+        going = rng.integers(0, states, size=(minutes, chains, states))
+    initial = rng.integers(0, states, size=chains)
+
+    expected = np.empty((minutes, chains), dtype=np.int64)
+    state = initial
+    for minute in range(minutes):
+        state = going[minute, np.arange(chains), state]
+        expected[minute] = state
+    assert np.array_equal(_chain_states(going, initial), expected)
+
+
+def test_chains_need_whole_blocks():
+    from services.producer.simulator import _CHAIN_BLOCK, _chain_states
+
+    with pytest.raises(ValueError, match="whole blocks"):
+        _chain_states(np.zeros((_CHAIN_BLOCK + 1, 2, 3), dtype=np.int64), np.zeros(2, dtype=np.int64))
