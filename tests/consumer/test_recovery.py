@@ -87,6 +87,24 @@ def test_without_a_committed_offset_the_last_range_of_the_lake_is_replayed(lake)
     assert result.forced[0].start == last and result.forced[0] in lake
 
 
+@given(lakes)
+def test_without_a_committed_offset_every_range_at_the_last_start_is_replayed_or_reported(lake) -> None:
+    result = plan(OFFSET_BEGINNING, lake)
+    if lake:
+        last = max(r.start for r in lake)
+        at_last = {r for r in lake if r.start == last}
+        assert (set(result.forced) & lake) | set(result.overlaps) == at_last
+
+
+def test_ranges_at_the_last_start_are_compared_by_value() -> None:
+    # Two objects of one start, as two listed object names parse to: the range not replayed is an overlap.
+    start = 10**9
+    short, long = BatchRange(start, start + 4, "json"), BatchRange(int(str(start)), start + 9)
+    assert short.start is not long.start
+    result = plan(OFFSET_BEGINNING, {short, long})
+    assert set(result.forced) | set(result.overlaps) == {short, long}
+
+
 @st.composite
 def protocol_runs(draw: st.DrawFn) -> tuple[list[BatchRange], int, int, int]:
     """What the protocol leaves: batches cut one after another from offset 0, the first `committed_batches` of
