@@ -47,18 +47,13 @@ def _table(texts: list[str]) -> np.ndarray:
 
 
 #: Each table's entry i is the text of the value i with the punctuation up to the next field's value; a table of
-#: two fields (`_pairs`) holds the texts of both, so that a record is seven texts, not ten.
+#: two fields (`_GROWN`) holds the texts of both, so that a record is seven texts, not ten.
 #: A calories value rounded to 4 decimals is the double nearest to k / 10**4, whose shortest repr (what JSON and
 #: `schema.encode` write) is k's digits with the point put back and trailing zeros dropped: `12.5`, `0.0`, `3.0001`.
 _FRACTIONS: Final = _table([f".{f:04d}".rstrip("0").ljust(2, "0") + ',"intensity":' for f in range(_SCALE)])
 #: Heart rate by value + 1; 0 (the simulator's -1, "no sensor") is `null`. Each record ends with a newline.
 _HEARTRATE: Final = _table(["null}\n"] + [f"{v}}}\n" for v in range(1000)])
 _INTENSITIES: Final = 4
-#: The largest integer part of calories, and the largest METs, the schema allows; the tables below hold what the
-#: days so far needed (at least 32 wide) and grow when a day goes beyond.
-_LIMITS: Final = {name: int(FIELDS_BY_NAME[name].maximum or 0) for name in ("calories", "mets")}
-_widths = {"calories": 32, "mets": 256}
-_pair_tables: dict[str, np.ndarray] = {}
 
 
 def _time_and_calories(width: int) -> np.ndarray:
@@ -73,35 +68,35 @@ def _intensity_and_mets(width: int) -> np.ndarray:
     return _table([f'{i},"mets":{m},"steps":' for i in range(_INTENSITIES) for m in range(width)])
 
 
-_BUILDERS: Final = {"calories": _time_and_calories, "mets": _intensity_and_mets}
+def _steps(width: int) -> np.ndarray:
+    return _table([f'{v},"sleep_value":' for v in range(width)])
 
 
-def _pairs(field: str, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The texts of two fields at once, looked up at first * width + second in the field's table."""
-    low, high = int(second.min()), int(second.max())
-    if low < 0 or high > _LIMITS[field]:
-        raise ValueError(f"{field} must be 0 to {_LIMITS[field]}, got {low if low < 0 else high}")
-    width = _widths[field]
-    table = _pair_tables.get(field)
-    if table is None or high >= width:
-        width = _widths[field] = max(width, min(2 * high, _LIMITS[field]) + 1)
-        table = _pair_tables[field] = _BUILDERS[field](width)
-    return table[first * width + second]
+#: The tables that grow with the values met: per field, how to build one `width` values wide, its rows (the values
+#: of the field before it; 1 for a field alone), the least width worth building, and the largest value allowed (the
+#: schema's; None: any).
+_GROWN: Final = {
+    "calories": (_time_and_calories, _MINUTES, 32, int(FIELDS_BY_NAME["calories"].maximum or 0)),
+    "mets": (_intensity_and_mets, _INTENSITIES, 256, int(FIELDS_BY_NAME["mets"].maximum or 0)),
+    "steps": (_steps, 1, 512, None),
+}
+_grown_tables: dict[str, np.ndarray] = {}
 
 
-#: Tables of the integer fields, grown on demand when a value is beyond them.
-_INTEGER_TABLES: dict[str, np.ndarray] = {}
-
-
-def _texts(template: str, values: np.ndarray, field: str) -> np.ndarray:
-    """The texts of non-negative integer `values` through `template.format(value)`, looked up in a table."""
+def _texts(field: str, values: np.ndarray, first: np.ndarray | int = 0) -> np.ndarray:
+    """The texts of non-negative integer `values` of `field` (after the value `first` of the field before it, for a
+    table of two), looked up in the field's table, built or grown first when a value is beyond it."""
+    build, rows, least, limit = _GROWN[field]
     low, high = int(values.min()), int(values.max())
     if low < 0:
         raise ValueError(f"{field} must not be negative, got {low}")
-    table = _INTEGER_TABLES.get(template)
-    if table is None or len(table) <= high:
-        table = _INTEGER_TABLES[template] = _table([template.format(v) for v in range(max(high + 1, 512))])
-    return table[values]
+    if limit is not None and high > limit:
+        raise ValueError(f"{field} must be 0 to {limit}, got {high}")
+    table = _grown_tables.get(field)
+    if table is None or high >= len(table) // rows:
+        width = max(least, high + 1) if limit is None else max(least, min(2 * high, limit) + 1)
+        table = _grown_tables[field] = build(width)
+    return table[first * (len(table) // rows) + values]
 
 
 def encode_day(day: SimulatedDay) -> list[tuple[bytes, bytes]]:
@@ -154,10 +149,10 @@ def encode_day_text(day: SimulatedDay) -> bytes:
     minutes = np.arange(_MINUTES)[:, np.newaxis]
     columns = np.empty((_MINUTES, n_users, 7), dtype=object)
     columns[:, :, 0] = heads[np.newaxis, :]
-    columns[:, :, 1] = _pairs("calories", minutes, scaled // _SCALE)
+    columns[:, :, 1] = _texts("calories", scaled // _SCALE, minutes)
     columns[:, :, 2] = _FRACTIONS[scaled % _SCALE]
-    columns[:, :, 3] = _pairs("mets", intensity, day.mets.astype(np.int64))
-    columns[:, :, 4] = _texts('{},"sleep_value":', day.steps, "steps")
+    columns[:, :, 3] = _texts("mets", day.mets.astype(np.int64), intensity)
+    columns[:, :, 4] = _texts("steps", day.steps)
     columns[:, :, 5] = sleep_and_logid[np.searchsorted(logids, day.logid) * 4 + sleep]
     columns[:, :, 6] = _HEARTRATE[heartrate]
     return "".join(columns.ravel().tolist()).encode()
