@@ -1,5 +1,5 @@
 """`python -m services.producer.day_stream USERS START DAYS SEED`: the simulated backfill's days, encoded, as frames
-on stdout, for a producer that hands the day before to Kafka meanwhile (`run.backfill_days`).
+on stdout, for a producer that hands the day before to Kafka meanwhile (`run.BackfillDays`).
 
 USERS is a count, or `ids:` and comma-separated ids. Each frame is a tag byte, the body's length (8 bytes,
 little-endian), the body: `K` the user ids (comma-separated, once, first), `D` a day's values

@@ -139,11 +139,6 @@ class BackfillDays:
             self._process.wait()
 
 
-def backfill_days(settings: ProducerSettings) -> BackfillDays:
-    """The simulated backfill's days, simulated meanwhile by a process that starts now (see `BackfillDays`)."""
-    return BackfillDays(settings)
-
-
 def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceSummary:
     """Produce what `settings` describe. Raises DeliveryFailed, KafkaUnavailable, ReplayError or SimulationError."""
     options: dict[str, object] = {"stop": stop}
@@ -155,7 +150,7 @@ def run(settings: ProducerSettings, stop: StopRequest | None = None) -> ProduceS
     try:
         if settings.mode == "backfill" and settings.replay_dir is None:
             total = settings.user_count * settings.days * MINUTES_PER_DAY
-            with backfill_days(settings) as days:
+            with BackfillDays(settings) as days:
                 return produce_chunks(days, settings, total=total, **options)
         records, total = records_for(settings)
         speed = settings.speed if settings.mode == "live" else None

@@ -11,7 +11,7 @@ import pytest
 from core.schema import decode, encode
 from services.producer import simulator
 from services.producer.encoding import encode_day
-from services.producer.run import backfill_days, backfill_pairs
+from services.producer.run import BackfillDays, backfill_pairs
 from services.producer.settings import ProducerSettings
 
 
@@ -46,7 +46,7 @@ def test_backfill_pairs_follow_the_simulator() -> None:
 
 def test_backfill_days_are_the_backfill_pairs_as_columns() -> None:
     settings = ProducerSettings(users=3, days=2, seed=4, start_date="2016-05-01")
-    days = list(backfill_days(settings))
+    days = list(BackfillDays(settings))
     assert len(days) == 2
     assert [pair for keys, values in days for pair in zip(keys, values, strict=True)] == list(backfill_pairs(settings))
 

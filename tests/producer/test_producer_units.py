@@ -26,7 +26,7 @@ from services.producer.kafka_producer import (
     format_summary,
     producer_config,
 )
-from services.producer.run import _from_minute, backfill_days, start_date
+from services.producer.run import BackfillDays, _from_minute, start_date
 from services.producer.settings import DEFAULT_BACKFILL_START, ProducerSettings, describe_error, settings_table
 from services.producer.simulator import SimulationError
 from tests.conftest import REPO_ROOT
@@ -299,11 +299,11 @@ def test_frames_of_the_day_stream_read_back_as_written() -> None:
 
 def test_an_error_in_the_simulating_process_is_raised_where_the_days_are_taken() -> None:
     with pytest.raises(SimulationError, match="seed"):
-        list(backfill_days(ProducerSettings(users=2, days=1, seed=-1)))
+        list(BackfillDays(ProducerSettings(users=2, days=1, seed=-1)))
 
 
 def test_days_taken_in_part_end_the_simulating_process() -> None:
-    days = backfill_days(ProducerSettings(users=2, days=50, seed=1, user_ids="1503960366,2022484408"))
+    days = BackfillDays(ProducerSettings(users=2, days=50, seed=1, user_ids="1503960366,2022484408"))
     keys, values = next(days)
     assert set(keys) == {b"1503960366", b"2022484408"} and len(values) == 2 * 1440
     days.close()  # waits for the process, which sees the pipe closed
@@ -312,7 +312,7 @@ def test_days_taken_in_part_end_the_simulating_process() -> None:
 
 def test_days_never_taken_end_the_simulating_process_too() -> None:
     # The process starts with the stream, before the producer sets up; a setup that fails must not leave it behind.
-    with backfill_days(ProducerSettings(users=3, days=50, seed=1)) as days:
+    with BackfillDays(ProducerSettings(users=3, days=50, seed=1)) as days:
         assert days._process.returncode is None
     assert days._process.returncode is not None
 
