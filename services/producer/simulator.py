@@ -481,8 +481,8 @@ class _Simulation:
         after = _chain_states(sleeping, self.sleep_state - 1)
         before = np.concatenate([(self.sleep_state - 1)[None], after[:-1]])
         sleep_value = 1 + np.where(log_start, first, before)  # the state the minute records, after a log's start
-        state, sleep_state = intensity[-1], after[-1] + 1
-        self.intensity_state, self.sleep_state = state, sleep_state
+        # The chains carry on tomorrow from where they are (a copy: `intensity` is masked below).
+        self.intensity_state, self.sleep_state = intensity[-1].copy(), after[-1] + 1
         sleep_value = np.where(in_log, sleep_value, 0)
         intensity[~in_log & ~wear] = 0
 
