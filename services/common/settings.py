@@ -160,11 +160,12 @@ class KafkaClientSettings(BaseSettings):
 def describe_error(error: ValidationError, env_prefix: str, flags: Mapping[str, str] | None = None) -> str:
     """A validation error as one line naming the environment variables to fix, or the flags (setting -> flag) that
     gave the bad values."""
+    flags = flags or {}
     parts = []
     for item in error.errors():
         name = "_".join(str(p) for p in item["loc"] if isinstance(p, str))
-        if name in (flags or {}):
-            parts.append(f"{(flags or {})[name]}: {item['msg']}")
+        if name in flags:
+            parts.append(f"{flags[name]}: {item['msg']}")
         elif name:
             parts.append(f"{env_prefix}{name.upper()}: {item['msg']}")
         else:  # a rule across settings names its variables itself

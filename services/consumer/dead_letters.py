@@ -49,14 +49,14 @@ class DeadLettersNotSent(KafkaException):
     fatal error is replaced before this is raised."""
 
 
-def producer_config(bootstrap_servers: str, **more: Any) -> dict[str, Any]:
+def producer_config(**client: Any) -> dict[str, Any]:
+    """The dead-letter producer's settings over `client`'s (the brokers, logging and sign-in)."""
     return {
-        "bootstrap.servers": bootstrap_servers,
+        **client,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
-        **more,
     }
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import tenacity
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from confluent_kafka import KafkaError, KafkaException
 
 from services.consumer.dead_letters import DeadLettersNotSent
@@ -43,11 +45,7 @@ _TRANSIENT_S3_CODES = frozenset(
 
 
 def _transient_botocore(exc: BaseException) -> bool:
-    try:
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-    except ImportError:  # no boto3 in this image: no S3 sink either
-        return False
-    if isinstance(exc, ConnectionError | HTTPClientError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
         return True
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -72,10 +70,6 @@ def is_operational(exc: BaseException) -> bool:
     """A storage or Kafka error that is not transient: a setup the operator must fix, worth a one-line error."""
     if isinstance(exc, KafkaException):
         return True
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        return False
     return isinstance(exc, BotoCoreError | ClientError)
 
 
@@ -101,12 +95,8 @@ def retry(
     wait, `on_retry(attempt, seconds, error)` reports the failure; `wait(seconds)` waits (and may raise to give up).
     Returns the action's result and the number of attempts it took."""
 
-    attempts = 1
-
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        nonlocal attempts
         assert state.outcome is not None and state.next_action is not None
-        attempts = state.attempt_number + 1
         on_retry(state.attempt_number, state.next_action.sleep, state.outcome.exception())
 
     retrying = tenacity.Retrying(
@@ -118,4 +108,4 @@ def retry(
         reraise=True,
     )
     result: Any = retrying(action)
-    return result, attempts
+    return result, retrying.statistics["attempt_number"]

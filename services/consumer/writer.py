@@ -124,7 +124,7 @@ class LakeWriter:
     def _consumer_config(self) -> dict[str, Any]:
         s = self.settings
         config: dict[str, Any] = {
-            "bootstrap.servers": s.bootstrap_servers,
+            **self._client_config(),
             "group.id": s.group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -144,8 +144,6 @@ class LakeWriter:
             # A watermark query waits behind the connection's long-polling fetch: keep that wait short, so the
             # idle flush and the caught-up check answer quickly.
             "fetch.wait.max.ms": 100,
-            **client_logging(LOGGER_NAME),
-            **s.kafka_security(),
         }
         if s.group_instance_id:
             config["group.instance.id"] = s.group_instance_id
@@ -153,9 +151,13 @@ class LakeWriter:
             config.update(self.stats.config(s.statistics_interval_ms))
         return config
 
-    def _new_dlq_producer(self) -> Producer:
+    def _client_config(self) -> dict[str, Any]:
+        """What every Kafka client of the consumer is given: the brokers, the log bridge, the sign-in."""
         s = self.settings
-        return Producer(producer_config(s.bootstrap_servers, **client_logging(LOGGER_NAME), **s.kafka_security()))
+        return {"bootstrap.servers": s.bootstrap_servers, **client_logging(LOGGER_NAME), **s.kafka_security()}
+
+    def _new_dlq_producer(self) -> Producer:
+        return Producer(producer_config(**self._client_config()))
 
     @property
     def consumer(self) -> Consumer:
@@ -180,13 +182,7 @@ class LakeWriter:
             stack.callback(setattr, self, "_incarnations", None)  # once no request of its is pending any more
             self._dlq = stack.enter_context(DeadLetterProducer(self.settings.dlq_topic, self._new_dlq_producer))
             self._consumer = stack.enter_context(Consumer(self._consumer_config()))
-            self._incarnations = Incarnations(
-                {
-                    "bootstrap.servers": self.settings.bootstrap_servers,
-                    **client_logging(LOGGER_NAME),
-                    **self.settings.kafka_security(),
-                }
-            )
+            self._incarnations = Incarnations(self._client_config())
             self.metrics_server = metrics.serve(self)
             try:
                 self._consume(until_caught_up)
@@ -573,8 +569,6 @@ class LakeWriter:
         What is not transient ends the run: a setup the operator must fix as a `ConsumerError`, a bug as it is."""
 
         def report(attempt: int, delay: float, exc: BaseException) -> None:
-            if partition is None and self.force_stop.is_set():  # a rebalance callback, cut short by a second signal
-                raise Abandoned from exc
             self.summary.storage_retries += 1
             where = {} if partition is None else {"partition": partition}
             log.warning(
