@@ -4,47 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any, Final
 
+from core.kafka_access import CONSUMER_USER
 from fitpipe.errors import UserError
-from fitpipe.settings_flags import SIGN_IN, add_settings_flags
+from fitpipe.settings_flags import SIGN_IN, add_settings_flags, kafka_client_settings
 from services.common import kafka_logs
-from services.common.settings import KafkaCredentialsError
 from services.consumer import logs
-from services.consumer.settings import ENV_PREFIX, ConsumerSettings
+from services.consumer.settings import ConsumerSettings
 from services.consumer.writer import ConsumerError, KafkaUnreachable, Summary, run
-
-
-def _local_broker() -> dict[str, str] | None:
-    """The settings that reach the broker `fitpipe kafka start` runs, if any (as the consumer user when it runs with
-    --secure)."""
-    from core.kafka_access import CONSUMER_USER
-    from fitpipe.kafka import LocalBroker, running_broker
-
-    state = running_broker()
-    if state is None:
-        return None
-    sign_in = LocalBroker(secure=True).client_settings(CONSUMER_USER) if state.secure else {}
-    return {"bootstrap_servers": state.bootstrap, **sign_in}
 
 
 def _settings(args: argparse.Namespace) -> ConsumerSettings:
     """The settings from the flags given, over `CONSUMER_*`; without a broker named anywhere, the one `fitpipe kafka
-    start` runs. `--s3-bucket` lands in S3."""
+    start` runs (as the consumer user when it runs with --secure). `--s3-bucket` lands in S3."""
     fixed: dict[str, Any] = {"sink": "s3"} if args.s3_bucket else {}
-    if args.bootstrap_servers is None and f"{ENV_PREFIX}BOOTSTRAP_SERVERS" not in os.environ:
-        local = _local_broker()
-        if local is None:
-            raise UserError("no Kafka broker: start one with `fitpipe kafka start` or pass --bootstrap HOST:PORT")
-        fixed |= local
-    settings = args.settings_flags.settings(args, **fixed)
-    try:
-        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
-    except KafkaCredentialsError as exc:
-        raise UserError(str(exc)) from None
-    return settings
+    return kafka_client_settings(args, CONSUMER_USER, **fixed)
 
 
 def _consume(args: argparse.Namespace) -> int:

@@ -3,52 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Final
 
+from core.kafka_access import PRODUCER_USER
 from fitpipe.errors import UserError
-from fitpipe.settings_flags import SIGN_IN, SettingsFlags, add_settings_flags
+from fitpipe.settings_flags import SIGN_IN, SettingsFlags, add_settings_flags, kafka_client_settings
 from services.common import kafka_logs, logs
-from services.common.settings import KafkaCredentialsError
 from services.producer.kafka_producer import DeliveryFailed, KafkaUnavailable, format_summary
 from services.producer.replay import ReplayError
-from services.producer.settings import ENV_PREFIX, ProducerSettings
+from services.producer.settings import ProducerSettings
 
 #: Exit code when records were not delivered (a user mistake exits with 2, from UserError).
 EXIT_DELIVERY_FAILED = 1
 
 
-def _local_broker() -> dict[str, str] | None:
-    """The settings that reach the local broker `fitpipe kafka start` runs, if any (as the producer user when it runs
-    with --secure)."""
-    from core.kafka_access import PRODUCER_USER
-    from fitpipe.kafka import LocalBroker, running_broker
-
-    state = running_broker()
-    if state is None:
-        return None
-    sign_in = LocalBroker(secure=True).client_settings(PRODUCER_USER) if state.secure else {}
-    return {"bootstrap_servers": state.bootstrap, **sign_in}
-
-
-def _settings(args: argparse.Namespace, flags: SettingsFlags[ProducerSettings], **fixed: Any) -> ProducerSettings:
+def _settings(args: argparse.Namespace, **fixed: Any) -> ProducerSettings:
     """The settings from the flags given, over `fixed`, over `PRODUCER_*`; without a broker named anywhere, the one
-    `fitpipe kafka start` runs."""
-    if args.bootstrap_servers is None and not os.environ.get(f"{ENV_PREFIX}BOOTSTRAP_SERVERS"):
-        local = _local_broker()
-        if local is None:
-            raise UserError(
-                "no Kafka broker given: start one with `fitpipe kafka start`, or pass --bootstrap HOST:PORT"
-            )
-        fixed = {**local, **fixed}
-    settings = flags.settings(args, **fixed)
-    try:
-        settings.kafka_security()  # reads the credentials' secret, if one is named, once and now
-    except KafkaCredentialsError as exc:
-        raise UserError(str(exc)) from None
-    return settings
+    `fitpipe kafka start` runs (as the producer user when it runs with --secure)."""
+    return kafka_client_settings(args, PRODUCER_USER, **fixed)
 
 
 def _run(settings: ProducerSettings, verbose: bool) -> int:
@@ -72,13 +46,13 @@ def _run(settings: ProducerSettings, verbose: bool) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    return _run(_settings(args, args.settings_flags, replay_dir=None), args.verbose)
+    return _run(_settings(args, replay_dir=None), args.verbose)
 
 
 def _replay(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise UserError(f"{args.folder} is not a folder: give the folder of a Fitabase export (its CSV files)")
-    return _run(_settings(args, args.settings_flags, replay_dir=args.folder), args.verbose)
+    return _run(_settings(args, replay_dir=args.folder), args.verbose)
 
 
 #: What only a simulation reads; a replay takes its users and days from the export.

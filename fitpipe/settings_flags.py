@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import types
 import typing
 from collections.abc import Collection, Iterable, Mapping
@@ -25,9 +26,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from fitpipe.errors import UserError
-from services.common.settings import KafkaClientSettings, describe_error
+from services.common.settings import KafkaClientSettings, KafkaCredentialsError, describe_error
 
 Model = TypeVar("Model", bound=BaseModel)
+Client = TypeVar("Client", bound=KafkaClientSettings)
 
 #: Sign-in settings come from the environment or from the broker `fitpipe kafka start` runs, never from flags: a
 #: password on a command line is visible to every user of the machine.
@@ -65,7 +67,6 @@ class SettingsFlags(Generic[Model]):
     model: type[Model]
     flags: Mapping[str, str]  # field -> its flag
     env_prefix: str
-    defaults: Mapping[str, Any]  # the command's own defaults, over the model's and the environment
 
     def given(self, args: argparse.Namespace) -> dict[str, Any]:
         """The settings given as flags (and the command's own defaults for those that were not)."""
@@ -132,7 +133,7 @@ def add_settings_flags(
         else:
             metavar = _METAVARS.get(annotation, "VALUE")
         target.add_argument(flag, dest=field, metavar=metavar, default=defaults.get(field), help=help_text)
-    return SettingsFlags(model, flags, env_prefix, defaults)
+    return SettingsFlags(model, flags, env_prefix)
 
 
 def _help(
@@ -152,3 +153,26 @@ def _help(
     if notes:
         text += f" ({'; '.join(notes)})"
     return text.replace("%", "%%")
+
+
+def kafka_client_settings(args: argparse.Namespace, user: str, **fixed: Any) -> Client:
+    """A Kafka client's settings from the command's flags (`args.settings_flags`), over `fixed`, over the environment;
+    without a broker named by flag or variable, the one `fitpipe kafka start` runs, signed in as `user` when it runs
+    with --secure. The sign-in secret, if one is named, is read once and now."""
+    from fitpipe.kafka import LocalBroker, running_broker
+
+    flags: SettingsFlags[Client] = args.settings_flags
+    if args.bootstrap_servers is None and not os.environ.get(f"{flags.env_prefix}BOOTSTRAP_SERVERS"):
+        state = running_broker()
+        if state is None:
+            raise UserError(
+                "no Kafka broker given: start one with `fitpipe kafka start`, or pass --bootstrap HOST:PORT"
+            )
+        sign_in = LocalBroker(secure=True).client_settings(user) if state.secure else {}
+        fixed = {"bootstrap_servers": state.bootstrap, **sign_in, **fixed}
+    settings = flags.settings(args, **fixed)
+    try:
+        settings.kafka_security()
+    except KafkaCredentialsError as exc:
+        raise UserError(str(exc)) from None
+    return settings
