@@ -40,10 +40,12 @@ def _cpu(stat_path: str) -> tuple[str, float]:
     return text[text.index("(") + 1 : text.rindex(")")], (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _threads() -> dict[str, float]:
-    """CPU seconds of each live thread of this process, by thread id and name."""
+def _threads(skip: int | None = None) -> dict[str, float]:
+    """CPU seconds of each live thread of this process (but `skip`), by thread id and name."""
     found = {}
     for tid in os.listdir("/proc/self/task"):
+        if tid == str(skip):
+            continue
         try:
             name, seconds = _cpu(f"/proc/self/task/{tid}/stat")
         except OSError:  # the thread ended meanwhile
@@ -62,8 +64,10 @@ class _ThreadWatch:
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
+        # Not itself: its own CPU would be counted as the hand-over loop's (all Python threads are named `python`).
+        me = threading.get_native_id()
         while not self._done.wait(0.02):
-            self.last.update(_threads())
+            self.last.update(_threads(skip=me))
 
     def __enter__(self) -> _ThreadWatch:
         self._thread.start()

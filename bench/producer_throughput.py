@@ -182,7 +182,7 @@ def main() -> int:
         # before its perf-tests, paid for the broker's warm-up alone (about a tenth of its rate).
         warm_up = f"bench-warmup-{uuid.uuid4().hex[:8]}"
         ensure_topic(bootstrap, warm_up, PARTITIONS)
-        sample = [(str(n % 33).encode(), line) for n, line in enumerate(payloads.read_bytes().splitlines())]
+        sample = [(str(n % args.users).encode(), line) for n, line in enumerate(payloads.read_bytes().splitlines())]
         produce_encoded(
             sample * WARM_UP_ROUNDS,
             ProducerSettings.model_construct(
