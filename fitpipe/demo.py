@@ -113,16 +113,14 @@ def demo_settings(args: argparse.Namespace) -> tuple[ProducerSettings, ConsumerS
     from services.producer.simulator import user_ids
 
     lake = DemoPaths(args.out).lake
-    fixed = {"topic": TOPIC, "mode": "backfill", "progress": True, "metrics_port": free_port()}
+    fixed = {"topic": TOPIC, "mode": "backfill", "progress": True}
     producer: ProducerSettings = args.producer_flags.settings(args, **fixed)
     if producer.replay_dir is None:
         ids = user_ids(producer.users, producer.seed)
         if PER_USER_ID not in ids:
             ids[0] = PER_USER_ID  # so that the one-user query has someone to answer about
         producer = producer.model_copy(update={"user_ids": sorted(ids)})
-    consumer: ConsumerSettings = args.consumer_flags.settings(
-        args, topic=TOPIC, sink="local", lake_dir=lake, metrics_port=free_port()
-    )
+    consumer: ConsumerSettings = args.consumer_flags.settings(args, topic=TOPIC, sink="local", lake_dir=lake)
     return producer, consumer
 
 
@@ -176,14 +174,15 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
                 summary.bootstrap = broker.start()
             console.print(f"broker ready at {summary.bootstrap}; logs in {broker.log_file}")
 
-        from services.common.stop import StopRequest
         from services.producer.replay import ReplayError
         from services.producer.run import run as produce
 
         replay, users, days = producer_settings.replay_dir, producer_settings.user_count, producer_settings.days
         source = f"replay of {replay}" if replay else f"{users} simulated users x {days} days"
         with steps.step(f"produce ({source})"):
-            settings = producer_settings.model_copy(update={"bootstrap_servers": summary.bootstrap})
+            # Each metrics port is picked just before its server binds it.
+            update = {"bootstrap_servers": summary.bootstrap, "metrics_port": free_port()}
+            settings = producer_settings.model_copy(update=update)
             console.print(f"producer metrics at {metrics_url(settings.metrics_port)} while it runs")
             with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
                 try:
@@ -196,7 +195,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
             console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
 
         with steps.step("consume until caught up"):
-            settings = consumer_settings.model_copy(update={"bootstrap_servers": summary.bootstrap})
+            update = {"bootstrap_servers": summary.bootstrap, "metrics_port": free_port()}
+            settings = consumer_settings.model_copy(update=update)
             landed = _consume(console, settings, summary.produced)
             summary.landed, summary.dead_letters = landed.records_out, landed.dead_letters
             if summary.landed + summary.dead_letters < summary.produced:
