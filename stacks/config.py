@@ -22,6 +22,8 @@ KAFKA_STOP_GRACE_SECONDS = 60
 #: What systemd allows beyond the containers' own grace periods (compose itself, Docker's network teardown).
 STOP_MARGIN_SECONDS = 30
 
+#: Days the audit trail's log files are kept; their Object Lock cannot outlast them.
+AUDIT_LOG_DAYS = 2 * 365
 #: Where Kafka runs: the one EC2 host (the default), or Amazon MSK with the services on ECS Fargate.
 Kafka = Literal["ec2", "msk-serverless", "msk-provisioned"]
 #: The retention periods CloudWatch Logs accepts, in days.
@@ -106,7 +108,24 @@ class PipelineConfig(BaseModel):
     curated_retention_days: int = Field(
         1, ge=1, le=365, description="Days the curated table keeps replaced snapshots and unreferenced files."
     )
-    audit_trail: bool = Field(True, description="A CloudTrail trail records every read and write of the lake's data.")
+    audit_trail: bool = Field(
+        True, description="A CloudTrail trail records every read and write of the lake's and the query results' data."
+    )
+    audit_lock_days: int = Field(
+        365,
+        ge=1,
+        le=AUDIT_LOG_DAYS,
+        description="Days Object Lock (governance mode) keeps each audit log file from being deleted or overwritten; "
+        "no lock with destroyData, whose deletes it would refuse.",
+    )
+    lake_object_lock: bool = Field(
+        False,
+        description="Object Lock in governance mode on the lake bucket: no version of a lake object can be deleted "
+        "for lakeObjectLockDays (README: what it costs in deletes).",
+    )
+    lake_object_lock_days: int = Field(
+        30, ge=1, le=3650, description="With lakeObjectLock: days each version of a lake object stays locked."
+    )
     log_retention_days: LogRetentionDays = Field(
         30, description="Days the services' logs stay in CloudWatch Logs (one of the periods CloudWatch offers)."
     )
@@ -174,6 +193,22 @@ class PipelineConfig(BaseModel):
                 {"partitions": self.topic_partitions, "tasks": self.consumer_tasks},
             )
         return self
+
+    @model_validator(mode="after")
+    def _locked_lake_is_not_destroyed(self) -> PipelineConfig:
+        if self.lake_object_lock and self.destroy_data:
+            raise PydanticCustomError(
+                "lake_object_lock",
+                "lakeObjectLock and destroyData exclude each other: `cdk destroy` could not delete the locked "
+                "versions of the lake's objects; pass one of them",
+                {},
+            )
+        return self
+
+    @property
+    def audit_lock(self) -> int | None:
+        """Days the audit bucket's Object Lock keeps each log file; None (no lock) when the data may be destroyed."""
+        return None if self.destroy_data else self.audit_lock_days
 
     @property
     def msk(self) -> bool:

@@ -7,7 +7,8 @@ controller bound to 127.0.0.1.
 `secure=True` gives it the AWS host's security inside the host: every listener (the controller's too) takes only
 SASL/SCRAM-SHA-512 sign-ins, the users of `core.kafka_access` are created with random passwords when the
 storage is formatted (kept in `credentials.json`, mode 0600, in the broker's home), the `StandardAuthorizer` denies
-whatever no ACL allows, and the topics and ACLs of the services are in place before `start` returns.
+whatever no ACL allows, and the topics and ACLs of the services are in place before `start` returns. The broker's
+`server.properties`, which holds the admin's password in its JAAS lines, is mode 0600 too.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable and writable by the owner only (mode 0600), whatever the umask, and whether
+    or not the file existed before with wider rights."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 def _port_open(port: int) -> bool:
@@ -185,9 +195,7 @@ class LocalBroker:
                 raise UserError(f"{self.home} holds a broker formatted without these users; use another --home")
             known = {user: secrets.token_urlsafe(24) for user in USERS}
             self.home.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump(known, out)
+            write_private(self.credentials_file, json.dumps(known))
         return known
 
     def client_settings(self, user: str) -> dict[str, str]:
@@ -289,7 +297,8 @@ class LocalBroker:
 
     def _write_config(self, port: int, controller_port: int) -> Path:
         config = self.home / "server.properties"
-        config.write_text("\n".join([*self._server_properties(port, controller_port), ""]))
+        # The admin's JAAS lines (secure mode) hold its password: the owner alone may read the file.
+        write_private(config, "\n".join([*self._server_properties(port, controller_port), ""]))
         log4j = self.home / "log4j2.properties"
         log4j.write_text(
             "\n".join(

@@ -81,6 +81,8 @@ def test_every_user_has_its_own_password_kept_for_the_owner_only(secure_broker: 
     assert set(passwords) == set(USERS)
     assert len(set(passwords.values())) == len(USERS)
     assert stat.S_IMODE((secure_broker.home / "credentials.json").stat().st_mode) == 0o600
+    # The broker's settings hold the admin's password in their JAAS lines.
+    assert stat.S_IMODE((secure_broker.home / "server.properties").stat().st_mode) == 0o600
     properties = (secure_broker.home / "server.properties").read_text()
     assert "allow.everyone.if.no.acl.found=false" in properties
     assert "PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT" in properties

@@ -42,11 +42,21 @@ def test_cli_strings_are_coerced():
         ({"alarmEmail": "ops"}, "alarmEmail 'ops' is not an email address"),
         ({"diskAlarmPercent": "100"}, "diskAlarmPercent must be between 10 and 99"),
         ({"staleLakeFlushIntervals": "1"}, "staleLakeFlushIntervals must be between 2"),
+        ({"auditLockDays": "731"}, "auditLockDays must be between 1 and 730, got 731"),
+        ({"lakeObjectLockDays": "0"}, "lakeObjectLockDays must be between 1 and 3650, got 0"),
+        ({"lakeObjectLock": "yes"}, "lakeObjectLock must be true or false"),
+        ({"lakeObjectLock": "true", "destroyData": "true"}, "lakeObjectLock and destroyData exclude each other"),
     ],
 )
 def test_bad_values_are_refused_with_what_to_pass(values, message):
     with pytest.raises(ConfigError, match=message):
         PipelineConfig.from_context(values.get)
+
+
+def test_the_audit_lock_is_off_only_when_the_data_may_be_destroyed():
+    assert PipelineConfig().audit_lock == 365
+    assert PipelineConfig(audit_lock_days=30).audit_lock == 30
+    assert PipelineConfig(destroy_data=True).audit_lock is None
 
 
 def test_the_stop_grace_follows_the_flush_interval():
