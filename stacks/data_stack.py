@@ -63,6 +63,7 @@ class DataStack(Stack):
             destroy_data=config.destroy_data,
             noncurrent_version_days=config.lake_noncurrent_version_days,
             key=self.key,
+            object_lock_days=config.lake_object_lock_days if config.lake_object_lock else None,
         )
         self.catalog = Catalog(self, "Catalog", lake=self.lake.bucket, key=self.key)
         self.curated = CuratedTable(
@@ -88,10 +89,11 @@ class DataStack(Stack):
             self.audit = AuditTrail(
                 self,
                 "Audit",
-                lake=self.lake.bucket,
+                buckets=(self.lake.bucket, self.analytics.results_bucket),
                 key=self.key,
                 access_logs=self.lake.access_logs,
                 destroy_data=config.destroy_data,
+                lock_days=config.audit_lock,
             )
 
         # Named exports, so the streaming stack's policy refers to the lake by a stable name.

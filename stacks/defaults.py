@@ -84,3 +84,42 @@ def lifecycle_rule(
         ),
         abort_incomplete_multipart_upload_after=Duration.days(ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS),
     )
+
+
+def object_lock_props(days: int | None) -> dict[str, Any]:
+    """Overrides for a bucket whose object versions S3 Object Lock keeps `days` days in governance mode (none when
+    `days` is None). Object Lock needs versioning: the bucket must be versioned too."""
+    if days is None:
+        return {}
+    return {
+        "object_lock_enabled": True,
+        "object_lock_default_retention": s3.ObjectLockRetention.governance(Duration.days(days)),
+    }
+
+
+def trusted_service(stack: Stack, service: str, *, source_arn: str | None) -> iam.ServicePrincipal:
+    """`service` (`glue.amazonaws.com`, ...) as a role's trusted principal, only when it acts for this account
+    (`aws:SourceAccount`) and, where the service sets the key on the request, for the resources `source_arn` names
+    (`aws:SourceArn`, wildcards allowed): another account cannot have the service use the role (the confused
+    deputy)."""
+    conditions: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": stack.account}}
+    if source_arn is not None:
+        conditions["ArnLike"] = {"aws:SourceArn": source_arn}
+    return iam.ServicePrincipal(service, conditions=conditions)
+
+
+def trust_policy(stack: Stack, service: str, *, source_arn: str | None) -> dict[str, Any]:
+    """The trust policy document `trusted_service` gives a role, for roles that CDK creates by itself (an escape
+    hatch replaces theirs)."""
+    principal = trusted_service(stack, service, source_arn=source_arn)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Condition": principal.policy_fragment.conditions,
+            }
+        ],
+    }

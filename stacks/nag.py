@@ -46,8 +46,9 @@ def acknowledge_own_inline_policy(role: IConstruct) -> None:
     )
 
 
-def acknowledge_single_region_bucket(bucket: IConstruct) -> None:
-    """A bucket of this app is neither replicated nor (until it is versioned) versioned: say why, beside it."""
+def acknowledge_single_region_bucket(bucket: IConstruct, *, unversioned: str | None = None) -> None:
+    """A bucket of this app is not replicated: say why, beside it. An unversioned bucket needs its own reason why
+    versioning would keep nothing worth keeping (`unversioned`)."""
     acknowledge_compliance(
         bucket,
         "S3BucketReplicationEnabled",
@@ -57,10 +58,8 @@ def acknowledge_single_region_bucket(bucket: IConstruct) -> None:
     resource = bucket.node.default_child
     versioning = getattr(resource, "versioning_configuration", None)
     if versioning is None or Stack.of(bucket).resolve(versioning).get("status") != "Enabled":
-        unversioned = (
-            "Objects are written once under unique names and never overwritten (the consumer's exactly-once "
-            "naming); the host's role may not delete. Nothing is lost to an overwrite that versioning would keep."
-        )
+        if unversioned is None:
+            raise ValueError(f"{bucket.node.path} is not versioned: say why versioning would keep nothing")
         acknowledge_compliance(bucket, "S3BucketVersioningEnabled", unversioned)
         skip_checkov(bucket, "CKV_AWS_21", unversioned)
 

@@ -45,7 +45,12 @@ class Analytics(Construct):
                 **kms_bucket_props(key),
             ),
         )
-        acknowledge_single_region_bucket(self.results_bucket)
+        acknowledge_single_region_bucket(
+            self.results_bucket,
+            unversioned="Athena writes each query's results once, under the query execution's own id, and never "
+            "again; they expire after 30 days, and running the query again gives them anew. Versioning would keep "
+            "no older bytes worth keeping.",
+        )
 
         self.workgroup = athena.CfnWorkGroup(
             self,

@@ -1,6 +1,9 @@
-"""Who read or wrote the lake: a CloudTrail trail of the lake bucket's S3 data events, in a log bucket of its own."""
+"""Who read or wrote the lake or the query results: a CloudTrail trail of both buckets' S3 data events, in a
+versioned, Object-Locked log bucket of its own."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
@@ -9,26 +12,33 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.defaults import bucket_props, lifecycle_rule
+from stacks.config import AUDIT_LOG_DAYS
+from stacks.defaults import bucket_props, lifecycle_rule, object_lock_props
 from stacks.nag import acknowledge_compliance, acknowledge_single_region_bucket, skip_checkov
 
 #: How long the trail's log files are kept.
-TRAIL_RETENTION_DAYS = 2 * 365
+TRAIL_RETENTION_DAYS = AUDIT_LOG_DAYS
+#: A version the expiry (or a delete) made noncurrent goes this long after, once its lock allows.
+NONCURRENT_TRAIL_LOG_DAYS = 1
 
 
 class AuditTrail(Construct):
-    """`trail` records every object-level read and write of `lake` (S3 data events) into `bucket`; the log files
-    are encrypted with `key` and come with CloudTrail's signed digest files (log file validation)."""
+    """`trail` records every object-level read and write of `buckets` (the lake and the Athena results: S3 data
+    events) into `bucket`; the log files are encrypted with `key` and come with CloudTrail's signed digest files (log
+    file validation). The log bucket is versioned and, with `lock_days`, Object-Locked in governance mode: no log
+    file can be deleted or overwritten for that many days. CloudTrail may write into it for this trail only
+    (`aws:SourceArn`)."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        lake: s3.IBucket,
+        buckets: Sequence[s3.IBucket],
         key: kms.Key,
         access_logs: s3.IBucket,
         destroy_data: bool,
+        lock_days: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -40,7 +50,15 @@ class AuditTrail(Construct):
                 destroy_data=destroy_data,
                 server_access_logs_bucket=access_logs,
                 server_access_logs_prefix="audit-trail/",
-                lifecycle_rules=[lifecycle_rule("expire-trail-logs", expire_after_days=TRAIL_RETENTION_DAYS)],
+                versioned=True,
+                lifecycle_rules=[
+                    lifecycle_rule(
+                        "expire-trail-logs",
+                        expire_after_days=TRAIL_RETENTION_DAYS,
+                        noncurrent_expire_after_days=NONCURRENT_TRAIL_LOG_DAYS,
+                    )
+                ],
+                **object_lock_props(lock_days),
             ),
         )
         acknowledge_single_region_bucket(self.bucket)
@@ -51,41 +69,87 @@ class AuditTrail(Construct):
             "default covers only the digest files, which CloudTrail writes with SSE-S3 and which hold hashes and "
             "signatures, no data.",
         )
-        trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name="*")
-        # CloudTrail may encrypt this account's trails' log files with the key, and nothing else; readers of the
-        # log files decrypt them with IAM permissions of their own (the key policy lets the account grant them).
+        # The trail's name is fixed, so its ARN is known before it exists: the bucket's and the key's grants to
+        # CloudTrail name this one trail (aws:SourceArn) without a dependency cycle.
+        trail_name = f"{stack.stack_name}-audit"
+        trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name=trail_name)
+        this_trail = {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID, "aws:SourceArn": trail_arn}}
+        cloudtrail_principal = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailChecksTheBucketAcl",
+                principals=[cloudtrail_principal],
+                actions=["s3:GetBucketAcl"],
+                resources=[self.bucket.bucket_arn],
+                conditions=this_trail,
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudTrailWritesThisTrailsLogs",
+                principals=[cloudtrail_principal],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"AWSLogs/{Aws.ACCOUNT_ID}/*")],
+                conditions={
+                    "StringEquals": {
+                        **this_trail["StringEquals"],
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                    }
+                },
+            )
+        )
+        # CloudTrail may encrypt this trail's log files with the key, and nothing else; readers of the log files
+        # decrypt them with IAM permissions of their own (the key policy lets the account grant them).
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="CloudTrailEncryptsThisAccountsTrails",
-                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                sid="CloudTrailEncryptsThisTrail",
+                principals=[cloudtrail_principal],
                 actions=["kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={
                     "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_arn},
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    **this_trail,
                 },
             )
         )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudTrailDescribesTheKey",
-                principals=[iam.ServicePrincipal("cloudtrail.amazonaws.com")],
+                principals=[cloudtrail_principal],
                 actions=["kms:DescribeKey"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+                conditions=this_trail,
             )
         )
-        self.trail = cloudtrail.Trail(
+        # The L1 trail: CDK's Trail construct grants CloudTrail the bucket without aws:SourceArn (it adds one only
+        # for organization trails), and its grants cannot be narrowed afterwards.
+        self.trail = cloudtrail.CfnTrail(
             self,
             "Trail",
-            bucket=self.bucket,
-            encryption_key=key,
-            enable_file_validation=True,
-            # Data events of the lake only: management events are in the account's own trail, if it has one.
+            trail_name=trail_name,
+            is_logging=True,
+            s3_bucket_name=self.bucket.bucket_name,
+            kms_key_id=key.key_arn,
+            enable_log_file_validation=True,
+            # Data events of the lake and the results only: management events are in the account's own trail, if
+            # it has one.
             include_global_service_events=False,
             is_multi_region_trail=False,
-            management_events=cloudtrail.ReadWriteType.NONE,
+            event_selectors=[
+                cloudtrail.CfnTrail.EventSelectorProperty(
+                    data_resources=[
+                        cloudtrail.CfnTrail.DataResourceProperty(
+                            type="AWS::S3::Object", values=[bucket.arn_for_objects("") for bucket in buckets]
+                        )
+                    ],
+                    include_management_events=False,
+                    read_write_type="All",
+                )
+            ],
         )
+        assert self.bucket.policy is not None
+        # CloudTrail checks its grants when the trail is created.
+        self.trail.node.add_dependency(self.bucket.policy)
         acknowledge_compliance(
             self.trail,
             "CloudTrailCloudWatchLogsEnabled",
@@ -95,11 +159,6 @@ class AuditTrail(Construct):
         skip_checkov(
             self.trail,
             "CKV_AWS_67",
-            "This trail records the lake bucket's data events, which happen in the bucket's one region; trails of "
-            "every region's management events are the account's, not this app's.",
-        )
-        self.trail.add_s3_event_selector(
-            [cloudtrail.S3EventSelector(bucket=lake)],
-            read_write_type=cloudtrail.ReadWriteType.ALL,
-            include_management_events=False,
+            "This trail records the data events of the lake and results buckets, which happen in their one region; "
+            "trails of every region's management events are the account's, not this app's.",
         )

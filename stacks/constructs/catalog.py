@@ -13,6 +13,7 @@ from constructs import Construct
 
 from core import names, schema
 from stacks.constructs.lake_access import glue_table_arns, list_under
+from stacks.defaults import trusted_service
 from stacks.nag import acknowledge, acknowledge_own_inline_policy, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new
@@ -143,7 +144,8 @@ class Catalog(Construct):
         role = iam.Role(
             self,
             "CrawlerRole",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            # Glue documents no aws:SourceArn for the roles its crawlers assume: this account only.
+            assumed_by=trusted_service(stack, "glue.amazonaws.com", source_arn=None),
             description="The Glue crawler of the fitness data lake: reads the table's data, updates its partitions.",
             inline_policies={
                 "crawl-lake-table": iam.PolicyDocument(

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from core import names, schema
 from stacks.constructs.lake_access import glue_table_arns, list_under
+from stacks.defaults import trusted_service
 from stacks.nag import acknowledge, acknowledge_own_inline_policy, rendered
 
 #: The log groups Glue's Iceberg optimizers write to.
@@ -155,9 +156,8 @@ class CuratedTable(Construct):
         role = iam.Role(
             self,
             "OptimizerRole",
-            assumed_by=iam.ServicePrincipal(
-                "glue.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-            ),
+            # Glue documents no aws:SourceArn for the roles its optimizers assume: this account only.
+            assumed_by=trusted_service(stack, "glue.amazonaws.com", source_arn=None),
             description="Glue's table optimizers of the curated Iceberg table: snapshot retention, orphan files.",
             inline_policies={
                 "maintain-curated-table": iam.PolicyDocument(

@@ -33,8 +33,10 @@ from stacks.constructs.lake_access import (
     grant_lake_key_through_s3,
     grant_writes_under,
     list_under,
+    through,
 )
 from stacks.constructs.msk import MskCluster
+from stacks.constructs.network import s3_endpoint_id
 from stacks.constructs.observability import (
     _RETENTION_NAMES,
     METRICS_LOG_GROUP,
@@ -43,7 +45,7 @@ from stacks.constructs.observability import (
     prometheus_scrape_config,
     service_metric,
 )
-from stacks.defaults import removal_policy
+from stacks.defaults import removal_policy, trust_policy, trusted_service
 from stacks.nag import acknowledge, acknowledge_compliance, rendered
 
 #: The CloudWatch agent's image, as AWS publishes it (pinned: a new agent is a deliberate change).
@@ -77,6 +79,8 @@ class FargateServices(Construct):
         self.kafka = kafka
         self.lake = lake
         self.lake_key_arn = lake_key_arn
+        #: The lake's writers write only through this VPC's S3 endpoint.
+        self.endpoint_id = s3_endpoint_id(vpc)
         stack_name = Stack.of(self).stack_name
         region = Stack.of(self).region
         self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
@@ -317,14 +321,30 @@ class FargateServices(Construct):
             self._explain_the_execution_role(task)
 
     # -- parts -----------------------------------------------------------------------------------------------------
+    def _ecs_tasks(self) -> iam.ServicePrincipal:
+        """ECS's tasks of this account and region (ECS sets aws:SourceArn to the task's ARN when it assumes a task
+        or task execution role)."""
+        stack = Stack.of(self)
+        return trusted_service(
+            stack,
+            "ecs-tasks.amazonaws.com",
+            source_arn=f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:*",
+        )
+
     def _task_definition(self, service: str) -> ecs.FargateTaskDefinition:
         role = iam.Role(
             self,
             f"{service.capitalize()}TaskRole",
             description=f"The fitness pipeline's {service} on Fargate: only what the {service} does",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
-            ),
+            assumed_by=self._ecs_tasks(),
+        )
+        # The execution role (ECS pulls the images and writes the logs with it) is made here for its trust policy;
+        # CDK grants it the pulls and the log groups as it would its own.
+        execution_role = iam.Role(
+            self,
+            f"{service.capitalize()}ExecutionRole",
+            description=f"ECS for the fitness pipeline's {service}: pull its images, write its logs",
+            assumed_by=self._ecs_tasks(),
         )
         acknowledge_compliance(
             role,
@@ -338,6 +358,7 @@ class FargateServices(Construct):
             cpu=512,
             memory_limit_mib=1024,
             task_role=role,
+            execution_role=execution_role,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.X86_64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
@@ -391,6 +412,7 @@ class FargateServices(Construct):
             (prefix,),
             reason=f"The {writer} writes files with generated names under this one prefix of the lake, and nowhere "
             "else.",
+            endpoint_id=self.endpoint_id,
         )
 
     def _grant_compaction(self, role: iam.IRole) -> None:
@@ -400,7 +422,10 @@ class FargateServices(Construct):
         self._grant_lake_writes(role, names.LAKE_CURATED_PREFIX, writer="compactor")
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ReadTheRawFiles", actions=["s3:GetObject"], resources=[self.lake.arn_for_objects(f"{raw}*")]
+                sid="ReadTheRawFiles",
+                actions=["s3:GetObject"],
+                resources=[self.lake.arn_for_objects(f"{raw}*")],
+                conditions=through(self.endpoint_id),
             )
         )
         acknowledge(
@@ -408,7 +433,9 @@ class FargateServices(Construct):
             f"AwsSolutions-IAM5[Resource::{rendered(self, self.lake.bucket_arn)}/{raw}*]",
             "The compactor reads the consumer's files, named by day and offsets, under the raw table's prefix only.",
         )
-        role.add_to_principal_policy(list_under(self.lake, (raw,), sid="ListTheRawPrefix"))
+        role.add_to_principal_policy(
+            list_under(self.lake, (raw,), sid="ListTheRawPrefix", endpoint_id=self.endpoint_id)
+        )
         grant_curated_table_commit(role)
 
     def _explain_the_execution_role(self, task: ecs.FargateTaskDefinition) -> None:
@@ -433,6 +460,20 @@ class FargateServices(Construct):
             )
         events_role = task.node.try_find_child("EventsRole")
         if events_role is not None:
+            # CDK's role for the schedule's target trusts EventBridge unconditionally: only this account's rules
+            # (the rule's own ARN would be a cycle, since the rule names the role).
+            stack = Stack.of(self)
+            assert isinstance(events_role, iam.Role)
+            cfn_role = events_role.node.default_child
+            assert isinstance(cfn_role, iam.CfnRole)
+            cfn_role.add_property_override(
+                "AssumeRolePolicyDocument",
+                trust_policy(
+                    stack,
+                    "events.amazonaws.com",
+                    source_arn=stack.format_arn(service="events", resource="rule", resource_name="*"),
+                ),
+            )
             cluster = rendered(self, self.cluster.cluster_name)
             acknowledge(
                 events_role,

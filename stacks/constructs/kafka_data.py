@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.defaults import removal_policy
+from stacks.defaults import removal_policy, trusted_service
 from stacks.nag import acknowledge, acknowledge_compliance
 
 #: Kafka's log, its committed offsets, the dead letters and the cluster id. A week of 33 users is a few hundred MB;
@@ -69,7 +69,12 @@ class KafkaDataVolume(Construct):
         role = iam.Role(
             self,
             "SnapshotRole",
-            assumed_by=iam.ServicePrincipal("dlm.amazonaws.com"),
+            # This account's lifecycle policies only (the policy's own ARN would be a cycle: it names the role).
+            assumed_by=trusted_service(
+                stack,
+                "dlm.amazonaws.com",
+                source_arn=stack.format_arn(service="dlm", resource="policy", resource_name="*"),
+            ),
             description="Data Lifecycle Manager: daily snapshots of Kafka's data volume",
             managed_policies=[
                 iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSDataLifecycleManagerServiceRole")

@@ -17,6 +17,7 @@ from constructs import Construct
 from core import kafka_access, names
 from stacks.config import KAFKA_STOP_GRACE_SECONDS, PipelineConfig
 from stacks.constructs.lake_access import grant_curated_table_commit, grant_lake_key_through_s3, grant_writes_under
+from stacks.constructs.network import s3_endpoint_id
 from stacks.nag import acknowledge, acknowledge_compliance, acknowledge_own_inline_policy, skip_checkov
 
 #: The host's files: compose file, set-up script, systemd units, the data-volume script and the compose wrapper.
@@ -131,6 +132,7 @@ class KafkaHost(Construct):
             (names.LAKE_DATA_PREFIX,),
             reason="The consumer writes files with generated names under this one prefix of the lake, and nowhere "
             "else.",
+            endpoint_id=s3_endpoint_id(vpc),
         )
         grant_writes_under(
             self.role,
@@ -138,6 +140,7 @@ class KafkaHost(Construct):
             (names.LAKE_CURATED_PREFIX,),
             reason="The compactor writes data and metadata files with generated names under the curated table's "
             "prefix only.",
+            endpoint_id=s3_endpoint_id(vpc),
             sids=("WriteTheCuratedTablesFiles", "ListTheCuratedTablesPrefix"),
         )
         grant_curated_table_commit(self.role)
@@ -193,8 +196,10 @@ class KafkaHost(Construct):
                 ),
             )
             no_rotation = (
-                "The broker stores the SCRAM credential when its storage is formatted at first boot: rotating the "
-                "secret alone would lock the services out. A new password comes with a new host."
+                "Rotation is not implemented yet. The broker keeps each user's SCRAM credential from the first format "
+                "of its storage on Kafka's data volume, which a new host takes over with these same secrets; "
+                "rotating the secret alone would lock the services out. A password changes only when the streaming "
+                "stack is destroyed and deployed again: new secrets, and a new data volume formatted with them."
             )
             acknowledge(secret, "AwsSolutions-SMG4", no_rotation)
             acknowledge_compliance(secret, "SecretsManagerRotationEnabled", no_rotation)

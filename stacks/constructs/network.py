@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
+from stacks.defaults import trusted_service
 from stacks.nag import acknowledge_compliance, acknowledge_own_inline_policy, skip_checkov
 
 #: A literal CIDR, so the security group's rule is a literal too.
@@ -48,13 +49,23 @@ def streaming_vpc(
         stack,
         "FlowLogRole",
         description="VPC flow logs: deliver this VPC's flow logs to their log group",
-        assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com").with_conditions(
-            {"StringEquals": {"aws:SourceAccount": stack.account}}
+        assumed_by=trusted_service(
+            stack,
+            "vpc-flow-logs.amazonaws.com",
+            source_arn=stack.format_arn(service="ec2", resource="vpc-flow-log", resource_name="*"),
         ),
     )
     acknowledge_own_inline_policy(flow_log_role)
     vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_log_role))
     return vpc
+
+
+def s3_endpoint_id(vpc: ec2.IVpc) -> str:
+    """The id of the VPC's S3 gateway endpoint (`streaming_vpc` makes it), which the lake's writers must come
+    through."""
+    endpoint = vpc.node.find_child("S3")
+    assert isinstance(endpoint, ec2.GatewayVpcEndpoint), f"{vpc.node.path} has no S3 gateway endpoint"
+    return endpoint.vpc_endpoint_id
 
 
 def explain_the_default_security_group_handler(stack: Stack) -> None:

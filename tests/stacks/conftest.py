@@ -107,6 +107,9 @@ def retention_synthesis(synthesize_with: Callable[..., Synthesis]) -> Synthesis:
             "lagAlarmSeconds": "120",
             "diskAlarmPercent": "70",
             "staleLakeFlushIntervals": "3",
+            "auditLockDays": "90",
+            "lakeObjectLock": "true",
+            "lakeObjectLockDays": "45",
         }
     )
 
@@ -119,9 +122,27 @@ def sql_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def synthesis_of(synthesize_with: Callable[..., Synthesis]) -> Callable[[str], Synthesis]:
+    """The app for one value of `kafka` (`ec2`, `msk-serverless`, `msk-provisioned`), synthesized once a session."""
+    made: dict[str, Synthesis] = {}
+
+    def of(kafka: str) -> Synthesis:
+        if kafka not in made:
+            made[kafka] = synthesize_with(context={"kafka": kafka})
+            made[kafka].kafka = kafka  # type: ignore[attr-defined]
+        return made[kafka]
+
+    return of
+
+
 @pytest.fixture(scope="session", params=["msk-serverless", "msk-provisioned"])
-def msk_synthesis(request: pytest.FixtureRequest, synthesize_with: Callable[..., Synthesis]) -> Synthesis:
+def msk_synthesis(request: pytest.FixtureRequest, synthesis_of: Callable[[str], Synthesis]) -> Synthesis:
     """The app with Kafka on Amazon MSK and the services on ECS Fargate, once per kind of cluster."""
-    synthesis = synthesize_with(context={"kafka": request.param})
-    synthesis.kafka = request.param  # type: ignore[attr-defined]
-    return synthesis
+    return synthesis_of(request.param)
+
+
+@pytest.fixture(scope="session", params=["ec2", "msk-serverless", "msk-provisioned"])
+def form_synthesis(request: pytest.FixtureRequest, synthesis_of: Callable[[str], Synthesis]) -> Synthesis:
+    """The app in each of its three forms, for what must hold in all of them."""
+    return synthesis_of(request.param)

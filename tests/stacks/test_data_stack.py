@@ -328,11 +328,16 @@ def test_one_rotating_key_encrypts_the_lake_the_results_the_trail_and_the_crawle
         "AWS::Glue::SecurityConfiguration",
         {"EncryptionConfiguration": {"CloudWatchEncryption": Match.object_like({"KmsKeyArn": key_arn})}},
     )
-    # CloudWatch Logs may use it for the crawler's log groups only; CloudTrail for this account's trails only.
+    # CloudWatch Logs may use it for the crawler's log groups only; CloudTrail for this account's one trail only.
     statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
     assert "/aws-glue/crawlers" in json.dumps(statements["CloudWatchLogsOfTheCrawler"]["Condition"])
-    trail = statements["CloudTrailEncryptsThisAccountsTrails"]
-    assert trail["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    trail = statements["CloudTrailEncryptsThisTrail"]
+    assert trail["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert ":trail/" in json.dumps(trail["Condition"]["StringEquals"]["aws:SourceArn"])
+    assert (
+        trail["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"]
+        == (trail["Condition"]["StringEquals"]["aws:SourceArn"])
+    )
 
 
 def test_the_crawler_decrypts_the_lake_only_through_s3_and_its_logs_only_through_cloudwatch(data: Template):
@@ -372,6 +377,7 @@ def test_the_lake_refuses_data_writes_that_do_not_come_through_a_vpc_endpoint(da
 
 
 def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_bucket(data: Template):
+    """And of the query results (tests/stacks/test_least_privilege.py)."""
     lake_id, _ = lake_bucket(data)
     data.resource_count_is("AWS::CloudTrail::Trail", 1)
     lake_objects = {"Fn::Join": ["", [{"Fn::GetAtt": [lake_id, "Arn"]}, "/"]]}
@@ -384,7 +390,7 @@ def test_the_audit_trail_records_every_read_and_write_of_the_lake_in_its_own_buc
             "EventSelectors": [
                 {
                     "ReadWriteType": "All",
-                    "DataResources": Match.exact([{"Type": "AWS::S3::Object", "Values": [lake_objects]}]),
+                    "DataResources": [{"Type": "AWS::S3::Object", "Values": Match.array_with([lake_objects])}],
                 }
             ],
             "S3BucketName": {"Ref": log_bucket},

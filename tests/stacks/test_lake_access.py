@@ -13,6 +13,8 @@ from tests.stacks.conftest import as_list
 
 LAKE_ARN = "arn:aws:s3:::lake"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/lake"
+ENDPOINT = "vpce-0123456789abcdef0"
+THROUGH = {"StringEquals": {"aws:SourceVpce": ENDPOINT}}
 
 
 def granted(*grants) -> Template:
@@ -31,7 +33,9 @@ def statements(template: Template) -> list[dict]:
 
 
 def test_writes_under_the_prefixes_read_back_and_list_them_but_never_delete():
-    template = granted(lambda role, lake: grant_writes_under(role, lake, ("a/", "b/"), reason="why"))
+    template = granted(
+        lambda role, lake: grant_writes_under(role, lake, ("a/", "b/"), reason="why", endpoint_id=ENDPOINT)
+    )
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -44,13 +48,15 @@ def test_writes_under_the_prefixes_read_back_and_list_them_but_never_delete():
                             ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
                         ),
                         "Resource": Match.exact([f"{LAKE_ARN}/a/*", f"{LAKE_ARN}/b/*"]),
+                        # Only through the VPC endpoint named: stolen credentials used elsewhere write nothing.
+                        "Condition": Match.exact(THROUGH),
                     },
                     {
                         "Sid": "ListTheLakesPrefixes",
                         "Effect": "Allow",
                         "Action": "s3:ListBucket",
                         "Resource": LAKE_ARN,
-                        "Condition": Match.exact({"StringLike": {"s3:prefix": ["a/*", "b/*"]}}),
+                        "Condition": Match.exact({"StringLike": {"s3:prefix": ["a/*", "b/*"]}, **THROUGH}),
                     },
                 ]
             }

@@ -422,7 +422,25 @@ def test_the_flow_log_role_trusts_the_service_for_this_account_only(streaming: T
                         {
                             "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
                             "Condition": Match.exact(
-                                {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+                                {
+                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                    "ArnLike": {
+                                        "aws:SourceArn": {
+                                            "Fn::Join": [
+                                                "",
+                                                [
+                                                    "arn:",
+                                                    {"Ref": "AWS::Partition"},
+                                                    ":ec2:",
+                                                    {"Ref": "AWS::Region"},
+                                                    ":",
+                                                    {"Ref": "AWS::AccountId"},
+                                                    ":vpc-flow-log/*",
+                                                ],
+                                            ]
+                                        }
+                                    },
+                                }
                             ),
                         }
                     )
