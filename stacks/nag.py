@@ -52,8 +52,9 @@ def acknowledge_single_region_bucket(bucket: IConstruct, *, unversioned: str | N
     acknowledge_compliance(
         bucket,
         "S3BucketReplicationEnabled",
-        "The lake's identifiable health data stays in the one region the deployment chooses (a data-residency "
-        "decision no replica should pre-empt); within it S3 stores every object redundantly across zones.",
+        "What this bucket holds (the lake's identifiable health data, or what is about it: query results, access "
+        "logs, audit logs) stays in the one region the deployment chooses, a data-residency decision no replica "
+        "should pre-empt; within it S3 stores every object redundantly across availability zones.",
     )
     resource = bucket.node.default_child
     versioning = getattr(resource, "versioning_configuration", None)

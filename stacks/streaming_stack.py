@@ -141,9 +141,9 @@ class StreamingStack(Stack):
         acknowledge(
             self.host.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "Two read-only actions that take no resource: ec2:DescribeVolumes tells the host whether its data "
-            "volume is free, attached to it, or still held by the host it replaces; logs:DescribeLogGroups lets the "
-            "SSM agent check that the session log group is encrypted.",
+            "logs:DescribeLogGroups, read-only, takes no resource: the SSM agent calls it to check that the session "
+            "log group is encrypted before a session starts. (The role's other actions on * are explained where "
+            "they are granted: the data volume's look-up and the CloudWatch agent's.)",
         )
         self.kafka_data.grant_attach(self.host.role, self.host.instance)
         self.observability.watch(self.host.instance, self.host.role)

@@ -154,7 +154,8 @@ class AuditTrail(Construct):
             self.trail,
             "CloudTrailCloudWatchLogsEnabled",
             "The trail's record is its validated log files in S3, queried when an access is in question; its data "
-            "events (every read of the lake) would cost as much again in CloudWatch Logs with no alarm to feed.",
+            "events (every read of the lake and of the query results) would cost as much again in CloudWatch Logs "
+            "with no alarm to feed.",
         )
         skip_checkov(
             self.trail,

@@ -456,7 +456,8 @@ class FargateServices(Construct):
             acknowledge_compliance(
                 role,
                 "IAMNoInlinePolicy",
-                "CDK writes the execution role's policy for this task alone: pull its images, write its log groups.",
+                "The execution role is made for this task alone, and CDK writes its policy for it: pull the task's "
+                "images, write its log groups.",
             )
         events_role = task.node.try_find_child("EventsRole")
         if events_role is not None:

@@ -84,8 +84,10 @@ class KafkaDataVolume(Construct):
             role,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AWSDataLifecycleManagerServiceRole]",
-            "The AWS-maintained role policy for Data Lifecycle Manager's EBS snapshot policies: exactly the snapshot "
-            "actions the service needs, kept current by AWS.",
+            "The AWS-maintained role policy for Data Lifecycle Manager's EBS snapshot policies, kept current by AWS "
+            "as the service changes. It grants every snapshot action a DLM policy may use (create, delete, copy, "
+            "fast snapshot restore, archive tiers) on the account's volumes and snapshots; this policy uses only "
+            "the daily create and the expiry's delete. Only DLM can assume the role, for this account's policies.",
         )
         self.snapshots = dlm.CfnLifecyclePolicy(
             self,

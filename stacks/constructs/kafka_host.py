@@ -120,8 +120,10 @@ class KafkaHost(Construct):
         acknowledge(
             self.role,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
-            "Session Manager is the only shell access to the host; this AWS-maintained policy is exactly what its "
-            "agent needs.",
+            "Session Manager is the only shell access to the host, and its agent needs this AWS-maintained policy's "
+            "ssmmessages, ec2messages and ssm:UpdateInstanceInformation. The policy grants more than that on every "
+            "resource (*): ssm:GetParameter(s) on all of the account's parameters in the region, and State "
+            "Manager's and Patch Manager's document and association calls, which the host does not use.",
         )
         # The consumer writes under the raw table's prefix; the compactor reads it, writes new files under the
         # curated table's prefix (never deletes: Glue's optimizers do that) and commits to that one table in Glue.
