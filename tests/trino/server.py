@@ -183,7 +183,14 @@ class TrinoServer:
         )
         _properties(
             etc / "catalog" / "iceberg.properties",
-            {"connector.name": "iceberg", "iceberg.catalog.type": "TESTING_FILE_METASTORE", **metastore, **local_fs},
+            {
+                "connector.name": "iceberg",
+                "iceberg.catalog.type": "TESTING_FILE_METASTORE",
+                # The compactor's table is registered from its metadata, as Glue knows it on AWS.
+                "iceberg.register-table-procedure.enabled": "true",
+                **metastore,
+                **local_fs,
+            },
         )
         self.metastore.mkdir(parents=True, exist_ok=True)
         return etc

@@ -9,12 +9,15 @@ Schema and table names are those of `sql/`, unedited, so a named query runs on T
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
 from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 #: Trino's Hive-connector format for each SerDe the Glue table may name.
 TRINO_FORMATS: Final = {"org.openx.data.jsonserde.JsonSerDe": "OPENX_JSON"}
