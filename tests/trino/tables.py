@@ -117,10 +117,13 @@ def register_lake(con, lake: Path) -> None:
 
 def unregister_lake(con) -> None:
     """Forget the registered tables; their files stay where they are."""
-    schemas = [row[0] for row in _execute(con, "SHOW SCHEMAS FROM hive")]
-    if GLUE_DATABASE not in schemas:
-        return
-    tables = {row[0] for row in _execute(con, f"SHOW TABLES FROM hive.{_quoted(GLUE_DATABASE)}")}
+    # (`SHOW SCHEMAS` leaves out the file metastore's schema; information_schema has its tables.)
+    tables = {
+        row[0]
+        for row in _execute(
+            con, f"SELECT table_name FROM hive.information_schema.tables WHERE table_schema = {_string(GLUE_DATABASE)}"
+        )
+    }
     if CURATED_TABLE in tables:
         _execute(
             con,
