@@ -103,8 +103,9 @@ def compare(
     trino_rows, local_rows = _keyed(trino, doubles), _keyed(local, doubles)
     if ordered and [k for k, _ in trino_rows] != [k for k, _ in local_rows]:
         verdict.failures.append(f"{label}: the rows come in another order or differ ({len(trino_rows)} in Trino)")
-    trino_rows.sort(key=lambda r: _sort_key(r[0]))
-    local_rows.sort(key=lambda r: _sort_key(r[0]))
+    # Rows with the same key pair up in the order of their doubles (a group key may be a DOUBLE, like sleep_value).
+    trino_rows.sort(key=lambda r: (_sort_key(r[0]), _sort_key(r[1])))
+    local_rows.sort(key=lambda r: (_sort_key(r[0]), _sort_key(r[1])))
     if [k for k, _ in trino_rows] != [k for k, _ in local_rows]:
         only_trino = sorted(set(trino_rows) - set(local_rows), key=lambda r: _sort_key(r[0]))[:3]
         only_local = sorted(set(local_rows) - set(trino_rows), key=lambda r: _sort_key(r[0]))[:3]
@@ -131,7 +132,7 @@ def compare(
                 continue
             if isinstance(want, float) and isinstance(got, float) and math.isnan(want) and math.isnan(got):
                 continue
-            row = dict(zip(keys, key, strict=True))
+            row = dict(zip(keys, key, strict=True)) | dict(zip(names, trino_values, strict=True))
             where = f"{label}: row {row}, {name}: Trino {want!r}, local {got!r}"
             if want is None or got is None:
                 verdict.failures.append(where)
