@@ -87,7 +87,7 @@ def _a_row_of_the_table(engines: Engines, table: str, columns: list[str], row: t
             return "NULL"
         if isinstance(value, str):
             return "'" + value.replace("'", "''") + "'"
-        return repr(float(value)) + "E0" if isinstance(value, float) else str(value)
+        return f"CAST('{value!r}' AS DOUBLE)" if isinstance(value, float) else str(value)
 
     conditions = " AND ".join(
         f'"{c}" IS NULL' if v is None else f'"{c}" = {literal(v)}' for c, v in zip(columns, row, strict=True)
