@@ -18,7 +18,7 @@ from fitpipe.catalog import default_catalog
 from fitpipe.query import connect, run
 from fitpipe.tables import on_table
 from tests.sql.test_trino_round import ROUND_CASES
-from tests.trino.compare import Answer, compare, duckdb_type_name, is_ordered, is_preview, unrounded
+from tests.trino.compare import Answer, compare, duckdb_type_name, is_ordered, is_preview, with_unrounded
 from tests.trino.server import TrinoServer
 from tests.trino.tables import register_lake, unregister_lake
 
@@ -114,9 +114,14 @@ def check_query(engines: Engines, sql: str, label: str) -> list[str]:
             if not _a_row_of_the_table(engines, table, trino.columns, row, engines.ask_local):
                 failures.append(f"{label}: Trino's row {row} is not a row of the table locally")
         return failures
-    plain = unrounded(sql)
+    twinned, twins = with_unrounded(sql)
     verdict = compare(
-        label, trino, local, lambda: (engines.ask_trino(plain), engines.ask_local(plain)), ordered=is_ordered(sql)
+        label,
+        trino,
+        local,
+        twins,
+        lambda: (engines.ask_trino(twinned), engines.ask_local(twinned)),
+        ordered=is_ordered(sql),
     )
     for note in verdict.tolerated:
         warnings.warn(SummationOrder(note), stacklevel=1)
