@@ -14,7 +14,7 @@ DEBIAN_TOOLS := kcat shellcheck chromium
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: demo test setup demo-env python-env checkov-env cdk-cli kafka-jars debian-tools lint synth mutation clean
+.PHONY: demo test setup demo-env python-env checkov-env cdk-cli kafka-jars trino-server debian-tools lint synth mutation clean
 
 demo: demo-env kafka-jars
 	$(BIN)/fitpipe demo $(DEMO_ARGS)
@@ -24,7 +24,7 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: python-env checkov-env cdk-cli kafka-jars debian-tools
+setup: python-env checkov-env cdk-cli kafka-jars trino-server debian-tools
 
 # The demo needs only the services and the local analytics; the tests need the CDK and the test tools too.
 demo-env: $(VENV)/.installed-local
@@ -56,6 +56,10 @@ node_modules/.installed: package.json package-lock.json
 
 kafka-jars: demo-env
 	$(BIN)/fitpipe kafka fetch
+
+# The Trino server the tests check the named queries against (tests/trino), from Maven Central into the same cache.
+trino-server: python-env
+	$(BIN)/python -m tests.trino.server fetch
 
 debian-tools:
 	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \

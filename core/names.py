@@ -40,3 +40,6 @@ LAKE_CURATED_PREFIX = f"curated/{CURATED_TABLE}/"
 
 #: The Athena workgroup that holds the named queries.
 ATHENA_WORKGROUP = "fitness-pipeline"
+#: The optional second workgroup, on Athena's DuckDB engine, and the engine version that selects it.
+ATHENA_DUCKDB_WORKGROUP = "fitness-pipeline-duckdb"
+ATHENA_DUCKDB_ENGINE = "DuckDB"

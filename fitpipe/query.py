@@ -2,7 +2,9 @@
 
 The SQL is translated by sqlglot from Athena (Trino) to DuckDB with the table's schema, so that Trino's semantics
 survive: integer division stays integer division (`5 / 2 = 2`), `SUM` over integers is a BIGINT (DuckDB would make
-it a HUGEINT), and column names come back lower-case, as Athena returns them.
+it a HUGEINT), `round` of a DOUBLE rounds as Trino does (`round(51.025, 2)` is 51.03), and column names come back
+lower-case, as Athena returns them. The translation is core.translate's; tests/trino checks every named query's answer
+against real Trino.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from core.names import CURATED_TABLE, GLUE_DATABASE, GLUE_TABLE, PARTITION_COLUMN
 from core.queries import SQL_DIR, named_queries, read_named_query
-from core.schema import FIELDS
+from core.translate import TranslationError, to_duckdb
 from fitpipe.catalog import add_lake_arguments, default_catalog
 from fitpipe.errors import UserError
 
-_INTEGER_TYPES: Final = {"TINYINT", "SMALLINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UINT"}
 #: DuckDB's names of the number types, right-aligned in a table.
-_NUMBER_TYPES: Final = _INTEGER_TYPES | {"INTEGER", "UINTEGER", "UBIGINT", "HUGEINT", "FLOAT", "DOUBLE"}
+_NUMBER_TYPES: Final = {
+    *("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT"),
+    *("UTINYINT", "USMALLINT", "UINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE"),
+}
 
 
 @dataclass
@@ -45,45 +48,13 @@ class QueryResult:
         return pd.DataFrame.from_records(self.rows, columns=self.columns)
 
 
-def table_schema() -> dict[str, dict[str, dict[str, str]]]:
-    """The catalog as sqlglot's optimizer sees it: the Glue types of the tables' columns and their partition (the raw
-    and the curated table have the same columns)."""
-    columns = {f.name: f.type for f in FIELDS} | {PARTITION_COLUMN: "string"}
-    return {GLUE_DATABASE: {GLUE_TABLE: columns, CURATED_TABLE: columns}}
-
-
 def translate(sql: str) -> str:
-    """Athena (Trino) SQL as DuckDB SQL with Trino's integer division and result types."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import OptimizeError, ParseError
-    from sqlglot.optimizer.annotate_types import annotate_types
-    from sqlglot.optimizer.qualify import qualify
-
+    """Athena (Trino) SQL as DuckDB SQL with Trino's integer division, result types and rounding (core.translate,
+    the translation the CDK app's DuckDB workgroup gets its named queries from)."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
-    except ParseError as exc:
-        raise UserError(f"the SQL does not parse as Athena SQL: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise UserError(f"expected one SQL statement, got {len(statements)}: run them one at a time")
-    schema = table_schema()
-    try:
-        tree = qualify(statements[0], schema=schema, dialect="athena", quote_identifiers=True)
-    except OptimizeError as exc:
-        raise UserError(
-            f"{exc}: the table {GLUE_DATABASE}.{GLUE_TABLE} has {', '.join(schema[GLUE_DATABASE][GLUE_TABLE])}"
-        ) from None
-    tree = annotate_types(tree, schema=schema, dialect="athena")
-
-    def trino_bigint(node: exp.Expression) -> exp.Expression:
-        # Trino sums integers and counts into a BIGINT; DuckDB makes `sum(int)` and `count_if` a HUGEINT.
-        integer_sum = isinstance(node, exp.Sum) and node.this.type and node.this.type.this.name in _INTEGER_TYPES
-        if integer_sum or isinstance(node, exp.CountIf):
-            return exp.cast(node.copy(), exp.DataType.build("BIGINT"))
-        return node
-
-    tree = tree.transform(trino_bigint)
-    return tree.sql(dialect="duckdb")
+        return to_duckdb(sql)
+    except TranslationError as exc:
+        raise UserError(str(exc)) from None
 
 
 def connect(catalog: Path, lake: Path | None = None):

@@ -93,6 +93,11 @@ class PipelineConfig(BaseModel):
     query_cutoff_gb: int = Field(
         10, ge=1, le=1_000_000, description="Athena stops a query once it has scanned this many gigabytes."
     )
+    duckdb_workgroup: bool = Field(
+        False,
+        description="Also a second Athena workgroup on the DuckDB engine (a preview in a few regions), with the "
+        "named queries translated to DuckDB's dialect; the Trino (engine version 3) workgroup stays the default.",
+    )
     lake_noncurrent_version_days: int = Field(
         30, ge=1, le=3650, description="Days the lake keeps overwritten or deleted versions before they expire."
     )

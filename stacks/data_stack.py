@@ -80,6 +80,7 @@ class DataStack(Stack):
             sql_dir=sql_dir,
             access_logs=self.lake.access_logs,
             query_cutoff_gb=config.query_cutoff_gb,
+            duckdb_workgroup=config.duckdb_workgroup,
             destroy_data=config.destroy_data,
             key=self.key,
         )
