@@ -101,6 +101,8 @@ def split(body: bytes, content_type: str, max_records: int) -> list[bytes]:
         raise BodyError(400, "the body must be a JSON array of records", "not_an_array") from None
     except msgspec.DecodeError as exc:
         raise BodyError(400, f"the body is not JSON: {exc}", "not_json") from None
+    except RecursionError:
+        raise BodyError(400, "the body is not JSON records: nested too deeply", "not_json") from None
     if len(raws) > max_records:
         raise too_many
     return [bytes(raw) for raw in raws]
@@ -115,7 +117,7 @@ def check(texts: list[bytes]) -> Checked:
     for index, text in enumerate(texts):
         try:
             record: MinuteRecord = decode_record(text)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             try:
                 decode(text)
             except InvalidRecord as exc:
