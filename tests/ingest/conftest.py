@@ -3,12 +3,14 @@ broker, with a key store of its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,15 +71,34 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def records(count: int, user: int = USERS[0], start_minute: int = 0, day: str = "2016-04-12") -> list[dict]:
-    """`count` valid records of one user, a minute apart from `start_minute` (each minute of a day is a distinct
-    (id, date, time))."""
+def records(count: int, user: int = USERS[0], start_minute: int = 0) -> list[dict]:
+    """`count` valid records of one user, a minute apart from `start_minute` minutes after 2016-04-12 00:00 (each a
+    distinct (id, date, time))."""
+    first = dt.datetime(2016, 4, 12)
     out = []
     for minute in range(start_minute, start_minute + count):
-        days, m = divmod(minute, 1440)
-        date = day if days == 0 else f"2016-04-{12 + days:02d}"
-        out.append(sample_record(id=user, date=date, time=f"{m // 60:02d}:{m % 60:02d}:00"))
+        at = first + dt.timedelta(minutes=minute)
+        out.append(sample_record(id=user, date=at.date().isoformat(), time=at.strftime("%H:%M:00")))
     return out
+
+
+def curated_rows(bootstrap: str, topic: str, lake: Path) -> list[tuple[int, str, str]]:
+    """The topic landed by the consumer (`fitpipe consume --until-caught-up`) and folded into the curated table
+    (`fitpipe compact`): its rows' (id, date, time)."""
+    from fitpipe.compact import compact_lake, settings_for
+    from services.compactor.table import IDENTIFIER, open_catalog
+
+    group = f"check-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "fitpipe", "consume", "--bootstrap", bootstrap, "--topic", topic]
+    command += ["--lake", str(lake), "--group", group, "--dlq-topic", f"{topic}.dlq", "--until-caught-up"]
+    command += ["--flush-interval", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUMER_")}
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    compact_lake(lake)
+    table = open_catalog(settings_for(lake)).load_table(IDENTIFIER)
+    rows = table.scan(selected_fields=("id", "date", "time")).to_arrow().to_pylist()
+    return [(r["id"], r["date"], r["time"]) for r in rows]
 
 
 def start_ingest(bootstrap: str, topic: str, tmp: Path, users: tuple[int, ...] = USERS, **settings: Any) -> Ingest:
