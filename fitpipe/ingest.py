@@ -60,9 +60,18 @@ def _create(args: argparse.Namespace) -> int:
 
     users = _users(args.users) if args.users else []
     if args.simulated is not None:
+        from pydantic import ValidationError
+
+        from services.producer.settings import ProducerSettings, describe_error
         from services.producer.simulator import user_ids
 
-        users += user_ids(args.simulated, args.seed)
+        try:  # the cohort `fitpipe produce simulate` makes: PRODUCER_USERS and PRODUCER_SEED unless given here
+            simulation = ProducerSettings()
+        except ValidationError as exc:
+            raise UserError(describe_error(exc)) from None
+        count = args.simulated or simulation.user_count
+        seed = simulation.seed if args.seed is None else args.seed
+        users += simulation.user_ids if simulation.user_ids and not args.simulated else user_ids(count, seed)
     try:
         key, entry = keys.create(_keys_file(args), args.client, users)
     except keys.KeyStoreError as exc:
@@ -180,9 +189,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--client", required=True, help="the device or app this key is for")
     create.add_argument("--users", metavar="ID,...", help="the user ids the key may write")
     create.add_argument(
-        "--simulated", type=int, metavar="N", help="also the ids `fitpipe produce simulate` gives N users"
+        "--simulated",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="N",
+        help="also the ids `fitpipe produce simulate` gives its users (N of them; default: PRODUCER_USERS, or 33)",
     )
-    create.add_argument("--seed", type=int, default=42, help="with --simulated: the simulation's seed (default: 42)")
+    create.add_argument(
+        "--seed", type=int, help="with --simulated: the simulation's seed (default: PRODUCER_SEED, or 42)"
+    )
     create.add_argument("--keys-file", help=store_help)
     create.set_defaults(func=_create)
     listing = actions.add_parser("list", help="every key: id, client, users, created, revoked")
