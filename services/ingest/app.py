@@ -201,7 +201,8 @@ class Service:
             )
         assert self.producer is not None
         try:
-            seconds = await self.producer.produce([(str(u).encode(), v) for _, u, v in checked.accepted])
+            accepted = checked.accepted
+            seconds = await self.producer.produce([str(u).encode() for _, u, _ in accepted], [v for *_, v in accepted])
         except NotDurable as exc:
             outcome = _problem(
                 503,

@@ -10,6 +10,9 @@ the loop's thread-safe call. A message that cannot be delivered in time is faile
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
+import operator
 import threading
 import time
 from collections.abc import Sequence
@@ -110,30 +113,30 @@ class DurableProducer:
         while not self._stop.is_set():
             poll(0.05)
 
-    async def produce(self, pairs: Sequence[tuple[bytes, bytes]]) -> float:
-        """Hand `pairs` (key, value) to Kafka in order and wait for every acknowledgement. Returns the seconds it
-        took. Raises NotDurable when one failed, or when not all were acknowledged within the deadline."""
-        if not pairs:
+    async def produce(self, keys: Sequence[bytes], values: Sequence[bytes]) -> float:
+        """Hand the records (`values`, each with its key) to Kafka in order and wait for every acknowledgement.
+        Returns the seconds it took. Raises NotDurable when one failed, or when not all were acknowledged within the
+        deadline."""
+        if not values:
             return 0.0
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         deadline = started + self.ack_timeout_s
-        batch = Batch(loop, len(pairs))
-        produce = self._producer.produce
-        topic = self.topic
+        batch = Batch(loop, len(values))
+        produce = functools.partial(self._producer.produce, self.topic, on_delivery=batch)
         index = 0
-        while index < len(pairs):
-            key, value = pairs[index]
-            try:
-                produce(topic, value, key, on_delivery=batch)
+        while index < len(values):
+            pending = iter(values[index:] if index else values)
+            try:  # `map` drives `produce` over the records in C; a full queue stops it at the refused record
+                collections.deque(map(produce, pending, keys[index:] if index else keys), maxlen=0)
+                break
             except BufferError:  # the client's queue is full: wait for room, keeping the order
+                index = len(values) - operator.length_hint(pending) - 1
                 if time.perf_counter() > deadline:
                     raise NotDurable("the Kafka client's queue stayed full") from None
                 await asyncio.sleep(0.005)
-                continue
             except KafkaException as exc:
                 raise NotDurable(f"Kafka refused a record: {exc.args[0].str()}") from exc
-            index += 1
         try:
             await asyncio.wait_for(asyncio.shield(batch.future), max(0.0, deadline - time.perf_counter()))
         except TimeoutError:

@@ -146,3 +146,20 @@ def test_openapi_document_is_served(ingest: Ingest):
     items = operation["requestBody"]["content"]["application/json"]["schema"]["items"]
     assert items["$ref"] == "#/components/schemas/MinuteRecord"
     assert set(doc["components"]["schemas"]["MinuteRecord"]["required"]) >= {"id", "date", "time"}
+
+
+def test_a_full_client_queue_waits_for_room_and_keeps_the_order(kafka_bootstrap: str, topic_name: str):
+    """The client's queue holds 10 messages here: a request of 500 waits for room, in order, and all 500 land."""
+    import asyncio
+
+    from services.ingest.producing import DurableProducer, ensure_topic, ingest_producer_config
+
+    config = ingest_producer_config(kafka_bootstrap, "lz4", 10, **{"queue.buffering.max.messages": 10})
+    ensure_topic(config, topic_name, 1)
+    producer = DurableProducer(config, topic_name, 10)
+    values = [str(i).encode() for i in range(500)]
+    try:
+        asyncio.run(producer.produce([b"k"] * 500, values))
+    finally:
+        assert producer.close(10) == 0
+    assert [m.value() for m in read_topic(kafka_bootstrap, topic_name)] == values
