@@ -106,7 +106,7 @@ class Service:
     def start(self) -> None:
         s = self.settings
         config = ingest_producer_config(
-            s.bootstrap_servers, s.compression, s.ack_timeout_s, **KafkaClientSettings.kafka_security(s)
+            s.bootstrap_servers, s.compression, s.ack_timeout_s, s.linger_ms, **KafkaClientSettings.kafka_security(s)
         )
         ensure_topic(config, s.topic, s.partitions)
         self.producer = DurableProducer(config, s.topic, s.ack_timeout_s)

@@ -57,15 +57,18 @@ class Batch:
             self.future.set_result(None)
 
 
-def ingest_producer_config(bootstrap: str, compression: str, ack_timeout_s: float, **overrides: Any) -> dict[str, Any]:
+def ingest_producer_config(
+    bootstrap: str, compression: str, ack_timeout_s: float, linger_ms: int = 20, **overrides: Any
+) -> dict[str, Any]:
     """Safe delivery (acks=all, idempotence) with a short linger: a request waits for its acknowledgement, so the
-    batches are the concurrent requests' records, not a long wait."""
+    batches are the concurrent requests' records. The linger is a trade: on the local broker 5 ms cost some 7 us of
+    CPU per record, 20 ms some 4 us, 50 ms some 3 us, each request waiting that much longer."""
     return {
         "bootstrap.servers": bootstrap,
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": compression,
-        "linger.ms": 5,
+        "linger.ms": linger_ms,
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 200_000,
         "queue.buffering.max.kbytes": 128 * 1024,

@@ -4,7 +4,7 @@ flags."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -58,7 +58,16 @@ class IngestSettings(KafkaClientSettings, MetricsEndpointSettings):
     header_read_timeout_s: float = Field(
         5.0, gt=0, le=120, description="a client must send its request headers within this time (slow clients: cut)"
     )
-    compression: str = Field("lz4", description="Kafka message compression")
+    compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = Field(
+        "lz4", description="Kafka message compression"
+    )
+    linger_ms: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="how long librdkafka gathers the concurrent requests' records into one batch; longer costs each "
+        "request that much latency and saves CPU per record",
+    )
     log_requests: bool = Field(True, description="one log line per request (status, counts, latency; no values)")
 
 
