@@ -118,3 +118,17 @@ def test_serve_and_simulate_via_the_front_end(kafka_bootstrap: str, topic_name: 
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     assert end_offsets_total(kafka_bootstrap, topic_name) == 2880
+
+
+def test_the_readme_lists_every_setting_with_its_default():
+    from services.common.settings import KafkaClientSettings
+    from services.ingest.settings import ENV_PREFIX, IngestSettings
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name, info in IngestSettings.model_fields.items():
+        if name in KafkaClientSettings.model_fields:
+            continue
+        default = "" if info.default is None else str(info.default)
+        default = default.lower() if isinstance(info.default, bool) else default
+        cell = f"| `{ENV_PREFIX}{name.upper()}` | " + (f"`{default}` |" if default else "|")
+        assert cell in readme, cell
