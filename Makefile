@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 # The Debian packages the tests call: kcat lists the broker and reads topics, shellcheck checks the host's
-# scripts and user-data, chromium renders the report.
-DEBIAN_TOOLS := kcat shellcheck chromium
+# scripts and user-data, chromium renders the report; hey is the load generator of bench/ingest_latency.py.
+DEBIAN_TOOLS := kcat shellcheck chromium hey
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true

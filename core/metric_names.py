@@ -18,6 +18,7 @@ SERVICE_LABEL = "service"
 PRODUCER = "producer"
 CONSUMER = "consumer"
 COMPACTOR = "compactor"
+INGEST = "ingest"
 
 #: The port each service serves `/metrics` on inside the host (off by default on one machine).
 METRICS_PORTS = {PRODUCER: 9101, CONSUMER: 9102, COMPACTOR: 9103}
@@ -26,21 +27,25 @@ METRICS_PORTS = {PRODUCER: 9101, CONSUMER: 9102, COMPACTOR: 9103}
 @dataclass(frozen=True, slots=True)
 class MetricName:
     name: str
-    kind: Literal["counter", "gauge", "summary"]
+    kind: Literal["counter", "gauge", "summary", "histogram"]
     service: str
     help: str
     labels: tuple[str, ...] = ()
 
 
 def _metric(
-    name: str, kind: Literal["counter", "gauge", "summary"], service: str, help: str, *labels: str
+    name: str, kind: Literal["counter", "gauge", "summary", "histogram"], service: str, help: str, *labels: str
 ) -> MetricName:
     metric = MetricName(name, kind, service, help, labels)
-    ALL.append(metric)
+    (INGEST_METRICS if service == INGEST else ALL).append(metric)
     return metric
 
 
+#: The metrics the host's CloudWatch agent collects, each service's from its port in `METRICS_PORTS`.
 ALL: list[MetricName] = []
+#: The ingest front end's metrics, served on `INGEST_METRICS_PORT`; they join `ALL` with the deployed front door.
+INGEST_METRICS: list[MetricName] = []
+INGEST_METRICS_PORT = 9104
 
 # -- producer ---------------------------------------------------------------------------------------------------------
 PRODUCER_RECORDS = _metric("fitness_producer_records_total", "counter", PRODUCER, "Records handed to Kafka")
@@ -126,10 +131,29 @@ COMPACTOR_BYTES_OUT = _metric(
 )
 COMPACTOR_RUN_SECONDS = _metric("fitness_compactor_run_seconds", "summary", COMPACTOR, "Seconds per compaction run")
 
+# -- ingest -----------------------------------------------------------------------------------------------------------
+INGEST_REQUESTS = _metric("fitness_ingest_requests_total", "counter", INGEST, "HTTP requests answered", "status")
+INGEST_RECORDS_ACCEPTED = _metric(
+    "fitness_ingest_records_accepted_total", "counter", INGEST, "Records acknowledged by Kafka and answered 200"
+)
+INGEST_RECORDS_REFUSED = _metric(
+    "fitness_ingest_records_refused_total", "counter", INGEST, "Records refused in a request, by reason", "reason"
+)
+INGEST_REQUEST_SECONDS = _metric(
+    "fitness_ingest_request_seconds", "histogram", INGEST, "Seconds from a request's arrival to its answer"
+)
+INGEST_PRODUCE_SECONDS = _metric(
+    "fitness_ingest_produce_seconds",
+    "histogram",
+    INGEST,
+    "Seconds from handing a request's records to Kafka to the last acknowledgement",
+)
+INGEST_IN_FLIGHT = _metric("fitness_ingest_requests_in_flight", "gauge", INGEST, "Requests being processed")
+
 
 def of_service(service: str) -> list[MetricName]:
     return [m for m in ALL if m.service == service]
 
 
 def by_name() -> dict[str, MetricName]:
-    return {m.name: m for m in ALL}
+    return {m.name: m for m in [*ALL, *INGEST_METRICS]}

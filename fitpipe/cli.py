@@ -15,6 +15,7 @@ from fitpipe.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "fitpipe.kafka.cli",
     "fitpipe.produce",
+    "fitpipe.ingest",
     "fitpipe.realism",
     "fitpipe.consume",
     "fitpipe.catalog",

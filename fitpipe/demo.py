@@ -66,6 +66,7 @@ class DemoSummary:
     paths: DemoPaths
     bootstrap: str = ""
     produced: int = 0
+    path: str = "the producer, a Kafka client"  # how the records reached Kafka
     landed: int = 0
     dead_letters: int = 0
     files: int = 0
@@ -147,6 +148,60 @@ def _consume(console: Console, settings: ConsumerSettings, expected: int):
     return summary
 
 
+def _produce_via_http(
+    console: Console, producer: ProducerSettings, bootstrap: str, paths: DemoPaths
+) -> tuple[int, str]:
+    """The simulated backfill sent through the ingest service (`python -m services.ingest`, started here and
+    stopped after), with a key for the cohort's users. Returns the records accepted and the path taken."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from fitpipe.ingest import send_via
+    from services.ingest import keys
+    from services.producer.run import backfill_pairs
+
+    assert producer.user_ids
+    store = paths.out / "ingest-keys.json"
+    key, _ = keys.create(store, "demo", producer.user_ids)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")} | {
+        "INGEST_BOOTSTRAP_SERVERS": bootstrap,
+        "INGEST_TOPIC": TOPIC,
+        "INGEST_PARTITIONS": str(producer.partitions),
+        "INGEST_PORT": str(port),
+        "INGEST_KEYS_FILE": str(store),
+        "INGEST_LOG_REQUESTS": "false",
+    }
+    url = f"http://127.0.0.1:{port}"
+    log = paths.out / "ingest.log"
+    with log.open("w") as out:
+        service = subprocess.Popen([sys.executable, "-m", "services.ingest"], env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise UserError(f"the ingest service did not start; its log: {log}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        console.print(f"ingest front end at {url}, log in {log}")
+        started = time.perf_counter()
+        totals = send_via(url, key, (value for _, value in backfill_pairs(producer)))
+        seconds = time.perf_counter() - started
+    finally:
+        service.terminate()
+        service.wait(30)
+    console.print(
+        f"{totals['accepted']:,} records through {url} into {TOPIC} in {totals['requests']:,} requests, {seconds:.1f} s"
+    )
+    return totals["accepted"], f"HTTP front end at {url}, then Kafka"
+
+
 def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
     from fitpipe.compact import compact_lake
     from fitpipe.compact import print_summary as print_compaction
@@ -179,20 +234,26 @@ def run_demo(args: argparse.Namespace, console: Console) -> DemoSummary:
 
         replay, users, days = producer_settings.replay_dir, producer_settings.user_count, producer_settings.days
         source = f"replay of {replay}" if replay else f"{users} simulated users x {days} days"
-        with steps.step(f"produce ({source})"):
-            # Each metrics port is picked just before its server binds it.
-            update = {"bootstrap_servers": summary.bootstrap, "metrics_port": free_port()}
-            settings = producer_settings.model_copy(update=update)
-            console.print(f"producer metrics at {metrics_url(settings.metrics_port)} while it runs")
-            with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
-                try:
-                    produced = produce(settings, stop)
-                except ReplayError as exc:
-                    raise UserError(str(exc)) from None
-            if produced.stopped or stop.requested:
-                raise KeyboardInterrupt
-            summary.produced = produced.delivered
-            console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
+        if args.via_http:
+            if replay:
+                raise UserError("--via-http sends the simulated cohort: leave out --replay")
+            with steps.step(f"produce ({source}, through the HTTP front end)"):
+                summary.produced, summary.path = _produce_via_http(console, producer_settings, summary.bootstrap, paths)
+        else:
+            with steps.step(f"produce ({source})"):
+                # Each metrics port is picked just before its server binds it.
+                update = {"bootstrap_servers": summary.bootstrap, "metrics_port": free_port()}
+                settings = producer_settings.model_copy(update=update)
+                console.print(f"producer metrics at {metrics_url(settings.metrics_port)} while it runs")
+                with StopRequest().installed() as stop:  # Ctrl-C here stops the producer cleanly, then the demo
+                    try:
+                        produced = produce(settings, stop)
+                    except ReplayError as exc:
+                        raise UserError(str(exc)) from None
+                if produced.stopped or stop.requested:
+                    raise KeyboardInterrupt
+                summary.produced = produced.delivered
+                console.print(f"{produced.delivered:,} records delivered to {TOPIC} in {produced.seconds:.1f} s")
 
         with steps.step("consume until caught up"):
             update = {"bootstrap_servers": summary.bootstrap, "metrics_port": free_port()}
@@ -241,6 +302,7 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     table = Table(title="Where everything is", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
+    table.add_row("records came by", summary.path)
     table.add_row("report", str(paths.report.resolve()))
     table.add_row("lake", f"{paths.lake.resolve()} ({summary.landed:,} records, {summary.partitions} partitions)")
     table.add_row("catalog", f'{paths.catalog.resolve()} ("{GLUE_DATABASE}"."{GLUE_TABLE}")')
@@ -299,6 +361,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     consumer_flags = add_settings_flags(parser, ConsumerSettings, only=("format",))
     parser.set_defaults(producer_flags=producer_flags, consumer_flags=consumer_flags)
     parser.add_argument("--bootstrap", default=None, help="use this Kafka broker instead of starting one")
+    parser.add_argument(
+        "--via-http",
+        action="store_true",
+        help="send the simulated records through the HTTP front end (`fitpipe ingest serve`, started and stopped "
+        "here) instead of the producer",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the producer's, the consumer's and librdkafka's log lines"
     )

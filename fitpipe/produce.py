@@ -46,7 +46,33 @@ def _run(settings: ProducerSettings, verbose: bool) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.via is not None:
+        return _simulate_via(args)
     return _run(_settings(args, replay_dir=None), args.verbose)
+
+
+def _simulate_via(args: argparse.Namespace) -> int:
+    """The simulated backfill sent through the HTTP front end at `--via` instead of to Kafka."""
+    import os
+
+    from fitpipe.ingest import KEY_ENV, send_via
+    from services.producer.run import backfill_pairs
+
+    settings = args.settings_flags.settings(args, replay_dir=None)
+    if settings.mode != "backfill":
+        raise UserError("--via sends a backfill: leave out --mode live")
+    if not args.via.startswith(("http://", "https://")):
+        raise UserError(f"--via: {args.via!r} is not an http:// or https:// address")
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        raise UserError(f"--via needs an API key in {KEY_ENV} (from `fitpipe ingest keys create`)")
+    totals = send_via(args.via, key, (value for _, value in backfill_pairs(settings)))
+    print(
+        f"{totals['records']:,} records through {args.via} in {totals['requests']:,} requests: "
+        f"{totals['accepted']:,} accepted, {totals['refused']:,} refused",
+        file=sys.stderr,
+    )
+    return 0 if totals["refused"] == 0 else EXIT_DELIVERY_FAILED
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -93,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     simulate = sources.add_parser("simulate", help="simulate users and stream their minutes")
     _add_flags(simulate, exclude=())
+    simulate.add_argument(
+        "--via",
+        metavar="URL",
+        help="send the records through the HTTP front end at URL (`fitpipe ingest serve`), with the API key in "
+        "FITPIPE_INGEST_KEY, instead of to Kafka",
+    )
     simulate.set_defaults(func=_simulate)
 
     replay = sources.add_parser("replay", help="replay a Fitabase export folder (Kaggle file names)")

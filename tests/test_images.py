@@ -19,9 +19,10 @@ SERVICES = {
     "producer": PROJECT["dependencies"],
     "consumer": PROJECT["dependencies"],
     "compactor": PROJECT["dependencies"] + PROJECT["optional-dependencies"]["compactor"],
+    "ingest": PROJECT["dependencies"] + PROJECT["optional-dependencies"]["ingest"],
 }
 #: What the consumer's image runs besides the consumer: the topics and ACLs step of the host and of MSK.
-EXTRA_MODULES = {"consumer": ["services.common.kafka_admin"]}
+EXTRA_MODULES = {"consumer": ["services.common.kafka_admin"], "ingest": ["services.ingest.app"]}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -89,5 +90,5 @@ def test_an_unknown_service_stops_the_build_with_one_line():
     done = _user_step("reporter")
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        "SERVICE must be producer, consumer or compactor (--build-arg SERVICE=...), not 'reporter'"
+        "SERVICE must be producer, consumer, compactor or ingest (--build-arg SERVICE=...), not 'reporter'"
     )

@@ -70,3 +70,16 @@ def test_demo_stops_the_broker_when_a_step_fails(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1].startswith("fitpipe demo: error: ")
     assert "broker stopped" in done.stderr
     assert broker_processes(out / "kafka") == []
+
+
+def test_demo_can_send_through_the_http_front_end(tmp_path: Path) -> None:
+    """The design's path, script -> front end -> Kafka: the records go through the ingest service, and the summary
+    says so."""
+    out = tmp_path / "out"
+    done = _demo(out, "--users", "2", "--days", "1", "--via-http")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "through the HTTP front end" in done.stderr
+    assert re.search(r"records came by\W+HTTP front end at http://127\.0\.0\.1:\d+, then Kafka", done.stderr)
+    assert "2,880 records through http://127.0.0.1:" in done.stderr
+    assert _rows_in_table(out / "lake" / "catalog.duckdb") == 2 * 1440
+    assert broker_processes(out / "kafka") == []
