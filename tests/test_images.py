@@ -124,3 +124,16 @@ def test_the_image_refuses_a_bad_setting_with_one_line_and_exit_2(service: str, 
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_kafka_stand_in_scripts_pass_shellcheck() -> None:
+    from fitpipe.containers import KAFKA_FILES
+    from tests.conftest import require_tool
+
+    scripts = sorted(str(p) for p in [*(KAFKA_FILES / "bin").iterdir(), *(KAFKA_FILES / "docker").iterdir()])
+    scripts = [s for s in scripts if not s.endswith((".properties", ".yaml"))]
+    assert len(scripts) == 15
+    done = subprocess.run(
+        [require_tool("shellcheck"), "--shell=bash", "--severity=style", *scripts], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout
