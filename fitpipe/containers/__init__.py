@@ -160,6 +160,9 @@ def build_kafka(force: bool = False) -> bool:
         shutil.copytree(libs, context / "libs", ignore=shutil.ignore_patterns(".complete"))
         shutil.copytree(KAFKA_FILES / "bin", context / "bin")
         shutil.copytree(KAFKA_FILES / "docker", context / "docker")
+        # Executable in the image whatever modes an installed copy of this package kept (a wheel keeps none).
+        for script in [*(context / "bin").iterdir(), *(context / "docker").iterdir()]:
+            script.chmod(0o644 if script.suffix in (".properties", ".yaml") else 0o755)
         cmd = [podman(), "build", "--quiet", "--pull=never", "--build-arg", f"BASE={JRE_BASE}"]
         cmd += ["--label", f"{INPUTS_LABEL}={inputs}", "-f", str(KAFKA_FILES / "Containerfile"), "-t", name]
         _run([*cmd, str(context)], f"podman build of {name}")
