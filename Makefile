@@ -8,13 +8,18 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 # The Debian packages the tests call: kcat lists the broker and reads topics, shellcheck checks the host's
-# scripts and user-data, chromium renders the report; hey is the load generator of bench/ingest_latency.py.
-DEBIAN_TOOLS := kcat shellcheck chromium hey
+# scripts and user-data, chromium renders the report, hey is the load generator of bench/ingest_latency.py; podman
+# (on runc) builds and runs the services' images and the host's stack, and mmdebstrap makes the root file system of
+# the stand-in base images.
+DEBIAN_TOOLS := kcat shellcheck chromium hey podman runc mmdebstrap
+# podman's settings on these machines (runc, cgroupfs, rlimits root may set): see the file.
+CONTAINERS_CONF := fitpipe/containers/containers.conf
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: demo test setup demo-env python-env checkov-env cdk-cli kafka-jars trino-server debian-tools lint synth mutation clean
+.PHONY: demo test setup demo-env python-env checkov-env cdk-cli kafka-jars trino-server debian-tools container-runtime lint synth \
+	mutation clean
 
 demo: demo-env kafka-jars
 	$(BIN)/fitpipe demo $(DEMO_ARGS)
@@ -24,7 +29,7 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: python-env checkov-env cdk-cli kafka-jars trino-server debian-tools
+setup: python-env checkov-env cdk-cli kafka-jars trino-server debian-tools container-runtime
 
 # The demo needs only the services and the local analytics; the tests need the CDK and the test tools too.
 demo-env: $(VENV)/.installed-local
@@ -67,6 +72,14 @@ debian-tools:
 		echo "installing Debian packages:$$missing"; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# podman's configuration, written only when it differs from the project's.
+container-runtime: debian-tools
+	@if ! cmp -s $(CONTAINERS_CONF) /etc/containers/containers.conf; then \
+		echo "writing /etc/containers/containers.conf"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+		$$sudo install -D -m 0644 $(CONTAINERS_CONF) /etc/containers/containers.conf; \
 	fi
 
 lint: python-env

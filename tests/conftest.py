@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -42,6 +42,39 @@ def fitabase_dir() -> Path:
     if not (path / "minuteStepsWide_merged.csv").exists():
         missing(f"the Fitabase export is not at {path}; set FITABASE_DIR to its folder")
     return path
+
+
+@pytest.fixture(scope="session")
+def stand_in_images() -> list[str]:
+    """The stand-ins for `python:3.11-slim` and `apache/kafka` in podman's storage, built when missing or out of date
+    (fitpipe.containers); the names of those built by this session."""
+    require_tool("podman")
+    require_tool("mmdebstrap")
+    from fitpipe.containers import build_stand_ins
+
+    return build_stand_ins()
+
+
+@pytest.fixture(scope="session")
+def service_image(stand_in_images: list[str]) -> Callable[[str], str]:
+    """A function giving the tag of a service's image, built once per session from `services/Dockerfile`."""
+    from tests.containers import build
+
+    built: dict[str, str] = {}
+
+    def image(service: str) -> str:
+        if service not in built:
+            built[service] = build(service)
+        return built[service]
+
+    return image
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that builds or runs an image is a `containers` test (`pytest -m containers` runs them alone)."""
+    for item in items:
+        if "stand_in_images" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.containers)
 
 
 def missing(message: str) -> NoReturn:

@@ -92,3 +92,49 @@ def test_an_unknown_service_stops_the_build_with_one_line():
     assert done.stderr.strip() == (
         "SERVICE must be producer, consumer, compactor or ingest (--build-arg SERVICE=...), not 'reporter'"
     )
+
+
+# The images themselves, built with podman from the Dockerfile above on the stand-in base (tests/containers.py).
+
+#: A setting each service refuses, and what its one line of error says.
+BAD_SETTINGS = {
+    "producer": ({"PRODUCER_PARTITIONS": "0"}, "PRODUCER_PARTITIONS: Input should be greater than or equal to 1"),
+    "consumer": ({"CONSUMER_SINK": "s3"}, "CONSUMER_S3_BUCKET is required"),
+    "compactor": ({"COMPACTOR_CATALOG": "glue"}, "COMPACTOR_S3_BUCKET is required"),
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_builds_and_runs_the_service_as_its_own_user(service: str, service_image) -> None:
+    from tests.containers import image_user, run
+
+    image = service_image(service)
+    assert image_user(image) == f"{service}:{service}"
+    uid = _user_step(service).stdout.split()[0]
+    done = run(image, "-c", "import os; print(os.getuid(), os.getgid())", options=["--entrypoint", "python"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [uid, uid] and uid != "0"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_refuses_a_bad_setting_with_one_line_and_exit_2(service: str, service_image) -> None:
+    from tests.containers import run
+
+    env, message = BAD_SETTINGS[service]
+    done = run(service_image(service), env=env)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_kafka_stand_in_scripts_pass_shellcheck() -> None:
+    from fitpipe.containers import KAFKA_FILES
+    from tests.conftest import require_tool
+
+    scripts = sorted(str(p) for p in [*(KAFKA_FILES / "bin").iterdir(), *(KAFKA_FILES / "docker").iterdir()])
+    scripts = [s for s in scripts if not s.endswith((".properties", ".yaml"))]
+    assert len(scripts) == 15
+    done = subprocess.run(
+        [require_tool("shellcheck"), "--shell=bash", "--severity=style", *scripts], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout

@@ -1,5 +1,6 @@
 """The README's commands run as written: every shell block, in order, against a local broker, unless the line just
-above the block says what else it needs (AWS credentials, a Docker engine, ...)."""
+above the block says what else it needs (AWS credentials, ...). The blocks that build and run an image run with
+podman's Docker-compatible command line as `docker`."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 from tests.conftest import REPO_ROOT, require_tool
 
 README = REPO_ROOT / "README.md"
-#: What a block may need beyond a set-up clone; a block marked so is not run here.
+#: The marker of a block that builds or runs an image: run by its own test, with podman as `docker`.
+IMAGES = "builds and runs an image"
+#: What a block may need beyond a set-up clone; a block marked so is not run by the test of the whole README.
 NEEDS: tuple[str, ...] = (
+    IMAGES,
     "needs AWS credentials",
-    "needs a Docker engine",
     "needs the Fitabase export",
     "runs until Ctrl-C",
     "sets up the machine",
@@ -59,6 +62,41 @@ def test_every_block_runs_here_or_says_what_it_needs() -> None:
     aws = [b for b in blocks if b.marker and "AWS" in b.marker]
     assert any("cdk deploy" in b.text for b in aws) and any("cdk destroy" in b.text for b in aws)
     assert not any(b.marker is None and re.search(r"\b(aws|docker|sudo|cdk deploy)\b", b.text) for b in blocks)
+    images = [b for b in blocks if b.marker and b.marker.startswith(IMAGES)]
+    assert not any(re.search(r"\b(aws|sudo|cdk)\b", b.text) for b in images), "an image block needs nothing more"
+    assert not any(b.marker and "docker" in b.text.lower() and b not in images for b in blocks if "docker" in b.text)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)
+def test_the_readme_image_blocks_run_with_podman(stand_in_images: list[str], tmp_path: Path) -> None:
+    """The blocks that build and run an image, in order, from the repository's root (the build context), with
+    `docker` being podman and the broker of `fitpipe kafka start` in a home of the test's own."""
+    from fitpipe.kafka import LocalBroker, running_broker
+    from tests.producer.kafka_helpers import end_offsets_total
+
+    blocks = [b for b in shell_blocks() if b.marker and b.marker.startswith(IMAGES)]
+    assert len(blocks) == 3 and all("docker build" in b.text for b in blocks)
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "docker").symlink_to(require_tool("podman"))
+    script = "set -euo pipefail\n" + "\n".join(f"# README.md:{b.line}\n{b.text}" for b in blocks) + "\n"
+    kafka_home = tmp_path / "kafka"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCER_", "CONSUMER_", "COMPACTOR_"))}
+    env |= {
+        "PATH": f"{shims}:{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "FITPIPE_KAFKA_HOME": str(kafka_home),
+    }
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1700, check=False
+        )
+        assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        state = running_broker(kafka_home)
+        assert state is not None, "the producer's block started the broker"
+        assert end_offsets_total(state.bootstrap, "fitness-data") == 33 * 24 * 60  # the default cohort, one day
+    finally:
+        LocalBroker(kafka_home).stop()
 
 
 @pytest.mark.integration

@@ -51,3 +51,29 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path) -> None:
     )
     assert done.returncode == 2
     assert "COMPACTOR_S3_BUCKET is required" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_image_compacts_a_landed_lake(service_image, tmp_path) -> None:
+    import datetime as dt
+    import os
+    from collections import Counter
+
+    from core.schema import FIELD_NAMES
+    from fitpipe.sample_lake import land
+    from services.producer.simulator import simulate
+    from tests.compactor.conftest import load_table
+    from tests.containers import run
+
+    records = list(simulate(3, dt.date(2026, 1, 5), 2, seed=3))
+    lake = tmp_path / "lake"
+    land(lake, records, records_per_file=500)
+    for path in [lake, *lake.rglob("*")]:
+        os.chown(path, 10003, 10003)  # the compactor's user in its image (services/Dockerfile) owns the lake
+    # The catalog records absolute paths: the lake is mounted where it is on this machine, so the test reads the
+    # table the container wrote.
+    done = run(service_image("compactor"), env={"COMPACTOR_LAKE_DIR": str(lake)}, volumes={lake: str(lake)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = load_table(lake).scan().to_arrow().to_pylist()
+    assert Counter(tuple(r[n] for n in FIELD_NAMES) for r in rows) == Counter(
+        tuple(r[n] for n in FIELD_NAMES) for r in records
+    )

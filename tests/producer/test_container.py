@@ -62,3 +62,29 @@ def test_the_service_runs_without_the_local_tooling() -> None:
     )
     assert result.returncode == 2, result.stderr
     assert "PRODUCER_PARTITIONS: Input should be greater than or equal to 1" in result.stderr
+
+
+def test_the_image_produces_the_simulated_day_to_a_broker(service_image, kafka_bootstrap: str, topic_name: str) -> None:
+    import datetime as dt
+
+    from services.producer.simulator import simulate_encoded
+    from tests.containers import run
+    from tests.producer.kafka_helpers import read_topic
+
+    start = dt.date(2026, 1, 5)
+    done = run(
+        service_image("producer"),
+        env={
+            "PRODUCER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "PRODUCER_TOPIC": topic_name,
+            "PRODUCER_PARTITIONS": "3",
+            "PRODUCER_USERS": "3",
+            "PRODUCER_DAYS": "1",
+            "PRODUCER_START_DATE": start.isoformat(),
+        },
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    produced = sorted((m.key(), m.value()) for m in read_topic(kafka_bootstrap, topic_name))
+    expected = sorted(simulate_encoded(3, start, 1, seed=42))
+    assert len(expected) == 3 * 24 * 60
+    assert produced == expected
