@@ -101,6 +101,7 @@ BAD_SETTINGS = {
     "producer": ({"PRODUCER_PARTITIONS": "0"}, "PRODUCER_PARTITIONS: Input should be greater than or equal to 1"),
     "consumer": ({"CONSUMER_SINK": "s3"}, "CONSUMER_S3_BUCKET is required"),
     "compactor": ({"COMPACTOR_CATALOG": "glue"}, "COMPACTOR_S3_BUCKET is required"),
+    "ingest": ({"INGEST_PORT": "0"}, "INGEST_PORT: Input should be greater than or equal to 1"),
 }
 
 
