@@ -93,11 +93,13 @@ def _transient_botocore(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` is a passing trouble of the storage or of Kafka, worth another attempt."""
-    if isinstance(exc, DeadLettersNotSent):
-        return True  # a producer broken by a fatal error was already replaced
     if isinstance(exc, KafkaException):
         error = exc.args[0] if exc.args else None
-        return isinstance(error, KafkaError) and not error.fatal() and error.code() in TRANSIENT_KAFKA_ERRORS
+        if not isinstance(error, KafkaError):
+            return False
+        if isinstance(exc, DeadLettersNotSent) and error.fatal():
+            return True  # the producer broken by it was already replaced
+        return not error.fatal() and error.code() in TRANSIENT_KAFKA_ERRORS
     if isinstance(exc, OSError):
         return True
     return _transient_botocore(exc)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
@@ -58,6 +59,8 @@ _CONSUME_BATCH = 2000
 _POLL_TIMEOUT_S = 0.2
 #: The fewest messages of one partition landed together by `LakeWriter._land_run`; shorter runs go one by one.
 _MIN_RUN = 16
+#: A message's Kafka timestamp in ms, from `Message.timestamp()`'s (type, ms).
+_STAMP_MS = itemgetter(1)
 
 
 class ConsumerError(Exception):
@@ -305,13 +308,8 @@ class LakeWriter:
                 self._handle(message)
                 continue
             dt = record.date
-            if (
-                value.count(b'"') != RECORD_QUOTES  # a duplicate key (`schema.RECORD_QUOTES`)
-                or dt > self._latest
-                or dt < earliest
-                or message.timestamp()[1] < self._latest_from_ms
-            ):  # `_handle` gives the reason, or finds the date inside the message's exact window
-                self._handle(message)
+            if dt > self._latest or dt < earliest or message.timestamp()[1] < self._latest_from_ms:
+                self._handle(message)  # outside the window the hot path knows: `_handle` finds the message's own
                 continue
             # Batch.add, inlined, with the line encoded straight into the date's buffer: the calls alone cost a
             # few per cent of the records/s. Keep the two alike.
@@ -324,6 +322,12 @@ class LakeWriter:
             encode_record_into(record, buf, -1)
             buf += b"\n"
             size = len(buf) - before
+            if size != len(value) + 1 and value.count(b'"') != RECORD_QUOTES:  # a duplicate key, as in `_land_run`
+                del buf[before:]
+                if fresh:
+                    del batch.lines[dt]
+                self._handle(message)
+                continue
             if batch.bytes + size > max_bytes:  # cut before the line, so a file never exceeds the limit
                 del buf[before:]
                 if fresh:
@@ -373,19 +377,14 @@ class LakeWriter:
         # One partition's offsets only grow: consecutive exactly when the last is `size - 1` past the first.
         if run[-1].offset() - start != size - 1 or [m.error() for m in run].count(None) != size:
             return -size
-        values = [m.value() for m in run]
+        values = list(map(Message.value, run))
         try:
-            records = [decode_struct(v) for v in values]
+            records = list(map(decode_struct, values))
         except Exception:
             return -size  # a bad record among them: `_drain` finds it and sends it to the dead letters
+        if min(map(_STAMP_MS, map(Message.timestamp, run))) < self._latest_from_ms:
+            return -size  # `_drain` takes them one by one, and `_handle` finds each one's window
         dates = [r.date for r in records]
-        if (
-            b"".join(values).count(b'"') != RECORD_QUOTES * size  # a duplicate key among them
-            or max(dates) > self._latest
-            or min(dates) < self._earliest
-            or min([m.timestamp()[1] for m in run]) < self._latest_from_ms
-        ):
-            return -size  # `_drain` takes them one by one, and `_handle` decides on the window
         room = self.settings.max_bytes_per_file - batch.bytes
         while True:
             if dates.count(dates[0]) == size:
@@ -394,6 +393,8 @@ class LakeWriter:
                 by_date = {}
                 for day, record in zip(dates, records, strict=True):
                     by_date.setdefault(day, []).append(record)
+            if min(by_date) < self._earliest or max(by_date) > self._latest:
+                return -size  # a date outside the window: `_handle` dead-letters it
             encoded = [(day, group, encode_records(group)) for day, group in by_date.items()]
             added = sum(len(data) for _day, _group, data in encoded)
             if added <= room:
@@ -405,6 +406,11 @@ class LakeWriter:
                 return -_MIN_RUN
             records = records[:size]
             dates = dates[:size]
+            values = values[:size]
+        # A duplicate key (`schema.RECORD_QUOTES`): lines exactly as long as the messages, the producer's compact
+        # JSON, need no count; others have their quotes counted.
+        if added != sum(map(len, values)) + size and b"".join(values).count(b'"') != RECORD_QUOTES * size:
+            return -size
         for day, group, data in encoded:
             lines = batch.lines.get(day)
             if lines is None:

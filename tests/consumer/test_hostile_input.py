@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from core import metric_names as m
@@ -25,11 +25,13 @@ from tests.consumer.conftest import (
     committed_offsets,
     create_topic,
     free_port,
+    headers_of,
     identity_multiset,
     lake_records,
     make_records,
     produce,
     produce_records,
+    read_all,
     settings_for,
     wait_until,
 )
@@ -39,32 +41,6 @@ pytestmark = pytest.mark.integration
 
 #: Long enough for a few batches on a loaded machine; a consumer that stalls or crashes never gets there.
 RUN_TIMEOUT_S = 90
-
-
-def read_all(bootstrap: str, topic: str, expected: int, idle_s: float = 5.0) -> list[Message]:
-    """Every message of `topic` (waiting for at least `expected`, then `idle_s` of nothing more)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    found: list[Message] = []
-    deadline = time.monotonic() + 60
-    quiet_since = time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            batch = [x for x in consumer.consume(500, timeout=0.5) if x.error() is None]
-            if batch:
-                found += batch
-                quiet_since = time.monotonic()
-            elif len(found) >= expected and time.monotonic() - quiet_since > idle_s:
-                break
-        return found
-    finally:
-        consumer.close()
 
 
 def land(writer: LakeWriter) -> Summary:
@@ -88,10 +64,6 @@ def land(writer: LakeWriter) -> Summary:
     if "error" in outcome:
         raise AssertionError(f"the consumer crashed: {outcome['error']!r}") from outcome["error"]  # type: ignore[misc]
     return outcome["summary"]  # type: ignore[return-value]
-
-
-def headers_of(letter: Message) -> dict[str, bytes]:
-    return dict(letter.headers() or [])
 
 
 def run_between_good_records(
