@@ -32,6 +32,8 @@ PRODUCER_MAX_BYTES: Final = 1_000_000
 #: varints), with room to spare; and a margin for lz4, which can make incompressible data a little longer.
 _OVERHEAD_BYTES: Final = 1024
 _COMPRESSION_MARGIN: Final = 128  # 1/128 of the limit
+#: The dead-letter producer's `batch.size`.
+BATCH_BYTES: Final = 16_384
 
 
 @dataclass
@@ -109,6 +111,9 @@ def producer_config(**client: Any) -> dict[str, Any]:
         "linger.ms": 5,
         "compression.type": "lz4",
         "message.max.bytes": PRODUCER_MAX_BYTES,
+        # The broker checks a whole record batch against the topic's max.message.bytes: batches of small letters
+        # stay small (a letter larger than this goes alone), so letters that each fit never add up to a refusal.
+        "batch.size": BATCH_BYTES,
     }
 
 
@@ -167,10 +172,10 @@ class DeadLetterProducer:
         if self._too_large:
             self._limit = None  # read again: the topic's limit may have been lowered
             again, self._too_large = self._too_large, []
-            for letter in again:
+            for letter in again:  # each alone in its batch
                 letter.refused = True
                 self._produce(letter, stripped(letter))
-            self._flush()
+                self._flush()
             if self._too_large:
                 raise DeadLetterRefused(
                     f"topic {self.topic!r} refuses a dead letter of {len(self._too_large[0].headers)} headers and no"
