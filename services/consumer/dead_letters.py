@@ -13,6 +13,7 @@ it is replaced before the send fails; the caller retries the send, through the n
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,13 +120,31 @@ def producer_config(**client: Any) -> dict[str, Any]:
 
 class TopicLimit:
     """A topic's `max.message.bytes` as the broker states it; the broker's `message.max.bytes` (every new topic's)
-    while the topic does not exist yet. Raises `KafkaException` when the broker does not answer."""
+    while the topic does not exist yet. Raises `KafkaException` when the broker does not answer (a transient error:
+    the send that asked is retried). A client not allowed to read configurations (no `DESCRIBE_CONFIGS` right) gets
+    the producer's own limit, with one warning: a letter the topic then refuses as too large still goes, without
+    its value."""
 
-    def __init__(self, config: dict[str, Any], topic: str):
+    _DENIED: Final = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+
+    def __init__(self, config: dict[str, Any], topic: str, on_denied: Callable[[str], None] | None = None):
         self._admin = AdminClient(config)
         self.topic = topic
+        self._on_denied = on_denied
 
     def __call__(self, timeout: float = 30.0) -> int:
+        try:
+            return self._read(timeout)
+        except concurrent.futures.TimeoutError:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer to DescribeConfigs")) from None
+        except KafkaException as exc:
+            if exc.args[0].code() not in self._DENIED:
+                raise
+            if self._on_denied is not None:
+                self._on_denied(exc.args[0].str())
+            return PRODUCER_MAX_BYTES
+
+    def _read(self, timeout: float) -> int:
         resource = ConfigResource(ResourceType.TOPIC, self.topic)
         try:
             entries = self._admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)

@@ -188,14 +188,9 @@ class LakeWriter:
             stack.enter_context(StopRequest(on_signal=self._on_stop_signal).installed())
             stack.callback(self._compress.shutdown, wait=True, cancel_futures=True)
             stack.callback(setattr, self, "_incarnations", None)  # once no request of its is pending any more
-            limit = TopicLimit(self._client_config(), self.settings.dlq_topic)
-            self._dlq = stack.enter_context(
-                DeadLetterProducer(
-                    self.settings.dlq_topic,
-                    self._new_dlq_producer,
-                    lambda: self._retry_blocking("read the dead-letter topic's max.message.bytes", limit),
-                )
-            )
+            # Read at the first dead letter; a broker that does not answer fails that send, which is retried.
+            limit = TopicLimit(self._client_config(), self.settings.dlq_topic, self._on_limit_denied)
+            self._dlq = stack.enter_context(DeadLetterProducer(self.settings.dlq_topic, self._new_dlq_producer, limit))
             self._consumer = stack.enter_context(Consumer(self._consumer_config()))
             self._incarnations = Incarnations(self._client_config())
             self.metrics_server = metrics.serve(self)
@@ -205,6 +200,13 @@ class LakeWriter:
                 self.summary.seconds = time.monotonic() - started
         log.info("consumer stopped", **self.summary.__dict__)
         return self.summary
+
+    def _on_limit_denied(self, error: str) -> None:
+        log.warning(
+            "cannot read the dead-letter topic's max.message.bytes; cutting dead letters to the producer's limit",
+            topic=self.settings.dlq_topic,
+            error=error,
+        )
 
     def _close_metrics(self) -> None:
         if self.metrics_server is not None:
