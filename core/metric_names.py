@@ -117,6 +117,12 @@ COMPACTOR_FAILURES = _metric("fitness_compactor_failures_total", "counter", COMP
 COMPACTOR_DAYS_REWRITTEN = _metric(
     "fitness_compactor_days_rewritten_total", "counter", COMPACTOR, "Day partitions rewritten into the curated table"
 )
+COMPACTOR_DAYS_FAILED = _metric(
+    "fitness_compactor_days_failed_total",
+    "counter",
+    COMPACTOR,
+    "Due days left out of a run, not even in part, for a raw object that cannot be read (truncated, corrupt)",
+)
 COMPACTOR_FILES_IN = _metric(
     "fitness_compactor_files_read_total", "counter", COMPACTOR, "Raw lake files folded into a committed day"
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final, Literal
 
 #: The Kafka topic the producer writes and the consumer reads.
@@ -19,6 +20,9 @@ GLUE_TABLE = "fitness_data_kafka_storage"
 CURATED_TABLE = "fitness_data_curated"
 #: The Hive-style partition column: the record's event date, `YYYY-MM-DD`.
 PARTITION_COLUMN = "dt"
+#: The first event date the lake takes: the raw table's partition projection starts on it, and the consumer
+#: dead-letters a record dated before it (its default `earliest_event_date`). The Fitabase export is of 2016.
+EARLIEST_EVENT_DATE: Final = dt.date(2016, 1, 1)
 
 #: Where the table's data lives inside the lake (an S3 bucket or a local folder).
 LAKE_DATA_PREFIX = f"data/{GLUE_TABLE}/"

@@ -8,7 +8,9 @@ the tests build their samples from it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -71,9 +73,9 @@ class MinuteRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         # the strings they read, only YYYY-MM-DD and HH:MM:SS have these lengths and separators.
         date, time = self.date, self.time
         if len(date) != 10 or date[7] != "-":
-            raise ValueError(f"date: {date!r} is not YYYY-MM-DD")
+            raise ValueError(f"date: {date[:20]!r} is not YYYY-MM-DD")
         if len(time) != 8 or time[5] != ":" or time[2] != ":":
-            raise ValueError(f"time: {time!r} is not HH:MM:SS")
+            raise ValueError(f"time: {time[:20]!r} is not HH:MM:SS")
         _parse_date(date)
         _parse_time(time)
 
@@ -186,13 +188,55 @@ def duckdb_columns() -> dict[str, str]:
 _DECODER: Final = msgspec.json.Decoder(MinuteRecord)
 _ENCODER: Final = msgspec.json.Encoder()
 
-#: Decode one message into a checked record; raises `msgspec.DecodeError` (or its `ValidationError`) if it is not.
-decode_record: Final[Callable[[bytes], MinuteRecord]] = _DECODER.decode
+#: msgspec's decode of one message into a checked record, in one C call, stopping at the first fault. It takes the
+#: last of duplicate keys: a caller that does not also compare the message's quotes with `RECORD_QUOTES` uses
+#: `decode_record`. It raises `msgspec.DecodeError` (or its `ValidationError`), `UnicodeDecodeError` for a bad byte
+#: inside a string, `TypeError` for no value: a caller treats any exception as "not a record".
+decode_struct: Final[Callable[[bytes], MinuteRecord]] = _DECODER.decode
+#: The `"` bytes of every message `decode_struct` accepts without a duplicate key: its keys and its two strings,
+#: date and time. Once msgspec has accepted a message, each key is a field and each value valid for it, so the only
+#: strings are the field names and dates and times, none holding a quote; a duplicate key adds a key and so two
+#: quotes. Comparing the count is how the hot path refuses duplicate keys, at the cost of one pass of `memchr`
+#: over bytes already in the cache. A message exactly as long as its lake line (the producer's compact JSON) needs
+#: no count: a duplicate key adds at least 7 bytes (`,"id":1`), and a valid message is at most 6 bytes shorter than
+#: its line, 3 in each of its two float fields (`9e-5` for `0.00009`); whitespace and escapes only lengthen it.
+RECORD_QUOTES: Final = 2 * len(FIELD_NAMES) + 2 * len(_PATTERNS)
+
+
+def decode_record(data: bytes) -> MinuteRecord:
+    """Decode one message into a checked record. Raises `msgspec.DecodeError` for anything that is not a record
+    (duplicate keys included); `decode` then gives every reason."""
+    try:
+        record = _DECODER.decode(data)
+    except msgspec.DecodeError:
+        raise
+    except Exception as exc:  # a bad byte in a string, no value at all
+        raise msgspec.DecodeError(f"{type(exc).__name__}: {exc}"[:200]) from None
+    if data.count(b'"') != RECORD_QUOTES:
+        raise msgspec.ValidationError("duplicate key")
+    return record
+
+
 #: Append a record's lake line (compact JSON, fields in schema order, no newline) to a bytearray: `(record, buffer,
 #: -1)`.
 encode_record_into: Final = _ENCODER.encode_into
 #: The lake lines of many records at once: each record's line and a newline, in the order given.
 encode_records: Final[Callable[[list[MinuteRecord]], bytes]] = _ENCODER.encode_lines
+
+#: The most bytes a valid message can be shorter than its lake line, and the fewest a duplicate key adds.
+LINE_LONGER_BY_AT_MOST: Final = 6
+DUPLICATE_KEY_AT_LEAST: Final = min(len(f',"{name}":1') for name in FIELD_NAMES)
+
+#: A reason quotes at most this many characters of a value or a key, so it stays short whatever the message holds.
+QUOTE_MAX: Final = 40
+
+
+def quote(value: Any) -> str:
+    """`repr(value)`, cut to `QUOTE_MAX` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**QUOTE_MAX:
+        return f"an integer of {len(str(abs(value)))} digits"  # repr of a huge int alone costs quadratic time
+    text = repr(value)
+    return text if len(text) <= QUOTE_MAX else f"{text[: QUOTE_MAX - 3]}..."
 
 
 def _check_value(field: Field, value: Any) -> str | None:
@@ -211,16 +255,16 @@ def _check_value(field: Field, value: Any) -> str | None:
     elif not isinstance(value, str):
         return f"{field.name}: expected a string, got {type(value).__name__}"
     if field.minimum is not None and value < field.minimum:
-        return f"{field.name}: {value!r} is below {field.minimum:g}"
+        return f"{field.name}: {quote(value)} is below {field.minimum:g}"
     if field.maximum is not None and value > field.maximum:
-        return f"{field.name}: {value!r} is above {field.maximum:g}"
+        return f"{field.name}: {quote(value)} is above {field.maximum:g}"
     if field.pattern is not None:
         if not _PATTERNS[field.name].fullmatch(value):
-            return f"{field.name}: {value!r} does not match {field.pattern}"
+            return f"{field.name}: {quote(value)} does not match {field.pattern}"
         try:
             _REAL[field.name](value)
         except ValueError:
-            return f"{field.name}: {value!r} is not a real {field.name}"
+            return f"{field.name}: {quote(value)} is not a real {field.name}"
     return None
 
 
@@ -229,7 +273,7 @@ def validate(record: Any) -> list[str]:
     if not isinstance(record, Mapping):
         return [f"expected a JSON object, got {type(record).__name__}"]
     reasons = [f"{name}: missing" for name in FIELD_NAMES if name not in record]
-    reasons += [f"{name}: unexpected field" for name in record if name not in _FIELD_SET]
+    reasons += [f"{_name(name)}: unexpected field" for name in record if name not in _FIELD_SET]
     for field in FIELDS:
         if field.name in record:
             reason = _check_value(field, record[field.name])
@@ -257,20 +301,89 @@ def encode(record: Record) -> bytes:
     return orjson.dumps({name: record[name] for name in FIELD_NAMES})
 
 
+def _name(key: Any) -> str:
+    """A key as a reason names it: as it is when short and plain, else quoted and cut."""
+    return key if isinstance(key, str) and len(key) <= QUOTE_MAX and key.isprintable() else quote(key)
+
+
+class _Pairs(dict[str, Any]):
+    """A JSON object as `json` parses it with `_pairs`: the last value of each key, and the keys given twice."""
+
+    duplicates: list[str]
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = _Pairs(pairs)
+    found.duplicates = []
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and key not in found.duplicates:
+                found.duplicates.append(key)
+            seen.add(key)
+    return found
+
+
+def duplicate_keys(text: str) -> tuple[Any, list[str]]:
+    """The top-level value of a JSON text orjson has already accepted, with integers exact (orjson reads one
+    beyond 64 bits as a float), and the keys its top-level object gives more than once. Raises `ValueError` or
+    `RecursionError` for what Python's `json` cannot read (an integer of thousands of digits, a nesting too deep
+    for it); the caller then keeps orjson's value."""
+    value = json.loads(text, object_pairs_hook=_pairs)
+    return value, list(getattr(value, "duplicates", ()))
+
+
 def decode(data: bytes) -> Record:
-    """Parse and validate one message. Raises InvalidRecord with every reason it is not a record."""
+    """Parse and validate one message. Raises InvalidRecord with every reason it is not a record, and nothing else,
+    whatever the bytes."""
     try:
-        text = data.decode("utf-8")
+        return _decode(data)
+    except InvalidRecord:
+        raise
+    except Exception as exc:  # a parser's surprise is a reason too, never a crash
+        raise InvalidRecord([f"not decodable: {type(exc).__name__}"]) from None
+
+
+def _decode(data: bytes) -> Record:
+    try:
+        text = bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRecord([f"not UTF-8: {exc.reason} at byte {exc.start}"]) from None
     try:
         record = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRecord([f"not JSON: {exc}"]) from None
-    reasons = validate(record)
+        raise InvalidRecord([f"not JSON: {str(exc)[:200]}"]) from None
+    duplicates: list[str] = []
+    if isinstance(record, dict):
+        # Should Python's parser fail, the message is not a record either way: orjson's value gives the reasons.
+        with contextlib.suppress(ValueError, RecursionError):
+            record, duplicates = duplicate_keys(text)
+    reasons = [f"{_name(key)}: duplicate key" for key in duplicates] + validate(record)
     if reasons:
         raise InvalidRecord(reasons)
-    return record
+    return dict(record)
+
+
+# -- The event-time window ----------------------------------------------------------------------------------------
+#: The reason, and the first word of the reason, of a valid record dated outside the window.
+OUT_OF_WINDOW: Final = "out_of_window"
+
+
+def event_window(earliest: dt.date, now: float, skew_s: float) -> tuple[str, str]:
+    """The first and last event dates (YYYY-MM-DD) accepted at Unix time `now`: from `earliest` to the UTC date of
+    `now + skew_s`."""
+    latest = dt.datetime.fromtimestamp(now + skew_s, dt.UTC).date()
+    return earliest.isoformat(), latest.isoformat()
+
+
+def window_reason(date: str, earliest: str, latest: str) -> str | None:
+    """Why a valid record's date is outside the window `[earliest, latest]`, or None. Dates of the form
+    YYYY-MM-DD compare as strings exactly as they compare as dates."""
+    if date < earliest:
+        return f"{OUT_OF_WINDOW}: date {date} is before {earliest}"
+    if date > latest:
+        return f"{OUT_OF_WINDOW}: date {date} is after {latest}"
+    return None
 
 
 def partition_of(record: Record) -> str:

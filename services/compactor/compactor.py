@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Final
 from core.names import PARTITION_COLUMN
 from services.common.logs import EventLog
 from services.compactor.maintenance import Maintenance, maintain
-from services.compactor.raw import RawDay, RawZone, raw_zone, read_day
+from services.compactor.raw import CorruptObject, RawDay, RawZone, raw_zone, read_day
 from services.compactor.settings import CompactorSettings
 from services.compactor.table import ROW_KEY, SORT_KEY, arrow_schema, ensure_table, open_catalog
 
@@ -45,6 +45,15 @@ ROWS: Final = "fitness.rows"
 _COMMIT_ATTEMPTS: Final = 5
 
 
+class DaysFailed(Exception):
+    """Days of a run were left out, each for a raw object that cannot be read; the other days were folded in."""
+
+    def __init__(self, summary: CompactionSummary):
+        days = ", ".join(f"dt={c.day} ({c.name})" for c in summary.failed)
+        super().__init__(f"{len(summary.failed)} day(s) not compacted, each for an unreadable raw object: {days}")
+        self.summary = summary
+
+
 @dataclass(frozen=True)
 class DayResult:
     day: str
@@ -62,6 +71,7 @@ class CompactionSummary:
     days_seen: int = 0
     compacted: list[DayResult] = field(default_factory=list)
     maintenance: Maintenance | None = None
+    failed: list[CorruptObject] = field(default_factory=list)  # the days left out, each with its unreadable object
 
     @property
     def commits(self) -> int:
@@ -150,12 +160,17 @@ def compact(
     on_objects: Callable[[int], None] | None = None,
     on_committed: Callable[[DayResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_failed: Callable[[CorruptObject], None] | None = None,
 ) -> CompactionSummary:
     """Fold every due day of the raw zone into the curated table, then expire old snapshots and orphan files.
 
     `on_day(day, number)` is called before each due day is read (for progress), `on_objects(n)` as objects are read,
     `on_committed(result)` once a day's commit is done (so a run that fails later still counts it). When
     `should_stop()` turns true, the days not yet begun are left for the next run (and so is the maintenance).
+
+    A day with a raw object that cannot be read (a truncated gzip, a corrupt file) is not folded in, not even in
+    part: it is logged once, naming the object, `on_failed(error)` counts it, and the other days go on. The run
+    then raises `DaysFailed` instead of maintaining the table, so it counts as failed.
     """
     zone = zone or raw_zone(settings)
     catalog = open_catalog(settings)
@@ -172,7 +187,20 @@ def compact(
         if on_day is not None:
             on_day(day, number)
         started = time.monotonic()
-        records = read_day(zone, day, settings.read_threads, on_objects)
+        try:
+            records = read_day(zone, day, settings.read_threads, on_objects)
+        except CorruptObject as exc:
+            summary.failed.append(exc)
+            if on_failed is not None:
+                on_failed(exc)
+            log.error(
+                "day not compacted: a raw object cannot be read",
+                day=day.day,
+                object=f"dt={day.day}/{exc.name}",
+                source=zone.description,
+                error=f"{type(exc.error).__name__}: {exc.error}"[:300],
+            )
+            continue
         rows = curate(records, day.day)
         files_written, bytes_written = _replace_day(table, day, rows, state, records.num_rows)
         state = folded_state(table)
@@ -197,6 +225,8 @@ def compact(
             rows=result.rows,
             seconds=round(result.seconds, 2),
         )
+    if summary.failed:
+        raise DaysFailed(summary)
     if settings.maintenance:
         older_than = dt.datetime.now(dt.UTC) - dt.timedelta(hours=settings.retention_hours)
         summary.maintenance = maintain(table, older_than)

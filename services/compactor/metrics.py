@@ -1,6 +1,6 @@
-"""The compactor's `/metrics`: its runs and failures, the days it rewrote, the raw files and bytes it folded in, the
-curated files and bytes it wrote, and the seconds each run took. Counted as each day's commit is done, so a run that
-fails half-way still counts the days it committed."""
+"""The compactor's `/metrics`: its runs and failures, the days it rewrote and those it left out, the raw files and
+bytes it folded in, the curated files and bytes it wrote, and the seconds each run took. Counted as each day's
+commit is done, so a run that fails half-way still counts the days it committed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class CompactorMetrics:
         self.runs = 0
         self.failures = 0
         self.days_rewritten = 0
+        self.days_failed = 0
         self.files_read = 0
         self.bytes_read = 0
         self.files_written = 0
@@ -35,6 +36,10 @@ class CompactorMetrics:
             self.files_written += day.files_written
             self.bytes_written += day.bytes_written
 
+    def day_failed(self, _error: object) -> None:
+        with self._lock:
+            self.days_failed += 1
+
     def run_ended(self, seconds: float, failed: bool) -> None:
         with self._lock:
             self.runs += 1
@@ -47,6 +52,7 @@ class CompactorMetrics:
                 counter(m.COMPACTOR_RUNS, self.runs),
                 counter(m.COMPACTOR_FAILURES, self.failures),
                 counter(m.COMPACTOR_DAYS_REWRITTEN, self.days_rewritten),
+                counter(m.COMPACTOR_DAYS_FAILED, self.days_failed),
                 counter(m.COMPACTOR_FILES_IN, self.files_read),
                 counter(m.COMPACTOR_BYTES_IN, self.bytes_read),
                 counter(m.COMPACTOR_FILES_OUT, self.files_written),

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -180,35 +181,85 @@ def _json_lines(chunks: Iterable[bytes]) -> pa.Table:
     return table.select(schema.names).cast(schema) if table.schema != schema else table
 
 
+class CorruptObject(Exception):
+    """A raw object that cannot be read as records: a truncated or corrupt gzip or Parquet file, a line that is not
+    a record. Its day cannot be folded in whole, so it is not folded in at all."""
+
+    def __init__(self, day: str, name: str, error: BaseException):
+        super().__init__(f"dt={day}/{name}: {type(error).__name__}: {error}"[:500])
+        self.day = day
+        self.name = name
+        self.error = error
+
+
+def _corrupt(exc: BaseException) -> bool:
+    """Whether decoding raised because the bytes are bad (not because the machine is: memory, a bug)."""
+    import pyarrow as pa
+
+    return isinstance(exc, OSError | EOFError | zlib.error | ValueError | pa.ArrowException)
+
+
+def _json_lines_of(day: str, objects: list[tuple[RawObject, bytes]]) -> pa.Table:
+    """`_json_lines` over many objects' lines; should they not parse, the first object that does not alone is
+    named."""
+    try:
+        return _json_lines(data for _, data in objects)
+    except Exception as exc:
+        if not _corrupt(exc):
+            raise
+        for obj, data in objects:
+            try:
+                _json_lines([data])
+            except Exception as one:
+                if _corrupt(one):
+                    raise CorruptObject(day, obj.name, one) from one
+                raise
+        raise CorruptObject(day, objects[-1].name, exc) from exc
+
+
 def read_day(zone: RawZone, day: RawDay, threads: int = 16, progress: Callable[[int], None] | None = None) -> pa.Table:
-    """Every record of the day's objects, in object-name order, with the record's column types."""
+    """Every record of the day's objects, in object-name order, with the record's column types. Raises
+    `CorruptObject` naming the first object that cannot be read as records."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     def fetch(obj: RawObject) -> bytes:
         data = zone.read(day.day, obj.name)
-        if obj.name.endswith(".gz"):
-            data = gzip.decompress(data)
+        try:
+            if obj.name.endswith(".gz"):
+                data = gzip.decompress(data)
+        except Exception as exc:
+            if _corrupt(exc):  # a truncated gzip (EOFError), a bad header or checksum (BadGzipFile, zlib.error)
+                raise CorruptObject(day.day, obj.name, exc) from exc
+            raise
         if data and not obj.name.endswith(".parquet") and not data.endswith(b"\n"):
             data += b"\n"
         return data
 
-    json_chunks: list[bytes] = []
+    def parquet(obj: RawObject, data: bytes) -> pa.Table:
+        try:
+            return pq.read_table(io.BytesIO(data)).select(schema.names).cast(schema)
+        except Exception as exc:
+            if _corrupt(exc):
+                raise CorruptObject(day.day, obj.name, exc) from exc
+            raise
+
+    json_objects: list[tuple[RawObject, bytes]] = []
     tables: list[pa.Table] = []
     schema = _record_schema()
     with ThreadPoolExecutor(threads) as pool:
         for n, (obj, data) in enumerate(zip(day.objects, pool.map(fetch, day.objects), strict=True), start=1):
             if obj.name.endswith(".parquet"):
-                if json_chunks:
-                    tables.append(_json_lines(json_chunks))
-                    json_chunks = []
-                tables.append(pq.read_table(io.BytesIO(data)).select(schema.names).cast(schema))
+                if json_objects:
+                    tables.append(_json_lines_of(day.day, json_objects))
+                    json_objects = []
+                tables.append(parquet(obj, data))
             else:
-                json_chunks.append(data)
+                json_objects.append((obj, data))
             if progress is not None and n % 500 == 0:
                 progress(500)
-    if json_chunks:
-        tables.append(_json_lines(json_chunks))
+    if json_objects:
+        tables.append(_json_lines_of(day.day, json_objects))
     if progress is not None:
         progress(len(day.objects) % 500)
     return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from services.common.metrics import MetricsServer
 from services.common.stop import StopRequest
-from services.compactor.compactor import CompactionSummary, compact, log
+from services.compactor.compactor import CompactionSummary, DaysFailed, compact, log
 from services.compactor.metrics import CompactorMetrics
 from services.compactor.settings import CompactorSettings
 
@@ -27,7 +27,13 @@ def run_once(
     """One compaction run, counted in `metrics`; None when it failed (the failure is logged)."""
     started = time.monotonic()
     try:
-        summary = compact(settings, on_committed=metrics.day_committed, should_stop=should_stop)
+        summary = compact(
+            settings, on_committed=metrics.day_committed, should_stop=should_stop, on_failed=metrics.day_failed
+        )
+    except DaysFailed as exc:  # each day was logged with its object; the other days are committed
+        metrics.run_ended(time.monotonic() - started, failed=True)
+        log.error("compaction failed; the other days are committed", days_failed=len(exc.summary.failed))
+        return None
     except Exception:
         metrics.run_ended(time.monotonic() - started, failed=True)
         log.error("compaction failed; the table is as the last commit left it", exc_info=True)

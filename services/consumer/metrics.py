@@ -11,7 +11,7 @@ from prometheus_client.core import Metric
 
 from core import metric_names as m
 from services.common.metrics import FunctionCollector, MetricsServer, counter, gauge
-from services.consumer.records import REASON_KINDS
+from services.consumer.records import DEAD_LETTER_KINDS
 
 if TYPE_CHECKING:
     from services.consumer.writer import LakeWriter
@@ -22,7 +22,7 @@ def collect(writer: LakeWriter) -> Iterator[Metric]:
     yield counter(m.CONSUMER_RECORDS_READ, s.records_in)
     yield counter(m.CONSUMER_RECORDS_LANDED, s.records_out)
     by_reason = dict(s.dead_letters_by_reason)
-    yield counter(m.CONSUMER_DEAD_LETTERS, {(k,): by_reason.get(k, 0) for k in (*REASON_KINDS, *by_reason)})
+    yield counter(m.CONSUMER_DEAD_LETTERS, {(k,): by_reason.get(k, 0) for k in (*DEAD_LETTER_KINDS, *by_reason)})
     yield counter(m.CONSUMER_FILES, s.files_written)
     yield counter(m.CONSUMER_BYTES, s.bytes_written)
     yield counter(m.CONSUMER_STORAGE_RETRIES, s.storage_retries)

@@ -3,10 +3,11 @@ exponential backoff; anything else fails at once.
 
 Transient: the storage's and Kafka's passing troubles. That is botocore's connection errors and timeouts, S3's
 throttling and server errors (and a 409 of two puts of one key at once), an `OSError` of the folder sink (a full or
-unmounted disk), and a Kafka error that is not fatal: librdkafka's clients recover from those by themselves (a broker
-or coordinator that moved, a timeout, a rebalance, a right taken away that an operator gives back). Everything else
-is not: a fatal Kafka error, S3 refusing the request (access denied), and above all a programming
-error (`TypeError`, `KeyError`, ...), which crashes at once instead of being retried forever.
+unmounted disk), and the Kafka errors of `TRANSIENT_KAFKA_ERRORS`, which librdkafka's clients recover from by
+themselves (a broker or coordinator that moved, a timeout, a rebalance, a right taken away that an operator gives
+back). Everything else is not: a fatal Kafka error, any other Kafka error (a message too large, a bad
+configuration), S3 refusing the request (access denied), and above all a programming error (`TypeError`,
+`KeyError`, ...), which crashes at once instead of being retried forever.
 
 The wait between attempts is the caller's: the writer waits in its consumer group, polling with its partitions
 paused, so an outage of any length costs no rebalance.
@@ -23,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from confluent_kafka import KafkaError, KafkaException
 
-from services.consumer.dead_letters import DeadLettersNotSent
+from services.consumer.dead_letters import DeadLetterRefused, DeadLettersNotSent
 
 T = TypeVar("T")
 
@@ -44,6 +45,42 @@ _TRANSIENT_S3_CODES = frozenset(
 )
 
 
+_E = KafkaError
+#: The Kafka errors that pass by themselves: the short list of what is retried (unless librdkafka calls it fatal).
+TRANSIENT_KAFKA_ERRORS: frozenset[int] = frozenset(
+    {
+        # the network and the brokers: down, slow, restarting
+        _E._TRANSPORT,
+        _E._ALL_BROKERS_DOWN,
+        _E._RESOLVE,
+        _E._TIMED_OUT,
+        _E._MSG_TIMED_OUT,
+        _E.REQUEST_TIMED_OUT,
+        _E.NETWORK_EXCEPTION,
+        _E.KAFKA_STORAGE_ERROR,
+        # a leader or a coordinator that moved or is loading
+        _E.LEADER_NOT_AVAILABLE,
+        _E.NOT_LEADER_FOR_PARTITION,
+        _E.NOT_ENOUGH_REPLICAS,
+        _E.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        _E.COORDINATOR_NOT_AVAILABLE,
+        _E.NOT_COORDINATOR,
+        _E.COORDINATOR_LOAD_IN_PROGRESS,
+        _E._WAIT_COORD,
+        _E.UNKNOWN_TOPIC_OR_PART,  # a topic being created, or its metadata not there yet
+        _E._UNKNOWN_PARTITION,
+        # a rebalance under way
+        _E.REBALANCE_IN_PROGRESS,
+        _E.ILLEGAL_GENERATION,
+        _E.UNKNOWN_MEMBER_ID,
+        _E._ASSIGNMENT_LOST,
+        # a right taken away that an operator gives back
+        _E.GROUP_AUTHORIZATION_FAILED,
+        _E.TOPIC_AUTHORIZATION_FAILED,
+    }
+)
+
+
 def _transient_botocore(exc: BaseException) -> bool:
     if isinstance(exc, BotoConnectionError | HTTPClientError):
         return True
@@ -56,11 +93,13 @@ def _transient_botocore(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` is a passing trouble of the storage or of Kafka, worth another attempt."""
-    if isinstance(exc, DeadLettersNotSent):
-        return True  # a producer broken by a fatal error was already replaced
     if isinstance(exc, KafkaException):
         error = exc.args[0] if exc.args else None
-        return not (isinstance(error, KafkaError) and error.fatal())
+        if not isinstance(error, KafkaError):
+            return False
+        if isinstance(exc, DeadLettersNotSent) and error.fatal():
+            return True  # the producer broken by it was already replaced
+        return not error.fatal() and error.code() in TRANSIENT_KAFKA_ERRORS
     if isinstance(exc, OSError):
         return True
     return _transient_botocore(exc)
@@ -68,7 +107,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def is_operational(exc: BaseException) -> bool:
     """A storage or Kafka error that is not transient: a setup the operator must fix, worth a one-line error."""
-    if isinstance(exc, KafkaException):
+    if isinstance(exc, KafkaException | DeadLetterRefused):
         return True
     return isinstance(exc, BotoCoreError | ClientError)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Final, Literal
@@ -9,7 +10,7 @@ from typing import Final, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, DEFAULT_LAKE_FORMAT, TOPIC, LakeFormat
+from core.names import CONSUMER_GROUP, DEAD_LETTER_TOPIC, DEFAULT_LAKE_FORMAT, EARLIEST_EVENT_DATE, TOPIC, LakeFormat
 from services.common import settings as common_settings
 from services.common.metrics import MetricsSettings
 from services.common.settings import KafkaClientSettings
@@ -54,6 +55,17 @@ class ConsumerSettings(KafkaClientSettings, MetricsSettings):
         96 * MIB, ge=1024, description="all partitions' open batches together; over it, the largest is written early"
     )
     queued_max_kbytes: int = Field(16 * 1024, ge=1024, description="librdkafka's prefetch queue, per consumer, in KiB")
+
+    earliest_event_date: dt.date = Field(
+        EARLIEST_EVENT_DATE,
+        description="records dated before this (YYYY-MM-DD) go to the dead-letter topic, reason out_of_window",
+    )
+    max_event_skew_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="records dated after the UTC date of the message's Kafka timestamp plus this many seconds go to"
+        " the dead-letter topic, reason out_of_window",
+    )
 
     retry_initial_s: float = Field(0.5, gt=0, description="first wait before a failed write or commit is retried")
     retry_max_s: float = Field(30.0, gt=0, description="longest wait between retries (the waits double up to it)")

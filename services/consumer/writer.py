@@ -33,18 +33,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any, TypeVar
 
-import msgspec
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from core.schema import InvalidRecord, decode_record, encode_record_into, encode_records
+from core.schema import RECORD_QUOTES, InvalidRecord, decode_struct, encode_record_into, encode_records, event_window
 from services.common.kafka_logs import client_logging, last_failure
 from services.common.metrics import LibrdkafkaStats
 from services.common.stop import StopRequest
 from services.consumer import metrics, recovery
 from services.consumer.batch import Batch, PartitionState
-from services.consumer.dead_letters import DeadLetter, DeadLetterProducer, dead_letter, producer_config
+from services.consumer.dead_letters import DeadLetter, DeadLetterProducer, TopicLimit, dead_letter, producer_config
 from services.consumer.formats import Format, format_for_ext, get_format
 from services.consumer.incarnation import Incarnations, NoTopicId
 from services.consumer.logs import LOGGER_NAME, log
@@ -59,6 +59,8 @@ _CONSUME_BATCH = 2000
 _POLL_TIMEOUT_S = 0.2
 #: The fewest messages of one partition landed together by `LakeWriter._land_run`; shorter runs go one by one.
 _MIN_RUN = 16
+#: A message's Kafka timestamp in ms, from `Message.timestamp()`'s (type, ms).
+_STAMP_MS = itemgetter(1)
 
 
 class ConsumerError(Exception):
@@ -119,6 +121,12 @@ class LakeWriter:
         self._incarnations: Incarnations | None = None
         self.stats = LibrdkafkaStats()
         self.metrics_server: metrics.MetricsServer | None = None
+        # The event-time window (`_window_of`): a message whose Kafka timestamp is at least `_latest_from_ms` may be
+        # dated up to `_latest`, whatever its exact window; the hot path needs nothing more.
+        self._earliest = settings.earliest_event_date.isoformat()
+        self._skew_ms = round(settings.max_event_skew_s * 1000)
+        self._latest = ""
+        self._latest_from_ms = 2**63
 
     # -- Kafka clients -------------------------------------------------------------------------------------------
     def _consumer_config(self) -> dict[str, Any]:
@@ -180,7 +188,9 @@ class LakeWriter:
             stack.enter_context(StopRequest(on_signal=self._on_stop_signal).installed())
             stack.callback(self._compress.shutdown, wait=True, cancel_futures=True)
             stack.callback(setattr, self, "_incarnations", None)  # once no request of its is pending any more
-            self._dlq = stack.enter_context(DeadLetterProducer(self.settings.dlq_topic, self._new_dlq_producer))
+            # Read at the first dead letter; a broker that does not answer fails that send, which is retried.
+            limit = TopicLimit(self._client_config(), self.settings.dlq_topic, self._on_limit_denied)
+            self._dlq = stack.enter_context(DeadLetterProducer(self.settings.dlq_topic, self._new_dlq_producer, limit))
             self._consumer = stack.enter_context(Consumer(self._consumer_config()))
             self._incarnations = Incarnations(self._client_config())
             self.metrics_server = metrics.serve(self)
@@ -190,6 +200,13 @@ class LakeWriter:
                 self.summary.seconds = time.monotonic() - started
         log.info("consumer stopped", **self.summary.__dict__)
         return self.summary
+
+    def _on_limit_denied(self, error: str) -> None:
+        log.warning(
+            "cannot read the dead-letter topic's max.message.bytes; cutting dead letters to the producer's limit",
+            topic=self.settings.dlq_topic,
+            error=error,
+        )
 
     def _close_metrics(self) -> None:
         if self.metrics_server is not None:
@@ -265,6 +282,7 @@ class LakeWriter:
         summary = self.summary
         max_records = self.settings.max_records_per_file
         max_bytes = self.settings.max_bytes_per_file
+        earliest = self._earliest
         one_by_one = 0  # messages to handle one at a time before a run is tried again
         while pending:
             if one_by_one <= 0:
@@ -285,14 +303,18 @@ class LakeWriter:
             if batch is None or batch.forced is not None or offset != state.position:
                 self._handle(message)
                 continue
+            value = message.value()
             try:
-                record = decode_record(message.value())  # decoded and checked in one C call
-            except (msgspec.DecodeError, TypeError):  # not a record, or no value: `_handle` finds every reason
+                record = decode_struct(value)  # decoded and checked in one C call
+            except Exception:  # not a record, whatever the decoder raised: `_handle` finds every reason
                 self._handle(message)
+                continue
+            dt = record.date
+            if dt > self._latest or dt < earliest or message.timestamp()[1] < self._latest_from_ms:
+                self._handle(message)  # outside the window the hot path knows: `_handle` finds the message's own
                 continue
             # Batch.add, inlined, with the line encoded straight into the date's buffer: the calls alone cost a
             # few per cent of the records/s. Keep the two alike.
-            dt = record.date
             lines = batch.lines.get(dt)
             fresh = lines is None
             if fresh:
@@ -302,6 +324,12 @@ class LakeWriter:
             encode_record_into(record, buf, -1)
             buf += b"\n"
             size = len(buf) - before
+            if size != len(value) + 1 and value.count(b'"') != RECORD_QUOTES:  # a duplicate key, as in `_land_run`
+                del buf[before:]
+                if fresh:
+                    del batch.lines[dt]
+                self._handle(message)
+                continue
             if batch.bytes + size > max_bytes:  # cut before the line, so a file never exceeds the limit
                 del buf[before:]
                 if fresh:
@@ -351,19 +379,24 @@ class LakeWriter:
         # One partition's offsets only grow: consecutive exactly when the last is `size - 1` past the first.
         if run[-1].offset() - start != size - 1 or [m.error() for m in run].count(None) != size:
             return -size
+        values = list(map(Message.value, run))
         try:
-            records = [decode_record(m.value()) for m in run]
-        except (msgspec.DecodeError, TypeError):
+            records = list(map(decode_struct, values))
+        except Exception:
             return -size  # a bad record among them: `_drain` finds it and sends it to the dead letters
+        if min(map(_STAMP_MS, map(Message.timestamp, run))) < self._latest_from_ms:
+            return -size  # `_drain` takes them one by one, and `_handle` finds each one's window
+        dates = [r.date for r in records]
         room = self.settings.max_bytes_per_file - batch.bytes
         while True:
-            dates = [r.date for r in records]
             if dates.count(dates[0]) == size:
                 by_date = {dates[0]: records}
             else:
                 by_date = {}
                 for day, record in zip(dates, records, strict=True):
                     by_date.setdefault(day, []).append(record)
+            if min(by_date) < self._earliest or max(by_date) > self._latest:
+                return -size  # a date outside the window: `_handle` dead-letters it
             encoded = [(day, group, encode_records(group)) for day, group in by_date.items()]
             added = sum(len(data) for _day, _group, data in encoded)
             if added <= room:
@@ -374,6 +407,12 @@ class LakeWriter:
             if size < _MIN_RUN:
                 return -_MIN_RUN
             records = records[:size]
+            dates = dates[:size]
+            values = values[:size]
+        # A duplicate key (`schema.RECORD_QUOTES`): lines exactly as long as the messages, the producer's compact
+        # JSON, need no count; others have their quotes counted.
+        if added != sum(map(len, values)) + size and b"".join(values).count(b'"') != RECORD_QUOTES * size:
+            return -size
         for day, group, data in encoded:
             lines = batch.lines.get(day)
             if lines is None:
@@ -414,7 +453,7 @@ class LakeWriter:
             self._flush(state)  # the replayed range ended on an offset that holds no message
             batch = state.batch
         try:
-            parsed: tuple[str, bytes] | DeadLetter = to_line(message.value())
+            parsed: tuple[str, bytes] | DeadLetter = to_line(message.value(), self._window_of(message))
         except InvalidRecord as exc:
             parsed = dead_letter(message, exc)
         size = len(parsed[1]) + 1 if isinstance(parsed, tuple) else len(parsed.value or b"") + 100
@@ -454,6 +493,19 @@ class LakeWriter:
                 self._flush(state)
         elif batch.records >= self.settings.max_records_per_file or batch.bytes >= self.settings.max_bytes_per_file:
             self._flush(state)
+
+    def _window_of(self, message: Message) -> tuple[str, str]:
+        """The first and last event dates a message may have: from the earliest date set to the UTC date of its
+        Kafka timestamp plus the skew allowed. The timestamp, not the clock, so that a range read again after a
+        crash is decided exactly as it was the first time (the broker bounds a producer's timestamps by its
+        `log.message.timestamp.after.max.ms`). Also keeps the window the hot path compares with."""
+        stamp_ms = message.timestamp()[1]
+        if stamp_ms <= 0:  # no timestamp: a broker older than Kafka 0.10
+            stamp_ms = int(time.time() * 1000)
+        earliest, latest = event_window(self.settings.earliest_event_date, stamp_ms / 1000, self._skew_ms / 1000)
+        day_start_ms = int(dt.datetime.fromisoformat(latest).replace(tzinfo=dt.UTC).timestamp()) * 1000
+        self._latest, self._latest_from_ms = latest, day_start_ms - self._skew_ms + 1
+        return earliest, latest
 
     # -- flushing ------------------------------------------------------------------------------------------------
     def _flush_due(self, now: float) -> None:
@@ -534,6 +586,9 @@ class LakeWriter:
             day = max(batch.lines)
             newest = batch.lines[day].newest
             stamp = dt.datetime.fromisoformat(f"{day}T{newest}").replace(tzinfo=dt.UTC).timestamp()
+            # A record dated ahead of the clock (within the window's skew) counts as landed now, not in the
+            # future: the freshness metric then rises from now on, as it would after any fresh record.
+            stamp = min(stamp, s.last_commit)
             s.newest_event = stamp if s.newest_event is None else max(s.newest_event, stamp)
 
     def lag_by_partition(self, now: float) -> tuple[dict[int, int], dict[int, float]]:

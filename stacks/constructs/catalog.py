@@ -18,7 +18,7 @@ from stacks.nag import acknowledge, acknowledge_own_inline_policy, rendered
 
 #: Partition projection: every day from the first day of the Fitabase export to tomorrow is a partition, so a new
 #: day is queryable the minute its first file lands, with no crawler run or `MSCK REPAIR TABLE`.
-PROJECTION_RANGE = "2016-01-01,NOW+1DAYS"
+PROJECTION_RANGE = f"{names.EARLIEST_EVENT_DATE.isoformat()},NOW+1DAYS"
 #: The JSON SerDe Athena reads the lake's JSON lines (plain or gzip) with.
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 #: The crawler runs daily at 02:00 UTC.

@@ -286,3 +286,33 @@ def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.2)
             return True
         time.sleep(step)
     return condition()
+
+
+def read_all(bootstrap: str, topic: str, expected: int, idle_s: float = 5.0) -> list[Message]:
+    """Every message of `topic` (waiting for at least `expected`, then `idle_s` of nothing more)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Message] = []
+    deadline = time.monotonic() + 60
+    quiet_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = [x for x in consumer.consume(500, timeout=0.5) if x.error() is None]
+            if batch:
+                found += batch
+                quiet_since = time.monotonic()
+            elif len(found) >= expected and time.monotonic() - quiet_since > idle_s:
+                break
+        return found
+    finally:
+        consumer.close()
+
+
+def headers_of(letter: Message) -> dict[str, bytes]:
+    return dict(letter.headers() or [])

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from confluent_kafka import KafkaError, KafkaException
 
 from services.consumer.dead_letters import DeadLettersNotSent
-from services.consumer.retry import Backoff, is_transient, retry
+from services.consumer.retry import TRANSIENT_KAFKA_ERRORS, Backoff, is_transient, retry
 from services.consumer.sinks import LocalSink, ObjectConflict
 from services.consumer.writer import LakeWriter
 from tests.consumer.conftest import create_topic, make_records, produce_records, settings_for
@@ -49,6 +49,65 @@ NOT_TRANSIENT = [
     s3_error("NoSuchKey", 404),
     KafkaException(KafkaError(KafkaError._FATAL, "fenced", fatal=True)),
 ]
+
+
+#: The Kafka errors retried, written out here from the policy's documentation: a change to the list fails this test.
+TRANSIENT_KAFKA = {
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_RESOLVE",
+    "_TIMED_OUT",
+    "_MSG_TIMED_OUT",
+    "REQUEST_TIMED_OUT",
+    "NETWORK_EXCEPTION",
+    "KAFKA_STORAGE_ERROR",
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_FOR_PARTITION",
+    "NOT_ENOUGH_REPLICAS",
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    "COORDINATOR_NOT_AVAILABLE",
+    "NOT_COORDINATOR",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "_WAIT_COORD",
+    "UNKNOWN_TOPIC_OR_PART",
+    "_UNKNOWN_PARTITION",
+    "REBALANCE_IN_PROGRESS",
+    "ILLEGAL_GENERATION",
+    "UNKNOWN_MEMBER_ID",
+    "_ASSIGNMENT_LOST",
+    "GROUP_AUTHORIZATION_FAILED",
+    "TOPIC_AUTHORIZATION_FAILED",
+}
+#: Kafka errors that no wait mends: retrying them would stall the partition for good.
+PERMANENT_KAFKA = [
+    "MSG_SIZE_TOO_LARGE",
+    "RECORD_LIST_TOO_LARGE",
+    "INVALID_RECORD",
+    "INVALID_MSG",
+    "INVALID_CONFIG",
+    "INVALID_REQUIRED_ACKS",
+    "UNSUPPORTED_VERSION",
+    "_INVALID_ARG",
+    "_UNKNOWN_TOPIC",
+    "TOPIC_EXCEPTION",
+    "OFFSET_OUT_OF_RANGE",
+    "FENCED_INSTANCE_ID",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "SASL_AUTHENTICATION_FAILED",
+]
+
+
+def test_the_transient_kafka_errors_are_a_short_explicit_list() -> None:
+    assert {KafkaError(code).name() for code in TRANSIENT_KAFKA_ERRORS} == TRANSIENT_KAFKA
+    for name in TRANSIENT_KAFKA:
+        assert is_transient(KafkaException(KafkaError(getattr(KafkaError, name)))), name
+        assert not is_transient(KafkaException(KafkaError(getattr(KafkaError, name), fatal=True))), "fatal wins"
+
+
+@pytest.mark.parametrize("name", PERMANENT_KAFKA)
+def test_other_kafka_errors_are_not_retried(name: str) -> None:
+    assert not is_transient(KafkaException(KafkaError(getattr(KafkaError, name))))
+    assert not is_transient(DeadLettersNotSent(KafkaError(getattr(KafkaError, name)))), "nor a send failing on it"
 
 
 @pytest.mark.parametrize("exc", TRANSIENT, ids=lambda e: f"{type(e).__name__}-{e}"[:60])

@@ -155,3 +155,38 @@ def test_decode_rejects_what_is_not_a_record(data: bytes, reason: str) -> None:
 
 def test_partition_is_the_event_date() -> None:
     assert schema.partition_of(sample_record(date="2016-05-01")) == "2016-05-01"
+
+
+def _float_forms() -> list[bytes]:
+    """Short spellings of numbers in the float fields' range: exponent forms of every digit and power, plain ones."""
+    forms = [f"{m}{e}{p}".encode() for m in range(1, 100) for e in ("e", "E") for p in range(-330, 3)]
+    forms += [f"{m}.{d}".encode() for m in range(0, 4) for d in range(0, 100)]
+    return [f for f in forms if 0 < float(f) <= 3]
+
+
+def test_a_valid_message_is_at_most_a_few_bytes_shorter_than_its_line_and_a_duplicate_key_is_longer() -> None:
+    """The hot path skips the quote count when a message is exactly as long as its line; that is sound because no
+    valid message is shorter than its line by as many bytes as the shortest duplicate key adds."""
+    assert schema.LINE_LONGER_BY_AT_MOST < schema.DUPLICATE_KEY_AT_LEAST == 7
+    worst = 0
+    for form in _float_forms():
+        message = encode(sample_record(sleep_value=1.0, logid=1)).replace(
+            b'"sleep_value":1.0', b'"sleep_value":' + form
+        )
+        message = message.replace(b'"calories":1.1', b'"calories":' + form)
+        line = schema.msgspec.json.encode(schema.decode_struct(message))
+        worst = max(worst, len(line) - len(message))
+    assert 0 < worst <= schema.LINE_LONGER_BY_AT_MOST
+
+
+def test_the_hot_path_refuses_duplicate_keys_as_the_reason_finding_path_does() -> None:
+    good = encode(sample_record())
+    for duplicate in (b',"id":1', b',"steps":0', b',"heartrate":null', b',"date":"2016-04-12"'):
+        message = good[:-1] + duplicate + b"}"
+        with pytest.raises(schema.msgspec.DecodeError):
+            schema.decode_record(message)
+        with pytest.raises(InvalidRecord) as refused:
+            decode(message)
+        name = duplicate.split(b'"')[1].decode()
+        assert f"{name}: duplicate key" in refused.value.reasons
+    assert schema.decode_record(good).id == sample_record()["id"]
