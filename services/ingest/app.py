@@ -29,7 +29,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 
-from core.schema import MinuteRecord
+from core.schema import MinuteRecord, event_window
 from services.common.logs import EventLog
 from services.common.settings import KafkaClientSettings
 from services.ingest.body import JSON, NDJSON, BodyError, Checked, check, read_body, reason_kind, split
@@ -188,7 +188,8 @@ class Service:
             texts = split(raw, media_type, s.max_records)
         except BodyError as exc:
             return _problem(exc.status, exc.reason, exc.kind)
-        checked: Checked = check(texts)
+        window = event_window(s.earliest_event_date, time.time(), s.max_event_skew_s)
+        checked: Checked = check(texts, window)
         users = client.users
         foreign = [Refused(i, [USER_NOT_ALLOWED.format(user=u)]) for i, u, _ in checked.accepted if u not in users]
         if foreign:

@@ -16,7 +16,15 @@ from typing import Final
 
 import msgspec
 
-from core.schema import FIELD_NAMES, InvalidRecord, MinuteRecord, decode, decode_record
+from core.schema import (
+    FIELD_NAMES,
+    OUT_OF_WINDOW,
+    InvalidRecord,
+    MinuteRecord,
+    decode,
+    decode_record,
+    window_reason,
+)
 
 JSON: Final = "application/json"
 NDJSON: Final = "application/x-ndjson"
@@ -108,12 +116,15 @@ def split(body: bytes, content_type: str, max_records: int) -> list[bytes]:
     return [bytes(raw) for raw in raws]
 
 
-def check(texts: list[bytes]) -> Checked:
+def check(texts: list[bytes], window: tuple[str, str]) -> Checked:
     """Each record checked by the record's declaration: the one C call that decodes and checks it, and for a
-    refused one every reason, as the consumer explains a dead letter."""
+    refused one every reason, as the consumer explains a dead letter. A valid record dated outside `window`
+    (`core.schema.event_window`: the first and last dates accepted) is refused as the consumer refuses it,
+    `out_of_window`."""
     checked = Checked()
     accepted, refused = checked.accepted, checked.refused
     encode = msgspec.json.encode
+    earliest, latest = window
     for index, text in enumerate(texts):
         try:
             record: MinuteRecord = decode_record(text)
@@ -124,6 +135,9 @@ def check(texts: list[bytes]) -> Checked:
                 refused.append((index, exc.reasons))
             else:  # the two checks accept the same records (a property test of the schema says so)
                 refused.append((index, ["refused by the record's declaration"]))
+            continue
+        if not earliest <= record.date <= latest:
+            refused.append((index, [window_reason(record.date, earliest, latest) or OUT_OF_WINDOW]))
             continue
         accepted.append((index, record.id, encode(record)))
     return checked
@@ -137,6 +151,7 @@ def reason_kind(reasons: list[str]) -> str:
         ("not JSON", "not_json"),
         ("expected a JSON object", "not_an_object"),
         ("user ", "user_not_allowed"),
+        (OUT_OF_WINDOW, OUT_OF_WINDOW),
     ):
         if first.startswith(prefix):
             return kind

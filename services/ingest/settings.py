@@ -3,13 +3,14 @@ flags."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from core.names import TOPIC
+from core.names import EARLIEST_EVENT_DATE, TOPIC
 from services.common import settings as common_settings
 from services.common.metrics import MetricsEndpointSettings
 from services.common.settings import KafkaClientSettings
@@ -67,6 +68,16 @@ class IngestSettings(KafkaClientSettings, MetricsEndpointSettings):
         le=1000,
         description="how long librdkafka gathers the concurrent requests' records into one batch; longer costs each "
         "request that much latency and saves CPU per record",
+    )
+    earliest_event_date: dt.date = Field(
+        EARLIEST_EVENT_DATE,
+        description="records dated before this (YYYY-MM-DD) are refused, reason out_of_window (the consumer's rule)",
+    )
+    max_event_skew_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="records dated after the UTC date of now plus this many seconds are refused, reason "
+        "out_of_window (the consumer's rule)",
     )
     log_requests: bool = Field(True, description="one log line per request (status, counts, latency; no values)")
 

@@ -51,6 +51,19 @@ def test_each_refused_record_is_listed_by_index_with_its_reasons(ingest: Ingest,
     assert sorted(r["time"] for _, r in _in_kafka(ingest, kafka_bootstrap)) == sorted(r["time"] for r in good)
 
 
+def test_records_the_consumer_would_dead_letter_are_refused(ingest: Ingest, kafka_bootstrap: str):
+    good = records(2)
+    duplicate = orjson.dumps(good[1])[:-1] + b',"heartrate":60}'
+    future = orjson.dumps({**good[0], "date": "9999-12-31"})
+    body = b"[" + b",".join([orjson.dumps(good[0]), duplicate, future]) + b"]"
+    response = ingest.post(body)
+    assert response.status_code == 200, response.text
+    refused = {item["index"]: item["reasons"] for item in response.json()["refused"]}
+    assert refused[1] == ["heartrate: duplicate key"]
+    assert refused[2][0].startswith("out_of_window: date 9999-12-31 is after ")
+    assert [r["time"] for _, r in _in_kafka(ingest, kafka_bootstrap)] == [good[0]["time"]]
+
+
 def test_ndjson_and_gzip_are_taken(ingest: Ingest, kafka_bootstrap: str):
     lines = b"\n".join(orjson.dumps(r) for r in records(20)) + b"\n"
     response = ingest.post(lines, gzipped=True, headers={"Content-Type": "application/x-ndjson"})

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from services.ingest import keys
-from services.ingest.body import NDJSON, BodyError, check, read_body, split
+from services.ingest.body import NDJSON, BodyError, check, read_body, reason_kind, split
 from services.ingest.limits import IdempotencyStore, RateLimiter, StoredResponse
 from tests.strategies import sample_record
 
@@ -70,7 +70,7 @@ def test_split_json_and_ndjson():
 def test_check_keeps_the_schema_rules():
     good = sample_record()
     texts = [orjson.dumps(good), orjson.dumps({**good, "heartrate": 400}), b"[]", b'{"id": 1']
-    checked = check(texts)
+    checked = check(texts, ("2016-01-01", "2100-01-01"))
     assert [(i, u) for i, u, _ in checked.accepted] == [(0, good["id"])]
     assert orjson.loads(checked.accepted[0][2]) == good
     assert [i for i, _ in checked.refused] == [1, 2, 3]
@@ -143,3 +143,22 @@ def test_the_idempotency_window_ends():
         assert await store.begin("c", "k", b"2") is None
 
     asyncio.run(scenario())
+
+
+def test_check_refuses_what_the_consumer_dead_letters_duplicate_keys_and_dates_outside_the_window():
+    good = sample_record(date="2016-04-12")
+    line = orjson.dumps(good)
+    duplicate = line[:-1] + b',"heartrate":60}'
+    texts = [
+        line,
+        duplicate,
+        orjson.dumps({**good, "date": "9999-12-31"}),
+        orjson.dumps({**good, "date": "2015-12-31"}),
+    ]
+    checked = check(texts, ("2016-01-01", "2016-05-01"))
+    assert [i for i, _, _ in checked.accepted] == [0]
+    refused = dict(checked.refused)
+    assert refused[1] == ["heartrate: duplicate key"]
+    assert refused[2] == ["out_of_window: date 9999-12-31 is after 2016-05-01"]
+    assert refused[3] == ["out_of_window: date 2015-12-31 is before 2016-01-01"]
+    assert reason_kind(refused[2]) == "out_of_window"
