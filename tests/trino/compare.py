@@ -21,8 +21,14 @@ from typing import Any, Final
 
 #: The relative difference of two unrounded doubles that a different order of summation explains.
 SUMMATION_ORDER_RELATIVE: Final = 1e-12
+#: At most this share of a query's doubles may differ by the order of a sum (and each is reported).
+MAX_TOLERATED_SHARE: Final = 0.01
 #: DuckDB's names of the types Trino names.
 _TYPE_NAMES: Final = {"bigint": "BIGINT", "integer": "INTEGER", "double": "DOUBLE", "varchar": "VARCHAR"}
+
+
+class SummationOrder(UserWarning):
+    """A rounded double that differs between two answers because their unrounded sums differ in the last bits."""
 
 
 @dataclass

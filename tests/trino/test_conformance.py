@@ -18,7 +18,16 @@ from fitpipe.catalog import default_catalog
 from fitpipe.query import connect, run
 from fitpipe.tables import on_table
 from tests.sql.test_trino_round import ROUND_CASES
-from tests.trino.compare import Answer, compare, duckdb_type_name, is_ordered, is_preview, with_unrounded
+from tests.trino.compare import (
+    MAX_TOLERATED_SHARE,
+    Answer,
+    SummationOrder,
+    compare,
+    duckdb_type_name,
+    is_ordered,
+    is_preview,
+    with_unrounded,
+)
 from tests.trino.server import TrinoServer
 from tests.trino.tables import register_lake, unregister_lake
 
@@ -26,12 +35,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 QUERIES = named_queries()
 TABLES = {"curated": CURATED_TABLE, "raw": GLUE_TABLE}
-#: At most this share of a query's doubles may differ by the order of a sum (and each is reported).
-MAX_TOLERATED_SHARE = 0.01
-
-
-class SummationOrder(UserWarning):
-    """A rounded double that differs between the engines because their unrounded sums differ in the last bits."""
 
 
 @dataclass
