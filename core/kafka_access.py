@@ -6,7 +6,8 @@ AWS host's broker (by a one-shot container, `python -m services.common.kafka_adm
 rights; the CDK app makes one secret per user from it.
 
 - producer: write the data topic (which lets it see the topic's metadata, and since Kafka 3.0 produce idempotently);
-- consumer: read the data topic, read (join and commit in) its group, write the dead-letter topic;
+- consumer: read the data topic, read (join and commit in) its group, write the dead-letter topic and read that
+  topic's configuration (`DESCRIBE_CONFIGS`: its `max.message.bytes`, to which dead letters are cut);
 - admin: the brokers' own identity (a super user), which also creates the topics and these ACLs.
 
 Nobody else gets anything: the producer cannot read, the consumer cannot write the data topic, and neither can
@@ -38,7 +39,7 @@ class AclEntry:
     user: str
     resource: Literal["topic", "group"]
     name: str
-    operation: Literal["read", "write"]
+    operation: Literal["read", "write", "describe_configs"]
 
     @property
     def principal(self) -> str:
@@ -54,4 +55,5 @@ def acl_entries(
         AclEntry(CONSUMER_USER, "topic", topic, "read"),
         AclEntry(CONSUMER_USER, "group", group, "read"),
         AclEntry(CONSUMER_USER, "topic", dead_letter_topic, "write"),
+        AclEntry(CONSUMER_USER, "topic", dead_letter_topic, "describe_configs"),
     ]

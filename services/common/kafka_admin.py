@@ -29,7 +29,11 @@ from services.common import logs
 from services.common.settings import KafkaClientSettings, describe_error
 
 _RESOURCES: Final = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
-_OPERATIONS: Final = {"read": AclOperation.READ, "write": AclOperation.WRITE}
+_OPERATIONS: Final = {
+    "read": AclOperation.READ,
+    "write": AclOperation.WRITE,
+    "describe_configs": AclOperation.DESCRIBE_CONFIGS,
+}
 
 
 def acl_binding(entry: AclEntry) -> AclBinding:

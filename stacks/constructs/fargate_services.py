@@ -203,7 +203,13 @@ class FargateServices(Construct):
             },
         )
         consumer_topic_rights = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
-        dead_letter_rights = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+        # DescribeTopicDynamicConfiguration answers DescribeConfigs: the topic's max.message.bytes, which dead letters
+        # are cut to fit.
+        dead_letter_rights = [
+            "kafka-cluster:DescribeTopic",
+            "kafka-cluster:WriteData",
+            "kafka-cluster:DescribeTopicDynamicConfiguration",
+        ]
         if kafka.creates_topics_with_admin:
             # MSK Serverless has no topic API: create both topics first, with the consumer's image and rights.
             topics = consumer_task.add_container(

@@ -29,6 +29,7 @@ def test_each_entry_is_a_known_users_right_on_a_named_resource():
         ("consumer", "topic", "t", "read"),
         ("consumer", "group", "g", "read"),
         ("consumer", "topic", "t.dlq", "write"),
+        ("consumer", "topic", "t.dlq", "describe_configs"),
     }
     assert all(entry.principal == principal(entry.user) == f"User:{entry.user}" for entry in entries)
 

@@ -112,6 +112,7 @@ def test_the_services_topics_and_acls_are_in_place(secure_broker: SecureBroker):
         ("User:consumer", "TOPIC", TOPIC, "READ", "ALLOW"),
         ("User:consumer", "GROUP", CONSUMER_GROUP, "READ", "ALLOW"),
         ("User:consumer", "TOPIC", DEAD_LETTER_TOPIC, "WRITE", "ALLOW"),
+        ("User:consumer", "TOPIC", DEAD_LETTER_TOPIC, "DESCRIBE_CONFIGS", "ALLOW"),
     }
 
 
@@ -403,3 +404,95 @@ def test_a_commit_the_broker_refuses_is_retried_and_the_batch_not_counted(secure
     finally:
         logger.removeHandler(handler)
         checker.close()
+
+
+def test_the_consumer_reads_the_dead_letter_topics_limit_as_its_own_user(secure_broker: SecureBroker, tmp_path: Path):
+    """Signed in as its own user, with the declared rights only, the consumer reads the dead-letter topic's
+    `max.message.bytes` from the broker and cuts a dead letter to it. Had it fallen back to the producer's
+    1,000,000 bytes, the 60 kB letter would have gone whole, been refused by the topic and been sent without its
+    value. Without the `DESCRIBE_CONFIGS` right the same read gets the fallback: that right is what it takes."""
+    import random
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AclBinding, AclBindingFilter, AdminClient, NewTopic
+
+    from services.common.kafka_admin import acl_bindings, apply
+    from services.consumer import ConsumerSettings, LakeWriter
+    from services.consumer.dead_letters import PRODUCER_MAX_BYTES, TopicLimit
+    from services.consumer.logs import LOGGER_NAME
+    from tests.consumer.conftest import Background, headers_of, wait_until
+
+    def matching(binding: AclBinding) -> AclBindingFilter:
+        return AclBindingFilter(
+            binding.restype,
+            binding.name,
+            binding.resource_pattern_type,
+            binding.principal,
+            binding.host,
+            binding.operation,
+            binding.permission_type,
+        )
+
+    suffix = uuid.uuid4().hex[:8]
+    topic, dead_letter_topic, group, limit = f"data-{suffix}", f"data-{suffix}.dlq", f"lake-{suffix}", 20_000
+    admin = AdminClient(secure_broker.client(ADMIN_USER))
+    created = admin.create_topics(
+        [NewTopic(topic, 1), NewTopic(dead_letter_topic, 1, config={"max.message.bytes": str(limit)})]
+    )
+    for future in created.values():
+        future.result(timeout=30)
+    apply(admin, topic, dead_letter_topic, group, partitions=1)  # the declared ACLs, for these names
+    handler = Collect()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        denied: list[str] = []
+        assert TopicLimit(secure_broker.client(CONSUMER_USER), dead_letter_topic, denied.append)() == limit
+        assert denied == []
+
+        large = b"\xff" + random.Random(7).randbytes(60_000)  # not UTF-8, and incompressible
+        producer = Producer(secure_broker.client(PRODUCER_USER))
+        producer.produce(topic, key=b"1", value=large)
+        assert producer.flush(30) == 0
+        settings = ConsumerSettings(
+            **secure_broker.settings(CONSUMER_USER),
+            topic=topic,
+            group_id=group,
+            dlq_topic=dead_letter_topic,
+            flush_interval_s=0.5,
+            lake_dir=tmp_path / "lake",
+        )
+        with Background(LakeWriter(settings)) as running:
+            assert wait_until(lambda: running.writer.summary.dead_letters == 1, timeout=60), "no dead letter sent"
+        assert not [m for m in handler.messages if "max.message.bytes" in m], handler.messages
+
+        reader = Consumer(secure_broker.client(ADMIN_USER, **{"group.id": f"check-{suffix}"}))
+        reader.assign([TopicPartition(dead_letter_topic, 0, OFFSET_BEGINNING)])
+        try:
+            letters = []
+            deadline = time.monotonic() + 30
+            while not letters and time.monotonic() < deadline:
+                message = reader.poll(1.0)
+                if message is not None and message.error() is None:
+                    letters.append(message)
+        finally:
+            reader.close()
+        (letter,) = letters
+        assert letter.value() is not None, "sent without its value: the limit was not read"
+        assert large.startswith(letter.value()) and limit * 0.9 < len(letter.value()) < limit
+        assert headers_of(letter)["truncated.from.bytes"] == str(len(large)).encode()
+
+        (describe,) = [
+            matching(b) for b in acl_bindings(topic, dead_letter_topic, group) if b.operation.name == "DESCRIBE_CONFIGS"
+        ]
+        admin.delete_acls([describe])[describe].result(timeout=15)
+        without = TopicLimit(secure_broker.client(CONSUMER_USER), dead_letter_topic, denied.append)
+        assert wait_until(lambda: without() == PRODUCER_MAX_BYTES, timeout=30), "read without the right"
+        assert denied and "authoriz" in denied[-1].lower(), denied
+    finally:
+        logger.removeHandler(handler)
+        rights = [matching(b) for b in acl_bindings(topic, dead_letter_topic, group)]
+        for future in admin.delete_acls(rights).values():
+            future.result(timeout=15)
+        for future in admin.delete_topics([topic, dead_letter_topic]).values():
+            future.result(timeout=30)

@@ -270,7 +270,14 @@ def test_the_consumer_reads_its_topic_writes_dead_letters_and_commits_in_its_gro
     assert "kafka-cluster:WriteData" not in kafka_actions(read)
     assert f"/{names.TOPIC}" in json.dumps(read["Resource"]) and ".dlq" not in json.dumps(read["Resource"])
     dead = found["WriteTheDeadLetterTopic"]
-    assert "kafka-cluster:WriteData" in kafka_actions(dead)
+    assert kafka_actions(dead) == {
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:WriteData",
+        "kafka-cluster:DescribeTopicDynamicConfiguration",  # DescribeConfigs: the topic's max.message.bytes
+    } | ({"kafka-cluster:CreateTopic"} if msk_synthesis.kafka == "msk-serverless" else set())
+    every = json.dumps([s for s in found.values() if kafka_actions(s)])
+    assert every.count("DynamicConfiguration") == 1, "the dead-letter topic's configuration, and nothing else's"
+    assert "AlterTopicDynamicConfiguration" not in every
     assert f"/{names.DEAD_LETTER_TOPIC}" in json.dumps(dead["Resource"])
     group = found["JoinAndCommitInTheGroup"]
     assert kafka_actions(group) == {"kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"}
