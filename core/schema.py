@@ -312,15 +312,21 @@ class _Pairs(dict[str, Any]):
     duplicates: list[str]
 
 
+#: A reason names at most this many duplicate keys (a message may repeat a key thousands of times).
+DUPLICATES_NAMED_AT_MOST: Final = 10
+
+
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = _Pairs(pairs)
     found.duplicates = []
     if len(found) != len(pairs):
         seen: set[str] = set()
+        duplicates: dict[str, None] = {}  # in the order met, each once: linear in the keys, whatever they repeat
         for key, _ in pairs:
-            if key in seen and key not in found.duplicates:
-                found.duplicates.append(key)
+            if key in seen:
+                duplicates[key] = None
             seen.add(key)
+        found.duplicates = list(duplicates)[:DUPLICATES_NAMED_AT_MOST]
     return found
 
 
@@ -372,8 +378,11 @@ OUT_OF_WINDOW: Final = "out_of_window"
 def event_window(earliest: dt.date, now: float, skew_s: float) -> tuple[str, str]:
     """The first and last event dates (YYYY-MM-DD) accepted at Unix time `now`: from `earliest` to the UTC date of
     `now + skew_s`."""
-    latest = dt.datetime.fromtimestamp(now + skew_s, dt.UTC).date()
-    return earliest.isoformat(), latest.isoformat()
+    try:
+        latest = dt.datetime.fromtimestamp(now + skew_s, dt.UTC).date().isoformat()
+    except (OverflowError, OSError, ValueError):  # beyond the calendar's years (a producer's timestamp): its end
+        latest = dt.date.max.isoformat() if now + skew_s > 0 else dt.date.min.isoformat()
+    return earliest.isoformat(), latest
 
 
 def window_reason(date: str, earliest: str, latest: str) -> str | None:

@@ -100,7 +100,10 @@ def split(body: bytes, content_type: str, max_records: int) -> list[bytes]:
     if content_type == NDJSON:
         if body.count(b"\n") > max_records:  # a line per record; counted before any line is cut out
             raise too_many
-        return [line for line in body.split(b"\n") if line.strip()]
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        if len(lines) > max_records:  # the last line need not end with a newline
+            raise too_many
+        return lines
     if body.count(b",") >= max_records * _COMMAS_PER_RECORD:
         raise too_many
     try:

@@ -16,7 +16,7 @@ from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from core import metric_names as m
-from core.schema import encode
+from core.schema import decode_struct, encode, encode_records
 from services.consumer.records import REASON_MAX_CHARS
 from services.consumer.sinks import LocalSink
 from services.consumer.writer import LakeWriter, Summary
@@ -260,3 +260,28 @@ def test_an_id_beyond_64_bits_is_named_as_the_integer_it_is(
     reason = headers_of(letters[0])["reason"].decode()
     assert "float" not in reason, reason
     assert reason == f"id: {2**70} is above 9.22337e+18", reason
+
+
+def test_a_duplicate_key_in_a_run_whose_lengths_balance_out_is_a_dead_letter(
+    kafka_bootstrap: str, topic_name: str, tmp_path: Path
+) -> None:
+    # A run of one partition is landed at once. Its messages add up to exactly as many bytes as its lake lines: the
+    # duplicate key's 7 bytes are made up by shorter floats (`1e-5` for `0.00001`, `1e-3` for `0.001`), so only a
+    # count of its quotes finds the duplicate.
+    good = [sample_record(time=f"00:{minute:02d}:00") for minute in range(14)]
+    doubled = encode(sample_record(time="00:14:00", calories=0.00001, sleep_value=0.00001, logid=1))
+    doubled = doubled.replace(b'{"id":', b'{"id":7,"id":', 1).replace(b"0.00001", b"1e-5")
+    short = sample_record(time="00:15:00", calories=0.001)
+    values = [*map(encode, good), doubled, encode(short).replace(b"0.001", b"1e-3")]
+    lines = encode_records([decode_struct(v) for v in values])  # what the run lands, had it no duplicate
+    assert len(lines) == sum(map(len, values)) + len(values), "the run's lengths balance out"
+    create_topic(kafka_bootstrap, topic_name, partitions=1)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(f"{topic_name}.dlq", 1, 1)])[f"{topic_name}.dlq"].result(30)
+    produce(kafka_bootstrap, topic_name, values, [None] * len(values))
+    summary = land(LakeWriter(settings_for(kafka_bootstrap, topic_name, lake_dir=tmp_path)))
+    assert summary.dead_letters == 1
+    assert identity_multiset(lake_records(LocalSink(tmp_path))) == identity_multiset([*good, short])
+    (letter,) = read_all(kafka_bootstrap, f"{topic_name}.dlq", 1)
+    assert headers_of(letter)["reason"].decode() == "id: duplicate key"
+    assert int(headers_of(letter)["source.offset"]) == 14

@@ -190,3 +190,22 @@ def test_the_hot_path_refuses_duplicate_keys_as_the_reason_finding_path_does() -
         name = duplicate.split(b'"')[1].decode()
         assert f"{name}: duplicate key" in refused.value.reasons
     assert schema.decode_record(good).id == sample_record()["id"]
+
+
+def test_the_event_window_ends_with_the_calendar_whatever_the_timestamp() -> None:
+    import datetime as dt
+
+    year_9999_end = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
+    assert schema.event_window(dt.date(2016, 1, 1), year_9999_end, 86_400) == ("2016-01-01", "9999-12-31")
+    assert schema.event_window(dt.date(2016, 1, 1), 1e300, 0) == ("2016-01-01", "9999-12-31")
+    assert schema.event_window(dt.date(2016, 1, 1), -1e300, 0) == ("2016-01-01", "0001-01-01")
+    assert schema.event_window(dt.date(2016, 1, 1), 0, 86_400) == ("2016-01-01", "1970-01-02")
+
+
+def test_keys_repeated_thousands_of_times_are_each_named_once_and_few_are_named() -> None:
+    line = encode(sample_record())
+    message = line[:-1] + b"".join(b',"k%d":1,"k%d":1' % (n, n) for n in range(5_000)) + b',"steps":1' * 5_000 + b"}"
+    with pytest.raises(InvalidRecord) as caught:
+        decode(message)
+    duplicates = [r for r in caught.value.reasons if r.endswith("duplicate key")]
+    assert duplicates == [f"k{n}: duplicate key" for n in range(schema.DUPLICATES_NAMED_AT_MOST)]

@@ -162,3 +162,11 @@ def test_check_refuses_what_the_consumer_dead_letters_duplicate_keys_and_dates_o
     assert refused[2] == ["out_of_window: date 9999-12-31 is after 2016-05-01"]
     assert refused[3] == ["out_of_window: date 2015-12-31 is before 2016-01-01"]
     assert reason_kind(refused[2]) == "out_of_window"
+
+
+def test_ndjson_without_a_last_newline_keeps_to_the_record_limit():
+    one = orjson.dumps(sample_record())
+    assert len(split(b"\n".join([one] * 10), NDJSON, 10)) == 10
+    with pytest.raises(BodyError) as caught:
+        split(b"\n".join([one] * 11), NDJSON, 10)
+    assert caught.value.status == 413
