@@ -402,3 +402,17 @@ def test_every_one_shot_step_is_awaited_by_a_long_running_service(docker_config:
             and service.get("depends_on", {}).get(step, {}).get("condition") == "service_completed_successfully"
         ]
         assert awaited_by, f"no long-running service waits for {step}"
+
+
+def test_every_long_running_service_has_its_own_grace_period_within_the_stop_timeout(docker_config: Path):
+    """An engine's default stop timeout differs (Docker's 10 s; podman's API kills at once), so each service names
+    its own. The producer and the compactor stop alongside the consumer, before Kafka: within the consumer's period,
+    so the unit's stop timeout (the consumer's and Kafka's, plus a margin) covers them."""
+    services = json.loads(compose_config(docker_config, HOST_ENV).stdout)["services"]
+    grace = {
+        name: go_duration_seconds(service["stop_grace_period"])
+        for name, service in services.items()
+        if service.get("restart") == "unless-stopped"
+    }
+    assert set(grace) == {"kafka", "producer", "consumer", "compactor"}, "every long-running service has one"
+    assert max(grace["producer"], grace["compactor"]) <= grace["consumer"]
