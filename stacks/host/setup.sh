@@ -1,8 +1,9 @@
 #!/bin/bash
-# The streaming host's set-up: install Docker with the Compose and Buildx plugins, fetch the services' source, make
-# Kafka's TLS certificates and publish the CA's, read the Kafka users' passwords from Secrets Manager, write the
-# pipeline's settings, and bring Kafka, the producer, the consumer and the compactor up under systemd on Kafka's data
-# volume.
+# The streaming host's set-up on Amazon Linux: install Docker with the Compose and Buildx plugins and the CloudWatch
+# agent, fetch the services' source, learn the instance's private name and address from the instance metadata, run
+# the portable part (configure.sh: Kafka's TLS certificates and the CA published, the Kafka users' passwords read from
+# Secrets Manager, the pipeline's settings written), then install the systemd units and bring Kafka, the producer,
+# the consumer and the compactor up under systemd on Kafka's data volume (`fitness-pipeline up`).
 #
 # cfn-init runs it at first boot, and cfn-hup runs it again whenever a deploy changes the instance's metadata (the
 # source, this script or a setting), so it is safe to run any number of times: it installs what is missing, keeps
@@ -13,13 +14,8 @@ set -euo pipefail
 readonly CONFIG_DIR=/etc/fitness-pipeline
 # shellcheck source=/dev/null
 . "$CONFIG_DIR/stack.env"
-: "${AWS_REGION:?}" "${SOURCE_URL:?}" "${LAKE_BUCKET:?}" "${DATA_VOLUME_ID:?}" "${KAFKA_CA_PARAMETER:?}"
-: "${TOPIC:?}" "${DEAD_LETTER_TOPIC:?}" "${CONSUMER_GROUP:?}" "${SIMULATED_USERS:?}" "${FLUSH_INTERVAL_S:?}"
-: "${TOPIC_PARTITIONS:?}" "${TOPIC_RETENTION_HOURS:?}"
-: "${CONSUMER_STOP_GRACE_S:?}" "${KAFKA_STOP_GRACE_S:?}" "${PIPELINE_STOP_TIMEOUT_S:?}" "${COMPACT_EVERY_MINUTES:?}"
-: "${KAFKA_ADMIN_SECRET:?}" "${KAFKA_PRODUCER_SECRET:?}" "${KAFKA_CONSUMER_SECRET:?}"
-: "${KAFKA_LOG_GROUP:?}" "${PRODUCER_LOG_GROUP:?}" "${CONSUMER_LOG_GROUP:?}" "${COMPACTOR_LOG_GROUP:?}"
-: "${PRODUCER_METRICS_PORT:?}" "${CONSUMER_METRICS_PORT:?}" "${COMPACTOR_METRICS_PORT:?}"
+# What this part reads; configure.sh checks the rest.
+: "${AWS_REGION:?}" "${SOURCE_URL:?}" "${DATA_VOLUME_ID:?}" "${PIPELINE_STOP_TIMEOUT_S:?}"
 : "${CW_AGENT_CONFIG_PARAMETER:?}" "${CW_SCRAPE_CONFIG_PARAMETER:?}"
 
 readonly COMPOSE_VERSION=v2.40.3
@@ -28,8 +24,6 @@ readonly APP_DIR=/opt/fitness-pipeline
 readonly HOST_FILES=$APP_DIR/stacks/host
 # The mount point of Kafka's data volume (kafka-data.sh): Kafka's log, offsets, dead letters and the cluster id.
 readonly DATA_DIR=/var/lib/fitness-pipeline
-readonly KAFKA_TLS_DIR=$CONFIG_DIR/tls # on the encrypted root volume; root only
-readonly KAFKA_UID=1000                # the apache/kafka image runs as appuser, uid 1000
 readonly SETTLE_SECONDS=60
 # The consumer's and the compactor's fixed addresses on the containers' network (compose.yaml): the only ones that
 # may reach IMDS.
@@ -108,61 +102,12 @@ private_dns=$(curl --fail --silent --show-error --header "X-aws-ec2-metadata-tok
 private_ip=$(curl --fail --silent --show-error --header "X-aws-ec2-metadata-token: $imds_token" \
   "http://169.254.169.254/latest/meta-data/local-ipv4")
 
-# Kafka's TLS listener, made once per host: a private CA, made here and never leaving the host (its key is deleted
-# once it has signed), and the broker's certificate for the private DNS name and address. Only the broker's keystore
-# is mounted into the Kafka container, read-only, owned by the container's user; the folder itself is root's alone.
-if [ ! -s "$KAFKA_TLS_DIR/broker.pem" ]; then
-  bash "$HOST_FILES/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"
-  chown "$KAFKA_UID:$KAFKA_UID" "$KAFKA_TLS_DIR/broker.pem"
-  chmod 0400 "$KAFKA_TLS_DIR/broker.pem"
-fi
-# Clients in the VPC trust the broker through the CA's certificate (public; no key), published in the parameter the
-# stack names and lets this host's role write, and nothing else.
-aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER" --type String --overwrite \
-  --description "CA certificate of the fitness pipeline's Kafka TLS listener (port 9092)" \
-  --value "file://$KAFKA_TLS_DIR/ca.pem" >/dev/null
+# What any machine with the AWS CLI and compose does (configure.sh): Kafka's TLS material for those names, the CA
+# published, the Kafka users' passwords read, and the environment file compose reads written.
+FITNESS_PIPELINE_CONFIG_DIR=$CONFIG_DIR FITNESS_PIPELINE_DATA_DIR=$DATA_DIR \
+  bash "$HOST_FILES/configure.sh" "$private_dns" "$private_ip"
 
-# Kafka's users, one per service: their passwords were generated at deploy into Secrets Manager (encrypted with the
-# streaming key) and the instance role may read these three secrets only. They go into the root-only environment
-# file, from which compose gives each container its own user's password (the broker the admin's).
-kafka_password() {
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" --query SecretString --output text |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["password"])'
-}
-kafka_admin_password=$(kafka_password "$KAFKA_ADMIN_SECRET")
-kafka_producer_password=$(kafka_password "$KAFKA_PRODUCER_SECRET")
-kafka_consumer_password=$(kafka_password "$KAFKA_CONSUMER_SECRET")
-
-# What compose reads. The cluster id is not here: it lives on the data volume (cluster.env), with the data it names.
 umask 077
-cat >"$CONFIG_DIR/pipeline.env" <<ENV
-KAFKA_ADVERTISED_HOST=$private_dns
-KAFKA_DATA_DIR=$DATA_DIR/kafka
-KAFKA_TLS_DIR=$KAFKA_TLS_DIR
-AWS_REGION=$AWS_REGION
-LAKE_BUCKET=$LAKE_BUCKET
-TOPIC=$TOPIC
-DEAD_LETTER_TOPIC=$DEAD_LETTER_TOPIC
-CONSUMER_GROUP=$CONSUMER_GROUP
-SIMULATED_USERS=$SIMULATED_USERS
-FLUSH_INTERVAL_S=$FLUSH_INTERVAL_S
-TOPIC_PARTITIONS=$TOPIC_PARTITIONS
-TOPIC_RETENTION_HOURS=$TOPIC_RETENTION_HOURS
-CONSUMER_STOP_GRACE_S=$CONSUMER_STOP_GRACE_S
-KAFKA_STOP_GRACE_S=$KAFKA_STOP_GRACE_S
-KAFKA_ADMIN_PASSWORD=$kafka_admin_password
-KAFKA_PRODUCER_PASSWORD=$kafka_producer_password
-KAFKA_CONSUMER_PASSWORD=$kafka_consumer_password
-KAFKA_LOG_GROUP=$KAFKA_LOG_GROUP
-PRODUCER_LOG_GROUP=$PRODUCER_LOG_GROUP
-CONSUMER_LOG_GROUP=$CONSUMER_LOG_GROUP
-COMPACTOR_LOG_GROUP=$COMPACTOR_LOG_GROUP
-PRODUCER_METRICS_PORT=$PRODUCER_METRICS_PORT
-CONSUMER_METRICS_PORT=$CONSUMER_METRICS_PORT
-COMPACTOR_METRICS_PORT=$COMPACTOR_METRICS_PORT
-COMPACT_EVERY_S=$((COMPACT_EVERY_MINUTES * 60))
-ENV
-chmod 0600 "$CONFIG_DIR/pipeline.env"
 printf 'CONSUMER_ADDRESS=%s\nCOMPACTOR_ADDRESS=%s\n' "$CONSUMER_ADDRESS" "$COMPACTOR_ADDRESS" >"$CONFIG_DIR/imds-guard.env"
 umask 022
 

@@ -140,8 +140,9 @@ def test_the_host_runs_the_compactor_every_compact_every_minutes(synthesis, synt
     assert PipelineConfig().compact_every_minutes == 15
     assert stack_settings(synthesis)["COMPACT_EVERY_MINUTES"] == "15"
     assert stack_settings(synthesize_with(context={"compactEveryMinutes": 5}))["COMPACT_EVERY_MINUTES"] == "5"
+    configure = (HOST_DIR / "configure.sh").read_text()
+    assert "COMPACT_EVERY_S=$((COMPACT_EVERY_MINUTES * 60))" in configure, "the setting reaches compose in seconds"
     setup = (HOST_DIR / "setup.sh").read_text()
-    assert "COMPACT_EVERY_S=$((COMPACT_EVERY_MINUTES * 60))" in setup, "the setting reaches compose in seconds"
     assert "systemctl disable --now fitness-compactor.timer" in setup, "an older host's timer is removed"
     assert not (HOST_DIR / "fitness-compactor.timer").exists()
 

@@ -55,7 +55,9 @@ def shellcheck(path: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("name", ["setup.sh", "kafka-data.sh", "fitness-pipeline", "kafka-tls.sh", "imds-guard.sh"])
+@pytest.mark.parametrize(
+    "name", ["setup.sh", "configure.sh", "kafka-data.sh", "fitness-pipeline", "kafka-tls.sh", "imds-guard.sh"]
+)
 def test_host_scripts_pass_shellcheck(name: str):
     result = shellcheck(HOST_DIR / name)
     assert result.returncode == 0, result.stdout
@@ -172,15 +174,17 @@ def test_compose_config_refuses_a_missing_setting(docker_config: Path):
 def test_the_set_up_and_the_data_volume_write_every_setting_the_compose_file_reads():
     compose = (HOST_DIR / "compose.yaml").read_text()
     read = set(re.findall(r"\$\{(\w+):\?\}", compose))
-    pipeline_env = set(re.findall(r"^(\w+)=", (HOST_DIR / "setup.sh").read_text(), flags=re.MULTILINE))
+    pipeline_env = set(re.findall(r"^(\w+)=", (HOST_DIR / "configure.sh").read_text(), flags=re.MULTILINE))
     cluster_env = set(re.findall(r'echo "(\w+)=', (HOST_DIR / "kafka-data.sh").read_text()))
     assert read == set(HOST_ENV)
     assert cluster_env == {"KAFKA_CLUSTER_ID"}, "the cluster id lives on the data volume, with its data"
     assert read <= pipeline_env | cluster_env
     assert "KAFKA_CLUSTER_ID" not in pipeline_env
     wrapper = (HOST_DIR / "fitness-pipeline").read_text()
-    assert "--env-file /etc/fitness-pipeline/pipeline.env" in wrapper
-    assert "--env-file /var/lib/fitness-pipeline/cluster.env" in wrapper
+    assert "config_dir=${FITNESS_PIPELINE_CONFIG_DIR:-/etc/fitness-pipeline}" in wrapper
+    assert "data_dir=${FITNESS_PIPELINE_DATA_DIR:-/var/lib/fitness-pipeline}" in wrapper
+    assert '--env-file "$config_dir/pipeline.env"' in wrapper
+    assert '--env-file "$data_dir/cluster.env"' in wrapper
 
 
 def test_only_the_consumers_and_the_compactors_addresses_may_reach_the_instance_metadata_service(docker_config: Path):
@@ -210,25 +214,33 @@ def test_only_the_consumers_and_the_compactors_addresses_may_reach_the_instance_
 
 
 def test_the_set_up_reads_each_kafka_users_secret_into_the_root_only_environment():
-    setup = (HOST_DIR / "setup.sh").read_text()
+    configure = (HOST_DIR / "configure.sh").read_text()
     for user in ("ADMIN", "PRODUCER", "CONSUMER"):
-        assert f'kafka_{user.lower()}_password=$(kafka_password "$KAFKA_{user}_SECRET")' in setup
-        assert f"KAFKA_{user}_PASSWORD=$kafka_{user.lower()}_password\n" in setup
-    assert 'chmod 0600 "$CONFIG_DIR/pipeline.env"' in setup
-    assert setup.index('chmod 0600 "$CONFIG_DIR/pipeline.env"') < setup.index("systemctl reload-or-restart")
+        assert f'kafka_{user.lower()}_password=$(kafka_password "$KAFKA_{user}_SECRET")' in configure
+        assert f"KAFKA_{user}_PASSWORD=$kafka_{user.lower()}_password\n" in configure
+    assert configure.index("umask 077") < configure.index('cat >"$CONFIG_DIR/pipeline.env.new" <<ENV')
+    assert configure.index('chmod 0600 "$CONFIG_DIR/pipeline.env.new"') < configure.index(
+        'mv "$CONFIG_DIR/pipeline.env.new" "$CONFIG_DIR/pipeline.env"'
+    )
+    setup = (HOST_DIR / "setup.sh").read_text()
+    assert setup.index('bash "$HOST_FILES/configure.sh"') < setup.index("systemctl reload-or-restart")
 
 
 def test_the_set_up_makes_the_certificates_before_the_services_start_and_publishes_the_ca():
-    setup = (HOST_DIR / "setup.sh").read_text()
-    make = setup.index('bash "$HOST_FILES/kafka-tls.sh" "$KAFKA_TLS_DIR" "$private_dns" "$private_ip"')
-    publish = setup.index('aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER"')
-    start = setup.index("systemctl reload-or-restart fitness-pipeline.service")
-    assert make < publish < start
-    assert re.search(r'^if \[ ! -s "\$KAFKA_TLS_DIR/broker.pem" \]; then$', setup, flags=re.MULTILINE), (
+    configure = (HOST_DIR / "configure.sh").read_text()
+    make = configure.index('bash "$HOST_FILES/kafka-tls.sh" "$KAFKA_TLS_DIR" "$advertised_name" "$advertised_address"')
+    publish = configure.index('aws ssm put-parameter --region "$AWS_REGION" --name "$KAFKA_CA_PARAMETER"')
+    assert make < publish
+    assert re.search(r'^if \[ ! -s "\$KAFKA_TLS_DIR/broker.pem" \]; then$', configure, flags=re.MULTILINE), (
         "a second run keeps the host's CA and certificate"
     )
-    assert 'file://$KAFKA_TLS_DIR/ca.pem"' in setup
-    assert 'chmod 0400 "$KAFKA_TLS_DIR/broker.pem"' in setup
+    assert 'file://$KAFKA_TLS_DIR/ca.pem"' in configure
+    assert 'chmod 0400 "$KAFKA_TLS_DIR/broker.pem"' in configure
+    setup = (HOST_DIR / "setup.sh").read_text()
+    # The host's private name and address from the instance metadata, then the portable part, then the start.
+    names = setup.index('private_ip=$(curl --fail --silent --show-error --header "X-aws-ec2-metadata-token')
+    configured = setup.index('bash "$HOST_FILES/configure.sh" "$private_dns" "$private_ip"')
+    assert names < configured < setup.index("systemctl reload-or-restart fitness-pipeline.service")
     assert re.search(r"^dnf install -y .*\bopenssl\b", setup, flags=re.MULTILINE)
 
 
@@ -287,7 +299,7 @@ def stack_settings(synthesis) -> dict[str, str]:
 
 def test_the_stack_gives_the_host_scripts_every_setting_they_require(synthesis):
     settings = stack_settings(synthesis)
-    for name in ("setup.sh", "kafka-data.sh"):
+    for name in ("setup.sh", "configure.sh", "kafka-data.sh"):
         required = set(re.findall(r'"\$\{(\w+):\?\}"', (HOST_DIR / name).read_text()))
         assert required, name
         assert required <= set(settings), f"{name} needs {required - set(settings)}"
@@ -390,3 +402,17 @@ def test_every_one_shot_step_is_awaited_by_a_long_running_service(docker_config:
             and service.get("depends_on", {}).get(step, {}).get("condition") == "service_completed_successfully"
         ]
         assert awaited_by, f"no long-running service waits for {step}"
+
+
+def test_every_long_running_service_has_its_own_grace_period_within_the_stop_timeout(docker_config: Path):
+    """An engine's default stop timeout differs (Docker's 10 s; podman's API kills at once), so each service names
+    its own. The producer and the compactor stop alongside the consumer, before Kafka: within the consumer's period,
+    so the unit's stop timeout (the consumer's and Kafka's, plus a margin) covers them."""
+    services = json.loads(compose_config(docker_config, HOST_ENV).stdout)["services"]
+    grace = {
+        name: go_duration_seconds(service["stop_grace_period"])
+        for name, service in services.items()
+        if service.get("restart") == "unless-stopped"
+    }
+    assert set(grace) == {"kafka", "producer", "consumer", "compactor"}, "every long-running service has one"
+    assert max(grace["producer"], grace["compactor"]) <= grace["consumer"]
