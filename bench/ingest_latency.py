@@ -21,10 +21,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ingest_throughput import PARTITIONS, peak_rss_kib, pin, start_service
+from ingest_throughput import PARTITIONS, broker_on_cpu0, peak_rss_kib, pin, start_service
 
 from fitpipe.ingest import request_bodies
-from fitpipe.kafka.broker import LocalBroker, free_port
+from fitpipe.kafka.broker import free_port
 from services.ingest import keys
 from services.producer.kafka_producer import ensure_topic
 from services.producer.settings import DEFAULT_BACKFILL_START
@@ -66,14 +66,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         body_file = Path(tmp) / "body.json.gz"
         body_file.write_bytes(body)
-        broker = None
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = LocalBroker(Path(tmp) / "kafka")
-            bootstrap = broker.start()
-            state = broker.status()
-            assert state is not None
-            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(state.pid)], check=True, capture_output=True)
+        broker, bootstrap = broker_on_cpu0(args.bootstrap, Path(tmp) / "kafka")
         store = Path(tmp) / "keys.json"
         key, _ = keys.create(store, "bench", user_ids(args.users, 42))
         topic = f"bench-latency-{uuid.uuid4().hex[:8]}"

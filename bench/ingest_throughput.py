@@ -58,6 +58,19 @@ def pin(cpu: int, pid: int | None = None) -> None:
         os.sched_setaffinity(pid or 0, {cpu})
 
 
+def broker_on_cpu0(bootstrap: str | None, folder: Path) -> tuple[LocalBroker | None, str]:
+    """The broker to measure against: `bootstrap` as given, or a local one started in `folder` with all its threads
+    on CPU 0 (the caller stops it)."""
+    if bootstrap is not None:
+        return None, bootstrap
+    broker = LocalBroker(folder)
+    address = broker.start()
+    state = broker.status()
+    assert state is not None
+    subprocess.run(["taskset", "-a", "-p", "-c", "0", str(state.pid)], check=True, capture_output=True)
+    return broker, address
+
+
 def _family(pid: int) -> list[int]:
     pids = [pid]
     with contextlib.suppress(OSError):
@@ -204,14 +217,7 @@ def main() -> int:
     mean = sum(map(len, bodies)) / len(bodies)
     console.print(f"{len(pairs):,} records, {len(bodies):,} gzip bodies of 1,000 ({mean:,.0f} B each)")
     with tempfile.TemporaryDirectory() as tmp:
-        broker = None
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = LocalBroker(Path(tmp) / "kafka")
-            bootstrap = broker.start()
-            state = broker.status()
-            assert state is not None
-            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(state.pid)], check=True, capture_output=True)
+        broker, bootstrap = broker_on_cpu0(args.bootstrap, Path(tmp) / "kafka")
         try:
             direct(bootstrap, pairs[:200_000], 1)  # warm-up: the broker's first segments, the JIT
             rows = []
